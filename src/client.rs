@@ -1,0 +1,370 @@
+//! [`Client`]: a configuration plus discovered metadata; the factory for every flow's step.
+
+use crate::api::{EmptyCall, JsonCall};
+use crate::callback::{accept_callback, CallbackParams, CodeExchange};
+use crate::config::ClientConfig;
+use crate::device::{DeviceAuthorization, DeviceAuthorizationRequest, DeviceTokenRequest};
+use crate::discovery::{Discovered, ProviderMetadata, UmaMetadata};
+use crate::error::Error;
+use crate::http::{Method, Request};
+use crate::introspection::IntrospectionRequest;
+use crate::login::{LoginBuilder, PendingLogin};
+use crate::logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
+use crate::secret::{AccessToken, Password, PermissionTicket, RefreshToken};
+use crate::time::UnixTime;
+use crate::token::{ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenCall, TokenSet};
+use crate::token_exchange::TokenExchangeRequest;
+use crate::uma::{
+    PatTicketFlow, PermissionRequest, PermissionTicketRequest, Resource, ResourceQuery, UmaGrant, UmaGrantAuth,
+    UmaPolicy, UmaPolicyQuery,
+};
+use crate::userinfo::UserInfoRequest;
+
+/// One client of one issuer: configuration and discovered metadata. Cheap to clone, no globals,
+/// no I/O: every method returns a step to drive with an HTTP stack.
+///
+/// ```
+/// use keycloak_client::{Client, ClientConfig, Discovered, ProviderMetadata, UnixTime};
+/// let config = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-spa")
+///     .redirect_uri("http://127.0.0.1:8000/callback")
+///     .build()?;
+/// let provider: ProviderMetadata = serde_json::from_str(r#"{
+///     "issuer": "http://127.0.0.1:18080/realms/rkc",
+///     "authorization_endpoint": "http://127.0.0.1:18080/realms/rkc/protocol/openid-connect/auth",
+///     "token_endpoint": "http://127.0.0.1:18080/realms/rkc/protocol/openid-connect/token"
+/// }"#).unwrap();
+/// let client = Client::new(config, Discovered { provider, uma: None, fetched_at: UnixTime(0) });
+/// // `login()` of the seed library: a URL with state, nonce and PKCE, and what to keep.
+/// let mut rng = MyRng(7);
+/// let (url, pending) = client.login().build(&mut rng, UnixTime(1_700_000_000))?;
+/// assert!(url.as_str().contains("code_challenge_method=S256"));
+/// assert_eq!(url.query_pairs().find(|(k, _)| k == "state").unwrap().1, pending.state.secret());
+/// # struct MyRng(u64);
+/// # impl rand_core::TryRng for MyRng { type Error = core::convert::Infallible;
+/// #   fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Ok(self.try_next_u64()? as u32) }
+/// #   fn try_next_u64(&mut self) -> Result<u64, Self::Error> { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); Ok(self.0) }
+/// #   fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), Self::Error> { for b in d { *b = self.try_next_u64()? as u8 } Ok(()) } }
+/// # impl rand_core::TryCryptoRng for MyRng {}
+/// # Ok::<(), keycloak_client::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The configuration.
+    pub config: ClientConfig,
+    /// OpenID provider metadata.
+    pub provider: ProviderMetadata,
+    /// UMA metadata, when discovered.
+    pub uma_metadata: Option<UmaMetadata>,
+    /// When discovery ran.
+    pub discovered_at: UnixTime,
+}
+
+impl Client {
+    /// A client from its configuration and discovery result (see [`DiscoverFlow`](crate::DiscoverFlow)).
+    pub fn new(config: ClientConfig, discovered: Discovered) -> Client {
+        Client {
+            config,
+            provider: discovered.provider,
+            uma_metadata: discovered.uma,
+            discovered_at: discovered.fetched_at,
+        }
+    }
+
+    pub(crate) fn uma(&self) -> Result<&UmaMetadata, Error> {
+        self.uma_metadata
+            .as_ref()
+            .ok_or(Error::MissingEndpoint("uma2-configuration (discover with UMA enabled)"))
+    }
+
+    fn backchannel(&self, u: &url::Url) -> url::Url {
+        self.config.to_backchannel(u)
+    }
+
+    fn token_endpoint(&self) -> url::Url {
+        self.backchannel(&self.provider.token_endpoint)
+    }
+
+    fn bearer(req: Request, token: &AccessToken) -> Request {
+        req.header("authorization", format!("Bearer {}", token.secret()))
+    }
+
+    // ---- OpenID Connect -------------------------------------------------------------------
+
+    /// Starts a login (the seed's `login()`): see [`LoginBuilder`].
+    pub fn login(&self) -> LoginBuilder<'_> {
+        LoginBuilder::new(self)
+    }
+
+    /// Finishes a login (the seed's `callback(code)`): checks the authorization response
+    /// against the pending login (state in constant time, RFC 9207 `iss`, errors, lifetime)
+    /// and returns the code exchange to send.
+    pub fn callback(&self, pending: PendingLogin, params: &CallbackParams, now: UnixTime) -> Result<CodeExchange, Error> {
+        accept_callback(self, pending, params, now)
+    }
+
+    /// UserInfo (the seed's `fetch_userinfo(access_token)`).
+    pub fn userinfo(&self, access_token: &AccessToken) -> Result<UserInfoRequest, Error> {
+        let url = self
+            .provider
+            .userinfo_endpoint
+            .as_ref()
+            .ok_or(Error::MissingEndpoint("userinfo_endpoint"))?;
+        Ok(UserInfoRequest {
+            url: self.backchannel(url),
+            token: access_token.clone(),
+            expected_sub: None,
+            limit: self.config.max_body_bytes,
+        })
+    }
+
+    /// Refresh grant.
+    pub fn refresh(&self, tokens: &TokenSet) -> Result<RefreshRequest, Error> {
+        RefreshRequest::new(&self.config, self.token_endpoint(), tokens)
+    }
+
+    /// Client credentials grant; for a Keycloak resource server this is the seed's `pat()`.
+    pub fn client_credentials(&self) -> Result<ClientCredentialsRequest, Error> {
+        ClientCredentialsRequest::new(&self.config, self.token_endpoint())
+    }
+
+    /// The Protection API Token (alias of [`client_credentials`](Self::client_credentials)).
+    pub fn pat(&self) -> Result<ClientCredentialsRequest, Error> {
+        self.client_credentials()
+    }
+
+    /// **Testing only.** Resource-owner password grant (RFC 6749 §4.3; deprecated by RFC 9700).
+    pub fn danger_password_grant(&self, username: &str, password: &Password, scope: &str) -> PasswordRequest {
+        PasswordRequest::new(&self.config, self.token_endpoint(), username, password, scope)
+    }
+
+    /// Back-channel logout of the Keycloak session that issued `refresh_token`.
+    pub fn logout(&self, refresh_token: &RefreshToken) -> Result<BackchannelLogout, Error> {
+        BackchannelLogout::new(self, refresh_token)
+    }
+
+    /// RP-initiated logout URL (browser redirect).
+    pub fn logout_url(&self) -> LogoutUrlBuilder<'_> {
+        LogoutUrlBuilder {
+            client: self,
+            id_token_hint: None,
+            post_logout_redirect_uri: None,
+            state: None,
+            ui_locales: None,
+        }
+    }
+
+    /// Token revocation (RFC 7009).
+    pub fn revoke(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<RevocationRequest, Error> {
+        let url = self
+            .provider
+            .revocation_endpoint
+            .as_ref()
+            .ok_or(Error::MissingEndpoint("revocation_endpoint"))?;
+        Ok(RevocationRequest {
+            call: TokenCall::new(&self.config, self.backchannel(url), "revocation")
+                .field("token", token)
+                .opt("token_type_hint", hint.map(TokenTypeHint::as_str)),
+        })
+    }
+
+    /// Introspection (RFC 7662) of any token; use `RequestingPartyToken` for RPTs.
+    pub fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<IntrospectionRequest, Error> {
+        let url = self
+            .provider
+            .introspection_endpoint
+            .as_ref()
+            .or(self.uma_metadata.as_ref().and_then(|u| u.introspection_endpoint.as_ref()))
+            .ok_or(Error::MissingEndpoint("introspection_endpoint"))?;
+        if !self.config.auth.is_confidential() {
+            return Err(Error::Config("introspection needs a confidential client".into()));
+        }
+        Ok(IntrospectionRequest {
+            call: TokenCall::new(&self.config, self.backchannel(url), "introspection")
+                .field("token", token)
+                .opt("token_type_hint", hint.map(TokenTypeHint::as_str)),
+        })
+    }
+
+    /// Device authorization request (RFC 8628 §3.1).
+    pub fn device_authorization(&self, scope: Option<&str>) -> Result<DeviceAuthorizationRequest, Error> {
+        let url = self
+            .provider
+            .device_authorization_endpoint
+            .as_ref()
+            .ok_or(Error::MissingEndpoint("device_authorization_endpoint"))?;
+        let mut scopes = vec!["openid".to_string()];
+        if let Some(s) = scope {
+            scopes.extend(s.split_ascii_whitespace().filter(|x| *x != "openid").map(str::to_owned));
+        }
+        Ok(DeviceAuthorizationRequest {
+            call: TokenCall::new(&self.config, self.backchannel(url), "device authorization")
+                .field("scope", &scopes.join(" ")),
+        })
+    }
+
+    /// One device token poll (RFC 8628 §3.4); see [`DevicePoll`](crate::DevicePoll).
+    pub fn device_token(&self, auth: &DeviceAuthorization, interval: u64) -> DeviceTokenRequest {
+        DeviceTokenRequest {
+            call: TokenCall::new(&self.config, self.token_endpoint(), "device token")
+                .field("grant_type", "urn:ietf:params:oauth:grant-type:device_code")
+                .field("device_code", auth.device_code.secret()),
+            interval,
+            expires_at: auth.expires_at,
+        }
+    }
+
+    /// Token exchange (RFC 8693): trade `subject_token` of `subject_token_type` for a new token.
+    pub fn token_exchange(&self, subject_token: &str, subject_token_type: &str) -> TokenExchangeRequest {
+        TokenExchangeRequest {
+            call: TokenCall::new(&self.config, self.token_endpoint(), "token exchange")
+                .field("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")
+                .field("subject_token", subject_token)
+                .field("subject_token_type", subject_token_type),
+        }
+    }
+
+    // ---- UMA -------------------------------------------------------------------------------
+
+    /// A permission ticket for resources (by id or name) and scopes, with the PAT.
+    pub fn permission_ticket(&self, pat: &AccessToken, permissions: &[PermissionRequest]) -> Result<PermissionTicketRequest, Error> {
+        PermissionTicketRequest::new(self, pat, permissions)
+    }
+
+    /// The seed's `find_ticket`: PAT (reused if still valid) then permission ticket, as one flow.
+    pub fn find_ticket(
+        &self,
+        cached_pat: Option<TokenSet>,
+        permissions: Vec<PermissionRequest>,
+        now: UnixTime,
+    ) -> Result<PatTicketFlow, Error> {
+        PatTicketFlow::new(self, cached_pat, permissions, now, 30)
+    }
+
+    /// The UMA grant (RPT, decision, or permissions).
+    pub fn uma_grant(&self, auth: UmaGrantAuth) -> UmaGrant {
+        UmaGrant::new(self, auth)
+    }
+
+    /// Shortcut: an RPT for a ticket on behalf of a user.
+    pub fn rpt_for_ticket(&self, user_token: &AccessToken, ticket: &PermissionTicket) -> crate::uma::RptRequest {
+        self.uma_grant(UmaGrantAuth::Bearer(user_token.clone())).ticket(ticket).rpt_request()
+    }
+
+    fn resource_url(&self, id: Option<&str>) -> Result<url::Url, Error> {
+        let mut u = self.backchannel(&self.uma()?.resource_registration_endpoint);
+        if let Some(id) = id {
+            if id.is_empty() {
+                return Err(Error::Config("empty resource id".into()));
+            }
+            u.path_segments_mut()
+                .map_err(|_| Error::MissingEndpoint("resource_registration_endpoint"))?
+                .push(id);
+        }
+        Ok(u)
+    }
+
+    /// Registers a resource (201 with its id).
+    pub fn create_resource(&self, pat: &AccessToken, resource: &Resource) -> Result<JsonCall<Resource>, Error> {
+        let body = serde_json::to_vec(resource).unwrap_or_default();
+        let req = Self::bearer(Request::new(Method::Post, self.resource_url(None)?), pat).json(body);
+        Ok(JsonCall::new(req, "create resource", &[200, 201], self.config.max_body_bytes))
+    }
+
+    /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
+    pub fn get_resource(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
+        let req = Self::bearer(Request::new(Method::Get, self.resource_url(Some(id))?), pat).header("accept", "application/json");
+        Ok(JsonCall::new(req, "get resource", &[200], self.config.max_body_bytes))
+    }
+
+    /// Replaces a resource (204).
+    pub fn update_resource(&self, pat: &AccessToken, id: &str, resource: &Resource) -> Result<EmptyCall, Error> {
+        let body = serde_json::to_vec(resource).unwrap_or_default();
+        let req = Self::bearer(Request::new(Method::Put, self.resource_url(Some(id))?), pat).json(body);
+        Ok(EmptyCall {
+            request: req,
+            what: "update resource",
+            ok: &[200, 204],
+            limit: self.config.max_body_bytes,
+        })
+    }
+
+    /// Deletes a resource (204).
+    pub fn delete_resource(&self, pat: &AccessToken, id: &str) -> Result<EmptyCall, Error> {
+        let req = Self::bearer(Request::new(Method::Delete, self.resource_url(Some(id))?), pat);
+        Ok(EmptyCall {
+            request: req,
+            what: "delete resource",
+            ok: &[200, 204],
+            limit: self.config.max_body_bytes,
+        })
+    }
+
+    /// Lists resource ids matching a query.
+    pub fn query_resources(&self, pat: &AccessToken, query: &ResourceQuery) -> Result<JsonCall<Vec<String>>, Error> {
+        let mut u = self.resource_url(None)?;
+        query.apply(&mut u, false);
+        let req = Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
+        Ok(JsonCall::new(req, "query resources", &[200], self.config.max_body_bytes))
+    }
+
+    /// Lists full resources matching a query (`deep=true`).
+    pub fn query_resources_deep(&self, pat: &AccessToken, query: &ResourceQuery) -> Result<JsonCall<Vec<Resource>>, Error> {
+        let mut u = self.resource_url(None)?;
+        query.apply(&mut u, true);
+        let req = Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
+        Ok(JsonCall::new(req, "query resources", &[200], self.config.max_body_bytes))
+    }
+
+    fn policy_url(&self, id: Option<&str>) -> Result<url::Url, Error> {
+        let ep = self
+            .uma()?
+            .policy_endpoint
+            .as_ref()
+            .ok_or(Error::MissingEndpoint("policy_endpoint"))?;
+        let mut u = self.backchannel(ep);
+        if let Some(id) = id {
+            u.path_segments_mut()
+                .map_err(|_| Error::MissingEndpoint("policy_endpoint"))?
+                .push(id);
+        }
+        Ok(u)
+    }
+
+    /// Creates a user-managed permission on a resource the token's user owns.
+    pub fn create_uma_policy(&self, user_token: &AccessToken, resource_id: &str, policy: &UmaPolicy) -> Result<JsonCall<UmaPolicy>, Error> {
+        let body = serde_json::to_vec(policy).unwrap_or_default();
+        let req = Self::bearer(Request::new(Method::Post, self.policy_url(Some(resource_id))?), user_token).json(body);
+        Ok(JsonCall::new(req, "create UMA policy", &[200, 201], self.config.max_body_bytes))
+    }
+
+    /// Replaces a user-managed permission.
+    pub fn update_uma_policy(&self, user_token: &AccessToken, policy_id: &str, policy: &UmaPolicy) -> Result<EmptyCall, Error> {
+        let body = serde_json::to_vec(policy).unwrap_or_default();
+        let req = Self::bearer(Request::new(Method::Put, self.policy_url(Some(policy_id))?), user_token).json(body);
+        Ok(EmptyCall {
+            request: req,
+            what: "update UMA policy",
+            ok: &[200, 204],
+            limit: self.config.max_body_bytes,
+        })
+    }
+
+    /// Deletes a user-managed permission.
+    pub fn delete_uma_policy(&self, user_token: &AccessToken, policy_id: &str) -> Result<EmptyCall, Error> {
+        let req = Self::bearer(Request::new(Method::Delete, self.policy_url(Some(policy_id))?), user_token);
+        Ok(EmptyCall {
+            request: req,
+            what: "delete UMA policy",
+            ok: &[200, 204],
+            limit: self.config.max_body_bytes,
+        })
+    }
+
+    /// Lists the token user's permissions.
+    pub fn query_uma_policies(&self, user_token: &AccessToken, query: &UmaPolicyQuery) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
+        let mut u = self.policy_url(None)?;
+        query.apply(&mut u);
+        let req = Self::bearer(Request::new(Method::Get, u), user_token).header("accept", "application/json");
+        Ok(JsonCall::new(req, "query UMA policies", &[200], self.config.max_body_bytes))
+    }
+}

@@ -1,0 +1,243 @@
+//! Discovery: OpenID Connect Discovery 1.0 and Keycloak's UMA 2.0 configuration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::flow::{Exchange, Flow, Step};
+use crate::http::{Method, Request, Response};
+use crate::response::parse_json;
+use crate::time::UnixTime;
+
+/// OpenID provider metadata (OpenID Connect Discovery 1.0 §3). Unknown fields are kept in `extra`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    /// `issuer`
+    pub issuer: String,
+    /// `authorization_endpoint`
+    pub authorization_endpoint: url::Url,
+    /// `token_endpoint`
+    pub token_endpoint: url::Url,
+    /// `userinfo_endpoint`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<url::Url>,
+    /// `jwks_uri`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<url::Url>,
+    /// `end_session_endpoint` (OpenID RP-Initiated Logout 1.0)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<url::Url>,
+    /// `introspection_endpoint` (RFC 8414; Keycloak's docs say `token_introspection_endpoint`)
+    #[serde(default, alias = "token_introspection_endpoint", skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<url::Url>,
+    /// `revocation_endpoint` (RFC 7009)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<url::Url>,
+    /// `device_authorization_endpoint` (RFC 8628)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<url::Url>,
+    /// `registration_endpoint`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<url::Url>,
+    /// `scopes_supported`
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// `response_types_supported`
+    #[serde(default)]
+    pub response_types_supported: Vec<String>,
+    /// `grant_types_supported`
+    #[serde(default)]
+    pub grant_types_supported: Vec<String>,
+    /// `code_challenge_methods_supported`
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    /// `id_token_signing_alg_values_supported`
+    #[serde(default)]
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// `token_endpoint_auth_methods_supported`
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207 §3)
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// `backchannel_logout_supported`
+    #[serde(default)]
+    pub backchannel_logout_supported: bool,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// UMA 2.0 authorization server metadata as served by Keycloak's `uma2-configuration`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UmaMetadata {
+    /// `issuer`
+    pub issuer: String,
+    /// `token_endpoint`
+    pub token_endpoint: url::Url,
+    /// `resource_registration_endpoint` (UMA Federated Authorization §3)
+    pub resource_registration_endpoint: url::Url,
+    /// `permission_endpoint` (UMA Federated Authorization §4)
+    pub permission_endpoint: url::Url,
+    /// `policy_endpoint` (Keycloak's user-managed permission API)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_endpoint: Option<url::Url>,
+    /// `introspection_endpoint` (also accepted as `token_introspection_endpoint`)
+    #[serde(default, alias = "token_introspection_endpoint", skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<url::Url>,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn check_issuer(expected: &str, got: &str) -> Result<(), Error> {
+    // OpenID Connect Discovery §4.3: exact match. Tolerate only a trailing slash difference.
+    if expected.trim_end_matches('/') == got.trim_end_matches('/') {
+        Ok(())
+    } else {
+        Err(Error::IssuerMismatch {
+            expected: expected.to_string(),
+            got: got.to_string(),
+        })
+    }
+}
+
+/// Fetches `.well-known/openid-configuration`.
+#[derive(Clone, Debug)]
+pub struct DiscoveryRequest {
+    url: url::Url,
+    issuer: String,
+    limit: usize,
+}
+
+impl DiscoveryRequest {
+    /// For the configured issuer.
+    pub fn new(config: &ClientConfig) -> Self {
+        DiscoveryRequest {
+            url: config.discovery_url(),
+            issuer: config.issuer.clone(),
+            limit: config.max_body_bytes,
+        }
+    }
+}
+
+impl Exchange for DiscoveryRequest {
+    type Output = ProviderMetadata;
+
+    fn request(&self) -> Request {
+        Request::new(Method::Get, self.url.clone()).header("accept", "application/json")
+    }
+
+    fn handle(self, resp: Response, _now: UnixTime) -> Result<ProviderMetadata, Error> {
+        let m: ProviderMetadata = parse_json("discovery", &resp, &[200], self.limit)?;
+        check_issuer(&self.issuer, &m.issuer)?;
+        Ok(m)
+    }
+}
+
+/// Fetches `.well-known/uma2-configuration`.
+#[derive(Clone, Debug)]
+pub struct UmaDiscoveryRequest {
+    url: url::Url,
+    issuer: String,
+    limit: usize,
+}
+
+impl UmaDiscoveryRequest {
+    /// For the configured issuer.
+    pub fn new(config: &ClientConfig) -> Self {
+        UmaDiscoveryRequest {
+            url: config.uma_discovery_url(),
+            issuer: config.issuer.clone(),
+            limit: config.max_body_bytes,
+        }
+    }
+}
+
+impl Exchange for UmaDiscoveryRequest {
+    type Output = UmaMetadata;
+
+    fn request(&self) -> Request {
+        Request::new(Method::Get, self.url.clone()).header("accept", "application/json")
+    }
+
+    fn handle(self, resp: Response, _now: UnixTime) -> Result<UmaMetadata, Error> {
+        let m: UmaMetadata = parse_json("UMA discovery", &resp, &[200], self.limit)?;
+        check_issuer(&self.issuer, &m.issuer)?;
+        Ok(m)
+    }
+}
+
+/// Both discovery documents.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Discovered {
+    /// OpenID provider metadata.
+    pub provider: ProviderMetadata,
+    /// UMA metadata, when requested.
+    pub uma: Option<UmaMetadata>,
+    /// When the documents were fetched.
+    pub fetched_at: UnixTime,
+}
+
+/// Flow: OpenID discovery, then (optionally) UMA discovery.
+pub struct DiscoverFlow {
+    oidc: Option<DiscoveryRequest>,
+    uma: Option<UmaDiscoveryRequest>,
+    provider: Option<ProviderMetadata>,
+    uma_meta: Option<UmaMetadata>,
+    fetched_at: UnixTime,
+    done: bool,
+}
+
+impl DiscoverFlow {
+    /// Discovery of the configured issuer; `with_uma` also fetches the UMA document.
+    pub fn new(config: &ClientConfig, with_uma: bool) -> Self {
+        DiscoverFlow {
+            oidc: Some(DiscoveryRequest::new(config)),
+            uma: with_uma.then(|| UmaDiscoveryRequest::new(config)),
+            provider: None,
+            uma_meta: None,
+            fetched_at: UnixTime(0),
+            done: false,
+        }
+    }
+}
+
+impl Flow for DiscoverFlow {
+    type Output = Discovered;
+
+    fn poll(&mut self) -> Result<Step<Discovered>, Error> {
+        if self.done {
+            return Err(Error::FlowState("polled after completion"));
+        }
+        if self.provider.is_none() {
+            let r = self.oidc.as_ref().ok_or(Error::FlowState("discovery state lost"))?;
+            return Ok(Step::Send(r.request()));
+        }
+        if let Some(u) = &self.uma {
+            if self.uma_meta.is_none() {
+                return Ok(Step::Send(u.request()));
+            }
+        }
+        self.done = true;
+        Ok(Step::Done(Discovered {
+            provider: self.provider.take().ok_or(Error::FlowState("no provider"))?,
+            uma: self.uma_meta.take(),
+            fetched_at: self.fetched_at,
+        }))
+    }
+
+    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        if self.provider.is_none() {
+            let r = self.oidc.take().ok_or(Error::FlowState("response without request"))?;
+            self.provider = Some(r.handle(response, now)?);
+            self.fetched_at = now;
+        } else if self.uma_meta.is_none() {
+            let r = self.uma.take().ok_or(Error::FlowState("response without request"))?;
+            self.uma_meta = Some(r.handle(response, now)?);
+        } else {
+            return Err(Error::FlowState("response without request"));
+        }
+        Ok(())
+    }
+}

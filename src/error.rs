@@ -1,0 +1,242 @@
+//! The one error type of the core.
+
+use std::fmt;
+
+/// An OAuth 2.0 error response body (RFC 6749 §5.2), as Keycloak sends it from the token,
+/// introspection, revocation, logout, userinfo and protection endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct OAuthError {
+    /// The error code, e.g. `invalid_grant`.
+    pub error: String,
+    /// Human-readable detail, e.g. `Code not valid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// A URI with more information.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&sanitize(&self.error))?;
+        if let Some(d) = &self.error_description {
+            write!(f, ": {}", sanitize(d))?;
+        }
+        if let Some(u) = &self.error_uri {
+            write!(f, " (see {})", sanitize(u))?;
+        }
+        Ok(())
+    }
+}
+
+/// Strips control characters and bounds the length of server-provided text before it is shown.
+pub(crate) fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    if s.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+/// Which part of the protocol a JSON document belonged to, for error messages.
+pub type What = &'static str;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an OAuth error body (`error`, `error_description`).
+    #[error("{what}: server answered HTTP {status} with OAuth error {body}")]
+    OAuth {
+        /// Which request failed.
+        what: What,
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: OAuthError,
+    },
+
+    /// A non-success status without an OAuth error body.
+    #[error("{what}: unexpected HTTP status {status}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    UnexpectedStatus {
+        /// Which request failed.
+        what: What,
+        /// HTTP status.
+        status: u16,
+        /// A short, sanitized description of the body (e.g. Keycloak's `errorMessage`).
+        detail: Option<String>,
+    },
+
+    /// The body was an HTML page where JSON was expected (an error page, a login page, or a proxy).
+    #[error("{what}: expected JSON but received an HTML page (HTTP {status}){}", title.as_ref().map(|t| format!(": {t}")).unwrap_or_default())]
+    HtmlResponse {
+        /// Which request failed.
+        what: What,
+        /// HTTP status.
+        status: u16,
+        /// The page's `<title>`, if any.
+        title: Option<String>,
+    },
+
+    /// The `Content-Type` was not the expected one.
+    #[error("{what}: expected content type {expected}, got {}", got.as_deref().unwrap_or("none"))]
+    WrongContentType {
+        /// Which request failed.
+        what: What,
+        /// Expected media type.
+        expected: &'static str,
+        /// Received media type.
+        got: Option<String>,
+    },
+
+    /// The body ended before the JSON document did.
+    #[error("{what}: truncated JSON body ({len} bytes)")]
+    TruncatedBody {
+        /// Which document.
+        what: What,
+        /// Bytes received.
+        len: usize,
+    },
+
+    /// The body was not valid JSON, or not the expected shape.
+    #[error("{what}: malformed JSON: {detail}")]
+    MalformedJson {
+        /// Which document.
+        what: What,
+        /// Parser message (line and column; never the document itself).
+        detail: String,
+    },
+
+    /// A required field was absent.
+    #[error("{what}: required field `{field}` is missing")]
+    MissingField {
+        /// Which document.
+        what: What,
+        /// Field name.
+        field: String,
+    },
+
+    /// The body exceeded the configured size limit.
+    #[error("{what}: response body of {len} bytes exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// Which request.
+        what: What,
+        /// Received length (at least).
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// A URL could not be built or parsed.
+    #[error("invalid URL for {what}: {detail}")]
+    InvalidUrl {
+        /// Which URL.
+        what: What,
+        /// Parser message.
+        detail: String,
+    },
+
+    /// The provider metadata lacks an endpoint a flow needs.
+    #[error("the provider metadata has no `{0}`")]
+    MissingEndpoint(&'static str),
+
+    /// A discovery document names another issuer (OpenID Connect Discovery §4.3).
+    #[error("discovery issuer mismatch: expected `{expected}`, document says `{got}`")]
+    IssuerMismatch {
+        /// Configured issuer.
+        expected: String,
+        /// Issuer in the document.
+        got: String,
+    },
+
+    /// The authorization response's `state` did not match the pending login (RFC 6749 §10.12).
+    #[error("authorization response state does not match the pending login (possible CSRF)")]
+    StateMismatch,
+
+    /// The authorization response's `iss` was missing although the server advertises it, or did
+    /// not match the issuer (RFC 9207 §2.4).
+    #[error("authorization response issuer check failed: {0}")]
+    CallbackIssuer(String),
+
+    /// The authorization server redirected back with an error (RFC 6749 §4.1.2.1).
+    #[error("authorization failed: {0}")]
+    Authorization(OAuthError),
+
+    /// The callback query is malformed (missing `code`, duplicated parameters, ...).
+    #[error("invalid authorization response: {0}")]
+    InvalidCallback(String),
+
+    /// The pending login is older than its allowed lifetime.
+    #[error("the pending login expired {0} s ago; start a new login")]
+    LoginExpired(u64),
+
+    /// A token was rejected by validation (signature or claims).
+    #[error("token validation failed: {0}")]
+    TokenValidation(String),
+
+    /// No ID token validator was supplied for a flow that receives an ID token.
+    #[error("an ID token was received but no ID token validator was configured (use `validate_id_token_with`, or the explicitly insecure `danger_skip_id_token_validation`)")]
+    NoIdTokenValidator,
+
+    /// The token response lacks the ID token although `openid` was requested.
+    #[error("the token response has no id_token although the `openid` scope was requested")]
+    MissingIdToken,
+
+    /// The userinfo `sub` differs from the ID token's (OpenID Connect Core §5.3.2).
+    #[error("userinfo subject does not match the ID token subject")]
+    SubjectMismatch,
+
+    /// A `WWW-Authenticate` header could not be parsed (RFC 9110 §11.6.1).
+    #[error("invalid WWW-Authenticate header: {0}")]
+    InvalidChallenge(String),
+
+    /// The token type is not `Bearer` (RFC 6750).
+    #[error("unsupported token type `{0}` (expected Bearer)")]
+    UnsupportedTokenType(String),
+
+    /// A multi-step flow was driven out of order (a response was handed in that was not asked for).
+    #[error("flow driven out of order: {0}")]
+    FlowState(&'static str),
+
+    /// A device authorization has expired (RFC 8628 §3.5 `expired_token`, or past `expires_in`).
+    #[error("the device authorization expired; start again")]
+    DeviceExpired,
+}
+
+impl Error {
+    /// The OAuth error code if this error carries one (`invalid_grant`, `access_denied`, ...).
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            Error::OAuth { body, .. } | Error::Authorization(body) => Some(body.error.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of a server-reported error.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::OAuth { status, .. }
+            | Error::UnexpectedStatus { status, .. }
+            | Error::HtmlResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a UMA/authorization denial (`access_denied`).
+    pub fn is_access_denied(&self) -> bool {
+        self.oauth_error() == Some("access_denied")
+    }
+
+    /// Whether the grant (code, refresh token, session) is no longer valid: start over.
+    pub fn is_invalid_grant(&self) -> bool {
+        self.oauth_error() == Some("invalid_grant")
+    }
+}

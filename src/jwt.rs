@@ -1,0 +1,294 @@
+//! Compact JWS structure parsing and ID-token claim checks.
+//!
+//! Signature verification is pluggable through [`IdTokenValidator`] (the crypto backend lives
+//! outside the core). The claim rules follow OpenID Connect Core §3.1.3.7.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::secret::{AccessToken, IdToken, Nonce};
+use crate::time::UnixTime;
+
+/// Largest token the parser accepts (64 KiB).
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// The decoded (not verified) parts of a compact JWS.
+#[derive(Clone, Debug)]
+pub struct UnverifiedJwt {
+    /// JOSE header.
+    pub header: Map<String, Value>,
+    /// Claims.
+    pub claims: Claims,
+    /// Bytes that were signed: `base64url(header) "." base64url(payload)`.
+    pub signing_input: String,
+    /// Decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// A JWT claims set with typed accessors; the raw JSON stays reachable.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Claims(pub Map<String, Value>);
+
+impl Claims {
+    /// A claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+    /// A string claim.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+    /// `sub`
+    pub fn sub(&self) -> Option<&str> {
+        self.str("sub")
+    }
+    /// `iss`
+    pub fn iss(&self) -> Option<&str> {
+        self.str("iss")
+    }
+    /// `aud` as a list (a single string becomes a one-element list).
+    pub fn aud(&self) -> Vec<&str> {
+        match self.0.get("aud") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        }
+    }
+    /// A NumericDate claim (`exp`, `iat`, `nbf`, `auth_time`); an error if present but not a number.
+    pub fn numeric_date(&self, name: &'static str) -> Result<Option<u64>, Error> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64))
+                .map(Some)
+                .ok_or_else(|| Error::TokenValidation(format!("`{name}` is not a valid NumericDate"))),
+            Some(_) => Err(Error::TokenValidation(format!("`{name}` is not a number"))),
+        }
+    }
+    /// Keycloak realm roles (`realm_access.roles`).
+    pub fn realm_roles(&self) -> Vec<&str> {
+        self.0
+            .get("realm_access")
+            .and_then(|r| r.get("roles"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+    /// Keycloak client roles (`resource_access.{client}.roles`).
+    pub fn client_roles(&self, client_id: &str) -> Vec<&str> {
+        self.0
+            .get("resource_access")
+            .and_then(|r| r.get(client_id))
+            .and_then(|r| r.get("roles"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn b64(what: &str, s: &str) -> Result<Vec<u8>, Error> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| Error::TokenValidation(format!("{what} is not base64url without padding")))
+}
+
+/// Splits and decodes a compact JWS without verifying anything. Rejects JWE (five segments),
+/// unsigned tokens (`alg: none` or an empty signature) and non-object JSON.
+pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(Error::TokenValidation("token larger than 64 KiB".into()));
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    match parts.len() {
+        3 => {}
+        5 => return Err(Error::TokenValidation("encrypted tokens (JWE) are not accepted".into())),
+        n => return Err(Error::TokenValidation(format!("a JWS has 3 segments, this has {n}"))),
+    }
+    let header: Map<String, Value> = serde_json::from_slice(&b64("header", parts[0])?)
+        .map_err(|_| Error::TokenValidation("header is not a JSON object".into()))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&b64("payload", parts[1])?)
+        .map_err(|_| Error::TokenValidation("payload is not a JSON object".into()))?;
+    let signature = b64("signature", parts[2])?;
+    match header.get("alg").and_then(Value::as_str) {
+        None => return Err(Error::TokenValidation("header has no `alg`".into())),
+        Some(a) if a.eq_ignore_ascii_case("none") => {
+            return Err(Error::TokenValidation("unsigned tokens (alg none) are not accepted".into()))
+        }
+        _ => {}
+    }
+    if signature.is_empty() {
+        return Err(Error::TokenValidation("empty signature".into()));
+    }
+    Ok(UnverifiedJwt {
+        header,
+        claims: Claims(claims),
+        signing_input: format!("{}.{}", parts[0], parts[1]),
+        signature,
+    })
+}
+
+/// What an ID token must satisfy (OpenID Connect Core §3.1.3.7).
+#[derive(Clone, Debug)]
+pub struct IdTokenExpectations {
+    /// Expected `iss` (exact match).
+    pub issuer: String,
+    /// The client id, which `aud` must contain.
+    pub client_id: String,
+    /// Expected `nonce` (required at login, absent on refresh).
+    pub nonce: Option<Nonce>,
+    /// Allowed clock skew in seconds.
+    pub leeway_secs: u64,
+    /// Maximum ID token age by `iat`, in seconds.
+    pub max_iat_age_secs: u64,
+}
+
+/// Checks the claims of an ID token. Signature checking is the caller's (see [`IdTokenValidator`]).
+pub fn check_id_token_claims(
+    claims: &Claims,
+    expect: &IdTokenExpectations,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let fail = |m: String| Err(Error::TokenValidation(m));
+    match claims.iss() {
+        Some(i) if i == expect.issuer => {}
+        Some(i) => return fail(format!("`iss` is `{}`, expected `{}`", crate::error::sanitize(i), expect.issuer)),
+        None => return fail("`iss` is missing".into()),
+    }
+    if claims.sub().map_or(true, str::is_empty) {
+        return fail("`sub` is missing".into());
+    }
+    let aud = claims.aud();
+    if !aud.contains(&expect.client_id.as_str()) {
+        return fail(format!("`aud` does not contain the client id `{}`", expect.client_id));
+    }
+    let azp = claims.str("azp");
+    if aud.len() > 1 && azp.is_none() {
+        return fail("several audiences but no `azp`".into());
+    }
+    if let Some(azp) = azp {
+        if azp != expect.client_id {
+            return fail(format!("`azp` is `{}`, expected `{}`", crate::error::sanitize(azp), expect.client_id));
+        }
+    }
+    let leeway = expect.leeway_secs;
+    match claims.numeric_date("exp")? {
+        Some(exp) if now.0 < exp.saturating_add(leeway) => {}
+        Some(_) => return fail("token expired (`exp`)".into()),
+        None => return fail("`exp` is missing".into()),
+    }
+    match claims.numeric_date("iat")? {
+        Some(iat) => {
+            if iat > now.0.saturating_add(leeway) {
+                return fail("`iat` is in the future".into());
+            }
+            if now.0.saturating_sub(iat) > expect.max_iat_age_secs.saturating_add(leeway) {
+                return fail("`iat` is too old".into());
+            }
+        }
+        None => return fail("`iat` is missing".into()),
+    }
+    if let Some(nbf) = claims.numeric_date("nbf")? {
+        if nbf > now.0.saturating_add(leeway) {
+            return fail("token not yet valid (`nbf`)".into());
+        }
+    }
+    match (&expect.nonce, claims.get("nonce")) {
+        (Some(n), Some(Value::String(got))) if n.ct_eq(got) => {}
+        (Some(_), Some(_)) => return fail("`nonce` does not match".into()),
+        (Some(_), None) => return fail("`nonce` is missing".into()),
+        (None, _) => {}
+    }
+    Ok(())
+}
+
+/// Verifies an ID token's signature and claims. Implemented by a crypto backend plus a key set.
+pub trait IdTokenValidator: Send + Sync {
+    /// Returns the verified claims, or why the token was rejected.
+    fn validate_id_token(
+        &self,
+        id_token: &IdToken,
+        access_token: Option<&AccessToken>,
+        expect: &IdTokenExpectations,
+        now: UnixTime,
+    ) -> Result<Claims, Error>;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn unsigned_jwt(header: &Value, claims: &Value) -> String {
+        let e = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.c2ln", e(header), e(claims))
+    }
+
+    fn expect() -> IdTokenExpectations {
+        IdTokenExpectations {
+            issuer: "http://i".into(),
+            client_id: "c".into(),
+            nonce: Some(Nonce::new("n1")),
+            leeway_secs: 30,
+            max_iat_age_secs: 600,
+        }
+    }
+
+    fn good() -> Value {
+        serde_json::json!({"iss":"http://i","sub":"u","aud":"c","exp":1100,"iat":1000,"nonce":"n1"})
+    }
+
+    fn check(c: Value) -> Result<(), Error> {
+        check_id_token_claims(&Claims(c.as_object().unwrap().clone()), &expect(), UnixTime(1010))
+    }
+
+    #[test]
+    fn good_claims_pass() {
+        check(good()).unwrap();
+    }
+
+    #[test]
+    fn each_bad_claim_fails_with_its_reason() {
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("iss", serde_json::json!("http://evil"), "iss"),
+            ("aud", serde_json::json!("other"), "aud"),
+            ("exp", serde_json::json!(900), "expired"),
+            ("exp", serde_json::json!("1100"), "exp"),
+            ("iat", serde_json::json!(5000), "future"),
+            ("nonce", serde_json::json!("n2"), "nonce"),
+            ("nbf", serde_json::json!(5000), "nbf"),
+            ("azp", serde_json::json!("other"), "azp"),
+        ];
+        for (k, v, reason) in cases {
+            let mut c = good();
+            c[k] = v;
+            let e = check(c).unwrap_err().to_string();
+            assert!(e.contains(reason), "{k}: {e}");
+        }
+        for k in ["iss", "sub", "exp", "iat", "nonce"] {
+            let mut c = good();
+            c.as_object_mut().unwrap().remove(k);
+            let e = check(c).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}: {e}");
+        }
+        let mut c = good();
+        c["aud"] = serde_json::json!(["c", "d"]);
+        assert!(check(c).unwrap_err().to_string().contains("azp"));
+    }
+
+    #[test]
+    fn decode_rejects_none_jwe_and_garbage() {
+        let h = serde_json::json!({"alg":"none"});
+        assert!(decode_unverified(&unsigned_jwt(&h, &good())).is_err());
+        let h = serde_json::json!({"alg":"nOnE"});
+        assert!(decode_unverified(&unsigned_jwt(&h, &good())).is_err());
+        assert!(decode_unverified("a.b.c.d.e").unwrap_err().to_string().contains("JWE"));
+        assert!(decode_unverified("a.b").is_err());
+        assert!(decode_unverified("!!.!!.!!").is_err());
+        let h = serde_json::json!({"alg":"RS256","kid":"k"});
+        let t = decode_unverified(&unsigned_jwt(&h, &good())).unwrap();
+        assert_eq!(t.claims.sub(), Some("u"));
+        assert_eq!(t.signature, b"sig");
+    }
+}

@@ -1,0 +1,128 @@
+//! # keycloak-client
+//!
+//! A sans-IO Keycloak client: OpenID Connect (login with state, nonce and PKCE S256, callback,
+//! code exchange, userinfo, refresh, logout, revocation, introspection, device grant, token
+//! exchange) and UMA 2.0 (PAT, permission tickets, RPT and decisions, resource registration,
+//! user-managed policies) as pure steps.
+//!
+//! The crate does no I/O, reads no clock and uses no ambient randomness. Every flow is either
+//! an [`Exchange`] (one request, one response) or a [`Flow`] (a driven state machine); time is a
+//! [`UnixTime`] argument and randomness a `rand_core` RNG argument. Drive it with any HTTP stack,
+//! or use the `keycloak-client-ureq` / `keycloak-client-reqwest` adapters.
+//!
+//! ```
+//! use keycloak_client::{ClientConfig, DiscoveryRequest, Exchange, Method, Response, UnixTime};
+//! let config = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+//!     .client_secret("rkc-rs-secret")
+//!     .build()?;
+//! let step = DiscoveryRequest::new(&config);
+//! let req = step.request();
+//! assert_eq!(req.method, Method::Get);
+//! assert_eq!(req.url.as_str(), "http://127.0.0.1:18080/realms/rkc/.well-known/openid-configuration");
+//! // ... send `req` with your HTTP client, then:
+//! let resp = Response::json(200, r#"{"issuer":"http://127.0.0.1:18080/realms/rkc",
+//!   "authorization_endpoint":"http://127.0.0.1:18080/realms/rkc/protocol/openid-connect/auth",
+//!   "token_endpoint":"http://127.0.0.1:18080/realms/rkc/protocol/openid-connect/token"}"#);
+//! let metadata = step.handle(resp, UnixTime(1_700_000_000))?;
+//! assert!(metadata.token_endpoint.as_str().ends_with("/token"));
+//! # Ok::<(), keycloak_client::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod api;
+mod callback;
+mod challenge;
+mod client;
+mod config;
+mod device;
+mod discovery;
+mod error;
+mod flow;
+mod http;
+mod introspection;
+pub mod jwt;
+mod login;
+mod logout;
+mod response;
+mod secret;
+mod time;
+mod token;
+mod token_exchange;
+pub mod uma;
+mod userinfo;
+
+pub use api::{EmptyCall, JsonCall};
+pub use callback::{CallbackParams, CodeExchange, LoginTokens};
+pub use challenge::{Challenge, UmaChallenge};
+pub use client::Client;
+pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
+pub use device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DeviceTokenRequest};
+pub use discovery::{DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata};
+pub use error::{Error, OAuthError};
+pub use flow::{Exchange, Flow, Single, Step};
+pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
+pub use introspection::{Introspection, IntrospectionRequest};
+pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
+pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
+pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
+pub use secret::{
+    constant_time_eq, AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, Nonce, Password,
+    PermissionTicket, PkceVerifier, RefreshToken, State,
+};
+pub use time::UnixTime;
+pub use token::{ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenResponse, TokenSet};
+pub use token_exchange::{TokenExchangeRequest, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE};
+pub use userinfo::{UserInfo, UserInfoRequest};
+
+/// Parsers of untrusted input, exposed for fuzzing and for callers with their own plumbing.
+pub mod parse {
+    use crate::error::Error;
+    use crate::http::Response;
+
+    /// Parses a token endpoint response as the code exchange would.
+    pub fn token_response(resp: &Response) -> Result<crate::TokenResponse, Error> {
+        crate::response::parse_json("token", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Turns an error response into the error the core reports.
+    pub fn error_response(resp: &Response) -> Error {
+        crate::response::error_from("fuzz", resp)
+    }
+    /// Parses a discovery document.
+    pub fn discovery(resp: &Response) -> Result<crate::ProviderMetadata, Error> {
+        crate::response::parse_json("discovery", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Parses a UMA discovery document.
+    pub fn uma_discovery(resp: &Response) -> Result<crate::UmaMetadata, Error> {
+        crate::response::parse_json("UMA discovery", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Parses a userinfo response.
+    pub fn userinfo(resp: &Response) -> Result<crate::UserInfo, Error> {
+        crate::response::parse_json("userinfo", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Parses an introspection response.
+    pub fn introspection(resp: &Response) -> Result<crate::Introspection, Error> {
+        crate::response::parse_json("introspection", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Parses a resource representation.
+    pub fn resource(resp: &Response) -> Result<crate::uma::Resource, Error> {
+        crate::response::parse_json("resource", resp, &[200, 201], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Parses a list of resources (deep form).
+    pub fn resources(resp: &Response) -> Result<Vec<crate::uma::Resource>, Error> {
+        crate::response::parse_json("resources", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+    /// Parses a permission-ticket response.
+    pub fn permission_ticket(resp: &Response) -> Result<serde_json::Value, Error> {
+        #[derive(serde::Deserialize)]
+        struct T {
+            ticket: crate::PermissionTicket,
+        }
+        let t: T = crate::response::parse_json("permission ticket", resp, &[201, 200], crate::DEFAULT_MAX_BODY_BYTES)?;
+        Ok(serde_json::Value::String(t.ticket.secret().to_string()))
+    }
+    /// Parses UMA permissions (`response_mode=permissions`).
+    pub fn uma_permissions(resp: &Response) -> Result<Vec<crate::uma::GrantedPermission>, Error> {
+        crate::response::parse_json("UMA permissions", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+    }
+}

@@ -1,0 +1,336 @@
+//! Token endpoint (RFC 6749 §3.2): the token response, the stored token set, and the grants that
+//! need nothing but a form post: refresh (§6), client credentials (§4.4, the UMA PAT), password
+//! (§4.3, for tests only).
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClientAuth, ClientConfig};
+use crate::error::Error;
+use crate::flow::Exchange;
+use crate::http::{Method, Request, Response};
+use crate::response::parse_json;
+use crate::secret::{AccessToken, IdToken, Password, RefreshToken};
+use crate::time::UnixTime;
+
+/// The token endpoint's success body (RFC 6749 §5.1), with Keycloak's extra fields typed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TokenResponse {
+    /// `access_token`
+    pub access_token: AccessToken,
+    /// `token_type` (Keycloak: `Bearer`)
+    pub token_type: String,
+    /// `expires_in` seconds
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// `refresh_token`
+    #[serde(default)]
+    pub refresh_token: Option<RefreshToken>,
+    /// Keycloak's `refresh_expires_in` seconds (0: no expiry, e.g. offline tokens)
+    #[serde(default)]
+    pub refresh_expires_in: Option<u64>,
+    /// `id_token`
+    #[serde(default)]
+    pub id_token: Option<IdToken>,
+    /// `scope`
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Keycloak's `session_state`
+    #[serde(default)]
+    pub session_state: Option<String>,
+    /// Keycloak's `not-before-policy`
+    #[serde(default, rename = "not-before-policy")]
+    pub not_before_policy: Option<i64>,
+    /// RFC 8693 `issued_token_type`
+    #[serde(default)]
+    pub issued_token_type: Option<String>,
+    /// UMA: whether the RPT kept all previous permissions (`upgraded`)
+    #[serde(default)]
+    pub upgraded: Option<bool>,
+    /// Anything else.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Tokens as stored by an application: absolute expiry instants instead of lifetimes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// `token_type` as sent.
+    pub token_type: String,
+    /// When the access token expires.
+    pub expires_at: Option<UnixTime>,
+    /// The refresh token.
+    pub refresh_token: Option<RefreshToken>,
+    /// When the refresh token expires (`None`: no expiry given).
+    pub refresh_expires_at: Option<UnixTime>,
+    /// The ID token.
+    pub id_token: Option<IdToken>,
+    /// Granted scopes.
+    pub scope: Option<String>,
+    /// Keycloak's `session_state`.
+    pub session_state: Option<String>,
+    /// Keycloak's `not-before-policy`.
+    pub not_before_policy: Option<i64>,
+    /// RFC 8693 `issued_token_type`.
+    pub issued_token_type: Option<String>,
+    /// When the response was received.
+    pub received_at: UnixTime,
+    /// Unknown response fields.
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TokenSet {
+    /// Builds a token set from a response received at `now`.
+    pub fn from_response(r: TokenResponse, now: UnixTime) -> TokenSet {
+        TokenSet {
+            access_token: r.access_token,
+            token_type: r.token_type,
+            expires_at: r.expires_in.map(|s| now.plus(s)),
+            refresh_token: r.refresh_token,
+            refresh_expires_at: r.refresh_expires_in.filter(|s| *s > 0).map(|s| now.plus(s)),
+            id_token: r.id_token,
+            scope: r.scope,
+            session_state: r.session_state,
+            not_before_policy: r.not_before_policy,
+            issued_token_type: r.issued_token_type,
+            received_at: now,
+            extra: r.extra,
+        }
+    }
+
+    /// Whether the access token expires within `margin_secs` of `now` (or already has).
+    /// Tokens without `expires_in` never need a refresh by this rule.
+    pub fn needs_refresh(&self, now: UnixTime, margin_secs: u64) -> bool {
+        match self.expires_at {
+            Some(exp) => now.plus(margin_secs) >= exp,
+            None => false,
+        }
+    }
+
+    /// Whether the access token has expired.
+    pub fn is_expired(&self, now: UnixTime) -> bool {
+        self.needs_refresh(now, 0)
+    }
+
+    /// Whether a refresh token exists and has not expired.
+    pub fn can_refresh(&self, now: UnixTime) -> bool {
+        self.refresh_token.is_some() && self.refresh_expires_at.map_or(true, |e| now < e)
+    }
+
+    /// Seconds the access token has left (0 if expired or unknown).
+    pub fn expires_in(&self, now: UnixTime) -> u64 {
+        self.expires_at.map_or(0, |e| now.until(e))
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.as_deref().unwrap_or("").split_ascii_whitespace()
+    }
+}
+
+pub(crate) fn check_bearer(token_type: &str) -> Result<(), Error> {
+    if token_type.eq_ignore_ascii_case("bearer") {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedTokenType(crate::error::sanitize(token_type)))
+    }
+}
+
+/// A POST to the token endpoint with a form and client authentication.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenCall {
+    pub url: url::Url,
+    pub client_id: String,
+    pub auth: ClientAuth,
+    pub form: Vec<(String, String)>,
+    pub bearer: Option<AccessToken>,
+    pub limit: usize,
+    pub what: &'static str,
+}
+
+impl TokenCall {
+    pub(crate) fn new(config: &ClientConfig, url: url::Url, what: &'static str) -> Self {
+        TokenCall {
+            url,
+            client_id: config.client_id.clone(),
+            auth: config.auth.clone(),
+            form: vec![],
+            bearer: None,
+            limit: config.max_body_bytes,
+            what,
+        }
+    }
+
+    pub(crate) fn field(mut self, k: &str, v: &str) -> Self {
+        self.form.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub(crate) fn opt(self, k: &str, v: Option<&str>) -> Self {
+        match v {
+            Some(v) => self.field(k, v),
+            None => self,
+        }
+    }
+
+    pub(crate) fn request(&self) -> Request {
+        let mut req = Request::new(Method::Post, self.url.clone()).header("accept", "application/json");
+        let mut form: Vec<(&str, &str)> = self.form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        match &self.bearer {
+            // UMA grant with a user's token: the bearer identifies the client (`azp`).
+            Some(t) => req = req.header("authorization", format!("Bearer {}", t.secret())),
+            None => req = self.auth.apply(&self.client_id, req, &mut form),
+        }
+        req.form(&form)
+    }
+
+    pub(crate) fn token_set(&self, resp: &Response, now: UnixTime) -> Result<TokenSet, Error> {
+        let r: TokenResponse = parse_json(self.what, resp, &[200], self.limit)?;
+        check_bearer(&r.token_type)?;
+        Ok(TokenSet::from_response(r, now))
+    }
+}
+
+/// Refresh grant (RFC 6749 §6). If the response has no new refresh token or ID token, the old
+/// ones are kept (OpenID Connect Core §12.2).
+#[derive(Clone, Debug)]
+pub struct RefreshRequest {
+    call: TokenCall,
+    old_refresh: RefreshToken,
+    old_id_token: Option<IdToken>,
+}
+
+impl RefreshRequest {
+    pub(crate) fn new(config: &ClientConfig, token_endpoint: url::Url, tokens: &TokenSet) -> Result<Self, Error> {
+        let rt = tokens
+            .refresh_token
+            .clone()
+            .ok_or_else(|| Error::Config("the token set has no refresh token".into()))?;
+        Ok(RefreshRequest {
+            call: TokenCall::new(config, token_endpoint, "refresh")
+                .field("grant_type", "refresh_token")
+                .field("refresh_token", rt.secret()),
+            old_refresh: rt,
+            old_id_token: tokens.id_token.clone(),
+        })
+    }
+
+    /// Narrows the scope of the new access token (RFC 6749 §6).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.call = self.call.field("scope", scope);
+        self
+    }
+}
+
+impl Exchange for RefreshRequest {
+    type Output = TokenSet;
+    fn request(&self) -> Request {
+        self.call.request()
+    }
+    fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
+        let mut t = self.call.token_set(&resp, now)?;
+        if t.refresh_token.is_none() {
+            t.refresh_token = Some(self.old_refresh);
+        }
+        if t.id_token.is_none() {
+            t.id_token = self.old_id_token;
+        }
+        Ok(t)
+    }
+}
+
+/// Client credentials grant (RFC 6749 §4.4). With a Keycloak resource server whose service
+/// account holds `uma_protection`, the result is the UMA Protection API Token (PAT).
+#[derive(Clone, Debug)]
+pub struct ClientCredentialsRequest {
+    call: TokenCall,
+}
+
+impl ClientCredentialsRequest {
+    pub(crate) fn new(config: &ClientConfig, token_endpoint: url::Url) -> Result<Self, Error> {
+        if !config.auth.is_confidential() {
+            return Err(Error::Config("client credentials need a confidential client".into()));
+        }
+        Ok(ClientCredentialsRequest {
+            call: TokenCall::new(config, token_endpoint, "client credentials").field("grant_type", "client_credentials"),
+        })
+    }
+
+    /// Requests specific scopes.
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.call = self.call.field("scope", scope);
+        self
+    }
+}
+
+impl Exchange for ClientCredentialsRequest {
+    type Output = TokenSet;
+    fn request(&self) -> Request {
+        self.call.request()
+    }
+    fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
+        self.call.token_set(&resp, now)
+    }
+}
+
+/// Resource-owner password grant (RFC 6749 §4.3). Deprecated by RFC 9700 §2.4; offered for tests
+/// and scripts against clients that explicitly enable "direct access grants".
+#[derive(Clone, Debug)]
+pub struct PasswordRequest {
+    call: TokenCall,
+}
+
+impl PasswordRequest {
+    pub(crate) fn new(config: &ClientConfig, token_endpoint: url::Url, username: &str, password: &Password, scope: &str) -> Self {
+        PasswordRequest {
+            call: TokenCall::new(config, token_endpoint, "password grant")
+                .field("grant_type", "password")
+                .field("username", username)
+                .field("password", password.secret())
+                .field("scope", scope),
+        }
+    }
+}
+
+impl Exchange for PasswordRequest {
+    type Output = TokenSet;
+    fn request(&self) -> Request {
+        self.call.request()
+    }
+    fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
+        self.call.token_set(&resp, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keycloak_token_response_is_typed() {
+        let body = r#"{"access_token":"at","expires_in":300,"refresh_expires_in":1800,"refresh_token":"rt",
+            "token_type":"Bearer","id_token":"it","not-before-policy":0,"session_state":"ss","scope":"openid email","x-extra":1}"#;
+        let r: TokenResponse = serde_json::from_str(body).unwrap();
+        let t = TokenSet::from_response(r, UnixTime(1000));
+        assert_eq!(t.expires_at, Some(UnixTime(1300)));
+        assert_eq!(t.refresh_expires_at, Some(UnixTime(2800)));
+        assert_eq!(t.not_before_policy, Some(0));
+        assert_eq!(t.extra.get("x-extra"), Some(&serde_json::json!(1)));
+        assert!(t.needs_refresh(UnixTime(1271), 30));
+        assert!(!t.needs_refresh(UnixTime(1269), 30));
+        assert!(t.can_refresh(UnixTime(2799)) && !t.can_refresh(UnixTime(2800)));
+        assert_eq!(t.scopes().collect::<Vec<_>>(), ["openid", "email"]);
+        assert!(!format!("{t:?}").contains("\"at\""));
+    }
+
+    #[test]
+    fn expiry_arithmetic_saturates() {
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","token_type":"bearer","expires_in":18446744073709551615}"#).unwrap();
+        let t = TokenSet::from_response(r, UnixTime(u64::MAX - 1));
+        assert_eq!(t.expires_at, Some(UnixTime(u64::MAX)));
+        assert!(!t.needs_refresh(UnixTime(5), u64::MAX - 10));
+    }
+}

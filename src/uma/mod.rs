@@ -1,0 +1,40 @@
+//! UMA 2.0 with Keycloak Authorization Services: permission tickets, the UMA grant (RPT and
+//! decisions), resource registration and user-managed permission policies.
+
+mod policy;
+mod resource;
+mod rpt;
+mod ticket;
+
+use serde::{Deserialize, Serialize};
+
+pub use policy::{UmaPolicy, UmaPolicyQuery};
+pub use resource::{Resource, ResourceOwner, ResourceQuery, ScopeRef};
+pub use rpt::{DecisionRequest, PermissionsRequest, RptRequest, UmaGrant, UmaGrantAuth, Rpt};
+pub use ticket::{PatTicketFlow, PermissionRequest, PermissionTicketRequest};
+
+/// A permission granted in an RPT, a `response_mode=permissions` answer, or RPT introspection.
+/// Keycloak sends both its own names (`rsid`, `rsname`, `scopes`) and UMA's (`resource_id`,
+/// `resource_scopes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedPermission {
+    /// Resource id.
+    #[serde(alias = "resource_id")]
+    pub rsid: String,
+    /// Resource name (Keycloak adds it unless `response_include_resource_name=false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsname: Option<String>,
+    /// Granted scopes.
+    #[serde(default, alias = "resource_scopes")]
+    pub scopes: Vec<String>,
+    /// Claims attached to the permission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Value>,
+}
+
+/// RFC 8693 / UMA `claim_token_format` for a JSON claims object.
+pub const CLAIM_TOKEN_FORMAT_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// Keycloak's `claim_token_format` for an ID token.
+pub const CLAIM_TOKEN_FORMAT_ID_TOKEN: &str = "https://openid.net/specs/openid-connect-core-1_0.html#IDToken";
+/// The UMA grant type (UMA Grant §3.3.1).
+pub const UMA_TICKET_GRANT: &str = "urn:ietf:params:oauth:grant-type:uma-ticket";
