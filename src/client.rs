@@ -344,7 +344,7 @@ impl Client {
         Ok(EmptyCall {
             request: req,
             what: "update UMA policy",
-            ok: &[200, 204],
+            ok: &[200, 201, 204],
             limit: self.config.max_body_bytes,
         })
     }

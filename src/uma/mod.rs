@@ -17,19 +17,48 @@ pub use ticket::{PatTicketFlow, PermissionRequest, PermissionTicketRequest};
 /// Keycloak sends both its own names (`rsid`, `rsname`, `scopes`) and UMA's (`resource_id`,
 /// `resource_scopes`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawPermission")]
 pub struct GrantedPermission {
     /// Resource id.
-    #[serde(alias = "resource_id")]
     pub rsid: String,
     /// Resource name (Keycloak adds it unless `response_include_resource_name=false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rsname: Option<String>,
     /// Granted scopes.
-    #[serde(default, alias = "resource_scopes")]
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// Claims attached to the permission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawPermission {
+    #[serde(default)]
+    rsid: Option<String>,
+    #[serde(default)]
+    resource_id: Option<String>,
+    #[serde(default)]
+    rsname: Option<String>,
+    #[serde(default)]
+    resource_name: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    resource_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    claims: Option<serde_json::Value>,
+}
+
+impl From<RawPermission> for GrantedPermission {
+    fn from(r: RawPermission) -> Self {
+        GrantedPermission {
+            rsid: r.rsid.or(r.resource_id).unwrap_or_default(),
+            rsname: r.rsname.or(r.resource_name),
+            scopes: r.scopes.or(r.resource_scopes).unwrap_or_default(),
+            claims: r.claims,
+        }
+    }
 }
 
 /// RFC 8693 / UMA `claim_token_format` for a JSON claims object.

@@ -59,10 +59,13 @@ pub enum ResourceOwner {
 }
 
 /// A resource description (UMA Federated Authorization §3.1), with Keycloak's extensions.
+/// Keycloak may send the UMA names and its own side by side (`_id`/`id`,
+/// `resource_scopes`/`scopes`); both are accepted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawResource")]
 pub struct Resource {
     /// The resource id (`_id`; `id` in the deep list form).
-    #[serde(rename = "_id", alias = "id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_id", skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Unique name per owner.
     pub name: String,
@@ -76,7 +79,7 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uris: Vec<String>,
     /// `resource_scopes` (`scopes` in the deep list form).
-    #[serde(rename = "resource_scopes", alias = "scopes", default)]
+    #[serde(rename = "resource_scopes")]
     pub scopes: Vec<ScopeRef>,
     /// Owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +93,50 @@ pub struct Resource {
     /// Attributes (name → values).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawResource {
+    #[serde(rename = "_id", default)]
+    underscore_id: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(rename = "displayName", default)]
+    display_name: Option<String>,
+    #[serde(rename = "type", default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    uris: Vec<String>,
+    #[serde(default)]
+    resource_scopes: Option<Vec<ScopeRef>>,
+    #[serde(default)]
+    scopes: Option<Vec<ScopeRef>>,
+    #[serde(default)]
+    owner: Option<ResourceOwner>,
+    #[serde(rename = "ownerManagedAccess", default)]
+    owner_managed_access: Option<bool>,
+    #[serde(default)]
+    icon_uri: Option<String>,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<RawResource> for Resource {
+    fn from(r: RawResource) -> Self {
+        Resource {
+            id: r.underscore_id.or(r.id),
+            name: r.name,
+            display_name: r.display_name,
+            resource_type: r.resource_type,
+            uris: r.uris,
+            scopes: r.resource_scopes.or(r.scopes).unwrap_or_default(),
+            owner: r.owner,
+            owner_managed_access: r.owner_managed_access,
+            icon_uri: r.icon_uri,
+            attributes: r.attributes,
+        }
+    }
 }
 
 impl Resource {

@@ -1,0 +1,11 @@
+//! Test helpers shared by the adapter crates:
+//! * [`keycloak`]: where the local Keycloak is, failing loudly when it is not there;
+//! * [`browser`]: logging in through Keycloak's real login form without a browser;
+//! * [`canned`]: a loopback HTTP server with scripted answers;
+//! * [`conformance`]: the suite every HTTP adapter must pass.
+
+pub mod browser;
+pub mod canned;
+pub mod conformance;
+pub mod e2e;
+pub mod keycloak;

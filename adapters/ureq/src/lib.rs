@@ -1,0 +1,288 @@
+//! Blocking driver for the sans-IO [`keycloak_client`] core, on `ureq`.
+//!
+//! * [`HttpClient`]: `send(&Request) -> Response` and the generic [`HttpClient::run`] loop.
+//!   Redirects are never followed, non-2xx responses are delivered to the core, bodies are
+//!   capped, connect/read timeouts apply, idempotent requests are retried on connection errors
+//!   and 502/503/504 with bounded backoff, and `tracing` events never carry secrets.
+//! * [`Keycloak`]: the seed library's vocabulary (`login`, `callback`, `fetch_userinfo`, `pat`,
+//!   `find_ticket`, ...) with cached discovery and PAT.
+
+mod friendly;
+
+use std::io::Read;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use friendly::{Keycloak, KeycloakBuilder};
+pub use keycloak_client;
+use keycloak_client::{Exchange, Flow, Request, Response, Single, Step, UnixTime};
+
+/// A transport failure (no HTTP response was received, or it could not be read).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The server could not be reached (refused, DNS, TLS handshake).
+    #[error("cannot connect to {host}: {detail}")]
+    Connect {
+        /// Host and port.
+        host: String,
+        /// Underlying error.
+        detail: String,
+    },
+    /// The connect or read deadline passed.
+    #[error("request to {host} timed out after {after_ms} ms")]
+    Timeout {
+        /// Host and port.
+        host: String,
+        /// Elapsed time.
+        after_ms: u128,
+    },
+    /// The response body exceeded the cap.
+    #[error("response body from {host} exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// Host and port.
+        host: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// Any other I/O or protocol failure.
+    #[error("HTTP transport error talking to {host}: {detail}")]
+    Other {
+        /// Host and port.
+        host: String,
+        /// Underlying error.
+        detail: String,
+    },
+}
+
+impl TransportError {
+    /// Whether retrying might help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TransportError::Connect { .. } | TransportError::Timeout { .. })
+    }
+}
+
+/// Either the core's protocol error or a transport error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A protocol error from the core (OAuth error, validation, malformed body, ...).
+    #[error(transparent)]
+    Keycloak(#[from] keycloak_client::Error),
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl Error {
+    /// The core error, if this is one.
+    pub fn keycloak(&self) -> Option<&keycloak_client::Error> {
+        match self {
+            Error::Keycloak(e) => Some(e),
+            Error::Transport(_) => None,
+        }
+    }
+}
+
+/// Retry policy for idempotent requests.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Total attempts (1 = no retry).
+    pub attempts: u32,
+    /// First backoff; doubled each retry.
+    pub initial_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The current time as the core wants it.
+pub fn now() -> UnixTime {
+    UnixTime(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}
+
+/// A blocking HTTP client configured for talking to an authorization server.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    agent: ureq::Agent,
+    max_body: usize,
+    retry: RetryPolicy,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(5), Duration::from_secs(15))
+    }
+}
+
+fn host_of(url: &url::Url) -> String {
+    format!("{}:{}", url.host_str().unwrap_or("?"), url.port_or_known_default().unwrap_or(0))
+}
+
+impl HttpClient {
+    /// A client with connect and overall-request timeouts.
+    pub fn new(connect_timeout: Duration, request_timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .save_redirect_history(false)
+            .timeout_connect(Some(connect_timeout))
+            .timeout_global(Some(request_timeout))
+            .user_agent(concat!("keycloak-client-ureq/", env!("CARGO_PKG_VERSION")))
+            .build();
+        HttpClient {
+            agent: config.into(),
+            max_body: keycloak_client::DEFAULT_MAX_BODY_BYTES,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Caps response bodies (default 1 MiB).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body = n;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    fn send_once(&self, req: &Request) -> Result<Response, TransportError> {
+        let host = host_of(&req.url);
+        let mut b = http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let hreq = b.body(req.body.clone()).map_err(|e| TransportError::Other {
+            host: host.clone(),
+            detail: e.to_string(),
+        })?;
+        let started = Instant::now();
+        let map_err = |e: ureq::Error, host: &str| -> TransportError {
+            match e {
+                ureq::Error::Timeout(_) => TransportError::Timeout {
+                    host: host.to_string(),
+                    after_ms: started.elapsed().as_millis(),
+                },
+                ureq::Error::BodyExceedsLimit(_) => TransportError::BodyTooLarge {
+                    host: host.to_string(),
+                    limit: self.max_body,
+                },
+                ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => TransportError::Connect {
+                    host: host.to_string(),
+                    detail: e.to_string(),
+                },
+                ureq::Error::Io(io)
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::NotConnected
+                    ) =>
+                {
+                    TransportError::Connect {
+                        host: host.to_string(),
+                        detail: io.to_string(),
+                    }
+                }
+                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportError::Timeout {
+                    host: host.to_string(),
+                    after_ms: started.elapsed().as_millis(),
+                },
+                other => TransportError::Other {
+                    host: host.to_string(),
+                    detail: other.to_string(),
+                },
+            }
+        };
+        let mut resp = self.agent.run(hreq).map_err(|e| map_err(e, &host))?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        let reader = resp.body_mut().as_reader();
+        reader
+            .take(self.max_body as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| map_err(ureq::Error::Io(e), &host))?;
+        if body.len() > self.max_body {
+            return Err(TransportError::BodyTooLarge {
+                host,
+                limit: self.max_body,
+            });
+        }
+        tracing::debug!(
+            target: "keycloak_client::http",
+            method = %req.method,
+            url = %strip_query(&req.url),
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "keycloak request"
+        );
+        Ok(Response::new(status, headers, body))
+    }
+
+    /// Sends one request. Never follows redirects; delivers every status to the caller.
+    /// Retries idempotent requests (and any request that never connected) with backoff.
+    pub fn send(&self, req: &Request) -> Result<Response, TransportError> {
+        let mut backoff = self.retry.initial_backoff;
+        let attempts = self.retry.attempts.max(1);
+        for attempt in 1..=attempts {
+            let last = attempt == attempts;
+            match self.send_once(req) {
+                Ok(resp) if matches!(resp.status, 502..=504) && req.method.is_idempotent() && !last => {
+                    tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying after gateway error");
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => {
+                    let retry = match &e {
+                        TransportError::Connect { .. } => true,
+                        TransportError::Timeout { .. } => req.method.is_idempotent(),
+                        _ => false,
+                    };
+                    if !retry || last {
+                        tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "request failed");
+                        return Err(e);
+                    }
+                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "retrying");
+                }
+            }
+            std::thread::sleep(backoff);
+            backoff = backoff.saturating_mul(2);
+        }
+        unreachable!("the loop returns on the last attempt")
+    }
+
+    /// Drives any multi-step flow to completion.
+    pub fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
+        loop {
+            match flow.poll()? {
+                Step::Send(req) => {
+                    let resp = self.send(&req)?;
+                    flow.handle_response(resp, now())?;
+                }
+                Step::Done(out) => return Ok(out),
+            }
+        }
+    }
+
+    /// Performs a one-round-trip step.
+    pub fn exec<E: Exchange>(&self, exchange: E) -> Result<E::Output, Error> {
+        self.run(Single::new(exchange))
+    }
+}
+
+fn strip_query(u: &url::Url) -> String {
+    let mut u = u.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}

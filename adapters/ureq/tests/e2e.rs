@@ -1,0 +1,24 @@
+//! Every flow of the core against the real Keycloak, through the ureq adapter's `send`.
+
+use keycloak_client::{Request, Response};
+use keycloak_client_testkit::conformance::{Failure, Sender};
+use keycloak_client_ureq::{HttpClient, TransportError};
+
+struct Ureq(HttpClient);
+
+impl Sender for Ureq {
+    fn send(&self, req: &Request) -> Result<Response, Failure> {
+        self.0.send(req).map_err(|e| match e {
+            TransportError::Timeout { .. } => Failure::Timeout,
+            TransportError::BodyTooLarge { .. } => Failure::BodyTooLarge,
+            TransportError::Connect { .. } => Failure::Connect,
+            other => Failure::Other(other.to_string()),
+        })
+    }
+}
+
+fn sender() -> Ureq {
+    Ureq(HttpClient::default())
+}
+
+keycloak_client_testkit::e2e_tests!(sender());
