@@ -1,0 +1,327 @@
+//! The seed library's vocabulary on top of the core, with cached discovery and PAT.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex as AsyncMutex;
+
+use keycloak_client::uma::{
+    GrantedPermission, PermissionRequest, Resource, ResourceQuery, Rpt, UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
+};
+use keycloak_client::{
+    AccessToken, CallbackParams, Client, ClientConfig, DeviceAuthorization, DevicePoll, DiscoverFlow,
+    IdTokenValidator, Introspection, LoginTokens, PendingLogin, PermissionTicket, TokenSet, TokenTypeHint, UserInfo,
+};
+
+use crate::{now, Error, HttpClient};
+
+/// How long discovery documents are cached.
+const DISCOVERY_TTL_SECS: u64 = 3600;
+/// Refresh the PAT this many seconds before it expires.
+const PAT_MARGIN_SECS: u64 = 30;
+
+/// An async Keycloak client with the seed library's method names.
+///
+/// ```no_run
+/// use keycloak_client_reqwest::Keycloak;
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let kc = Keycloak::from_keycloak_json(&std::fs::read_to_string("keycloak.json")?)?
+///     .redirect_uri("http://127.0.0.1:8000/callback")
+///     .danger_skip_id_token_signature()
+///     .build()?;
+/// let (url, pending) = kc.login().await?;            // redirect the browser to `url`
+/// # let query = "";
+/// let tokens = kc.callback(pending, query).await?;   // on the redirect back
+/// let user = kc.fetch_userinfo(&tokens.tokens.access_token).await?;
+/// let pat = kc.pat().await?;
+/// # Ok(()) }
+/// ```
+pub struct Keycloak {
+    http: HttpClient,
+    config: ClientConfig,
+    with_uma: bool,
+    validator: Option<Arc<dyn IdTokenValidator>>,
+    skip_signature: bool,
+    discovered: AsyncMutex<Option<Client>>,
+    pat: AsyncMutex<Option<TokenSet>>,
+}
+
+impl std::fmt::Debug for Keycloak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keycloak").field("issuer", &self.config.issuer).field("client_id", &self.config.client_id).finish()
+    }
+}
+
+/// Builder for [`Keycloak`].
+pub struct KeycloakBuilder {
+    config: keycloak_client::ClientConfigBuilder,
+    http: Option<HttpClient>,
+    with_uma: bool,
+    validator: Option<Arc<dyn IdTokenValidator>>,
+    skip_signature: bool,
+}
+
+impl KeycloakBuilder {
+    /// Default redirect URI for logins.
+    pub fn redirect_uri(mut self, uri: &str) -> Self {
+        self.config = self.config.redirect_uri(uri);
+        self
+    }
+    /// Adds a default login scope.
+    pub fn scope(mut self, s: &str) -> Self {
+        self.config = self.config.scope(s);
+        self
+    }
+    /// Uses a specific HTTP client (timeouts, retry, body cap).
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+    /// Skips UMA discovery (for plain OpenID providers).
+    pub fn without_uma(mut self) -> Self {
+        self.with_uma = false;
+        self
+    }
+    /// Validates ID tokens with this validator (signature and claims).
+    pub fn id_token_validator(mut self, v: Arc<dyn IdTokenValidator>) -> Self {
+        self.validator = Some(v);
+        self
+    }
+    /// **Reduced assurance**: check ID-token claims but not the signature (see
+    /// [`keycloak_client::CodeExchange::danger_skip_id_token_signature`]).
+    pub fn danger_skip_id_token_signature(mut self) -> Self {
+        self.skip_signature = true;
+        self
+    }
+    /// Builds the client (no I/O yet; discovery happens on first use).
+    pub fn build(self) -> Result<Keycloak, Error> {
+        Ok(Keycloak {
+            http: self.http.unwrap_or_default(),
+            config: self.config.build()?,
+            with_uma: self.with_uma,
+            validator: self.validator,
+            skip_signature: self.skip_signature,
+            discovered: AsyncMutex::new(None),
+            pat: AsyncMutex::new(None),
+        })
+    }
+}
+
+impl Keycloak {
+    /// Starts from a configuration builder.
+    pub fn builder(config: keycloak_client::ClientConfigBuilder) -> KeycloakBuilder {
+        KeycloakBuilder {
+            config,
+            http: None,
+            with_uma: true,
+            validator: None,
+            skip_signature: false,
+        }
+    }
+
+    /// Starts from Keycloak's `keycloak.json`.
+    pub fn from_keycloak_json(json: &str) -> Result<KeycloakBuilder, Error> {
+        Ok(Self::builder(ClientConfig::keycloak_json_builder(json)?))
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The discovered client (runs discovery on first use and after an hour).
+    pub async fn client(&self) -> Result<Client, Error> {
+        let t = now();
+        // Holding the lock across discovery: one discovery in flight, however many callers.
+        let mut guard = self.discovered.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if t.0 < c.discovered_at.0.saturating_add(DISCOVERY_TTL_SECS) {
+                return Ok(c.clone());
+            }
+        }
+        let d = self.http.run(DiscoverFlow::new(&self.config, self.with_uma)).await?;
+        let c = Client::new(self.config.clone(), d);
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The seed's `login()`: the authorization URL and the pending login to keep server-side.
+    pub async fn login(&self) -> Result<(url::Url, PendingLogin), Error> {
+        Ok(self.client().await?.login().build(&mut rand::rng(), now())?)
+    }
+
+    /// The seed's `callback(code)`: takes the callback query string, checks it against the
+    /// pending login, exchanges the code (with PKCE) and validates the ID token.
+    pub async fn callback(&self, pending: PendingLogin, query: &str) -> Result<LoginTokens, Error> {
+        let client = self.client().await?;
+        let params = CallbackParams::from_query(query)?;
+        let mut exchange = client.callback(pending, &params, now())?;
+        if let Some(v) = &self.validator {
+            exchange = exchange.validate_id_token_with(v.clone());
+        } else if self.skip_signature {
+            exchange = exchange.danger_skip_id_token_signature();
+        }
+        self.http.exec(exchange).await
+    }
+
+    /// The seed's `fetch_userinfo(access_token)`.
+    pub async fn fetch_userinfo(&self, access_token: &AccessToken) -> Result<UserInfo, Error> {
+        self.http.exec(self.client().await?.userinfo(access_token)?).await
+    }
+
+    /// Refresh grant.
+    pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, Error> {
+        self.http.exec(self.client().await?.refresh(tokens)?).await
+    }
+
+    /// Back-channel logout of the session behind `tokens`.
+    pub async fn logout(&self, tokens: &TokenSet) -> Result<(), Error> {
+        let rt = tokens
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| keycloak_client::Error::Config("logout needs a refresh token".into()))?;
+        self.http.exec(self.client().await?.logout(rt)?).await
+    }
+
+    /// The seed's `pat()`: the Protection API Token, cached and refreshed before expiry.
+    pub async fn pat(&self) -> Result<TokenSet, Error> {
+        // Holding the lock across the refresh: one PAT request in flight, however many callers.
+        let mut guard = self.pat.lock().await;
+        if let Some(p) = guard.as_ref() {
+            if !p.needs_refresh(now(), PAT_MARGIN_SECS) {
+                return Ok(p.clone());
+            }
+        }
+        let p = self.http.exec(self.client().await?.client_credentials()?).await?;
+        *guard = Some(p.clone());
+        Ok(p)
+    }
+
+    /// The seed's `find_ticket`: a permission ticket for resources and scopes.
+    pub async fn find_ticket(&self, permissions: &[PermissionRequest]) -> Result<PermissionTicket, Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.permission_ticket(&pat.access_token, permissions)?).await
+    }
+
+    /// An RPT for a ticket on behalf of the user holding `user_token`.
+    pub async fn rpt(&self, user_token: &AccessToken, ticket: &PermissionTicket) -> Result<Rpt, Error> {
+        self.http.exec(self.client().await?.rpt_for_ticket(user_token, ticket)).await
+    }
+
+    /// Keycloak's decision for `resource#scopes` at resource server `audience`.
+    pub async fn decision(&self, user_token: &AccessToken, audience: &str, resource: &str, scopes: &[&str]) -> Result<bool, Error> {
+        let g = self
+            .client()
+            .await?
+            .uma_grant(UmaGrantAuth::Bearer(user_token.clone()))
+            .audience(audience)
+            .permission(resource, scopes)
+            .decision();
+        self.http.exec(g).await
+    }
+
+    /// The permissions Keycloak grants the user at resource server `audience`.
+    pub async fn permissions(&self, user_token: &AccessToken, audience: &str) -> Result<Vec<GrantedPermission>, Error> {
+        let g = self
+            .client()
+            .await?
+            .uma_grant(UmaGrantAuth::Bearer(user_token.clone()))
+            .audience(audience)
+            .permissions();
+        self.http.exec(g).await
+    }
+
+    /// Introspection of any token (RPTs with `TokenTypeHint::RequestingPartyToken`).
+    pub async fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<Introspection, Error> {
+        self.http.exec(self.client().await?.introspect(token, hint)?).await
+    }
+
+    /// Revocation (RFC 7009).
+    pub async fn revoke(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<(), Error> {
+        self.http.exec(self.client().await?.revoke(token, hint)?).await
+    }
+
+    /// Starts a device authorization.
+    pub async fn device_authorization(&self, scope: Option<&str>) -> Result<DeviceAuthorization, Error> {
+        self.http.exec(self.client().await?.device_authorization(scope)?).await
+    }
+
+    /// Polls until the user approves, the code expires, or `on_wait` returns false.
+    pub async fn device_wait(&self, auth: &DeviceAuthorization, mut on_wait: impl FnMut(u64) -> bool) -> Result<TokenSet, Error> {
+        let client = self.client().await?;
+        let mut interval = auth.interval;
+        loop {
+            match self.http.exec(client.device_token(auth, interval)).await? {
+                DevicePoll::Done(t) => return Ok(*t),
+                DevicePoll::Pending { interval: i } | DevicePoll::SlowDown { interval: i } => {
+                    interval = i;
+                    if !on_wait(interval) {
+                        return Err(keycloak_client::Error::DeviceExpired.into());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+                }
+            }
+        }
+    }
+
+    /// Token exchange (RFC 8693) of an access token for another audience.
+    pub async fn exchange_token(&self, subject: &AccessToken, audience: &str) -> Result<TokenSet, Error> {
+        let req = self
+            .client()
+            .await?
+            .token_exchange(subject.secret(), keycloak_client::ACCESS_TOKEN_TYPE)
+            .audience(audience);
+        self.http.exec(req).await
+    }
+
+    /// Registers a resource with the cached PAT.
+    pub async fn create_resource(&self, r: &Resource) -> Result<Resource, Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.create_resource(&pat.access_token, r)?).await
+    }
+    /// Reads a resource.
+    pub async fn get_resource(&self, id: &str) -> Result<Resource, Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.get_resource(&pat.access_token, id)?).await
+    }
+    /// Replaces a resource.
+    pub async fn update_resource(&self, id: &str, r: &Resource) -> Result<(), Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.update_resource(&pat.access_token, id, r)?).await
+    }
+    /// Deletes a resource.
+    pub async fn delete_resource(&self, id: &str) -> Result<(), Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.delete_resource(&pat.access_token, id)?).await
+    }
+    /// Lists resource ids.
+    pub async fn query_resources(&self, q: &ResourceQuery) -> Result<Vec<String>, Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.query_resources(&pat.access_token, q)?).await
+    }
+    /// Lists full resources.
+    pub async fn query_resources_deep(&self, q: &ResourceQuery) -> Result<Vec<Resource>, Error> {
+        let pat = self.pat().await?;
+        self.http.exec(self.client().await?.query_resources_deep(&pat.access_token, q)?).await
+    }
+    /// Creates a user-managed permission (with the owner's token).
+    pub async fn create_uma_policy(&self, owner_token: &AccessToken, resource_id: &str, p: &UmaPolicy) -> Result<UmaPolicy, Error> {
+        self.http.exec(self.client().await?.create_uma_policy(owner_token, resource_id, p)?).await
+    }
+    /// Replaces a user-managed permission.
+    pub async fn update_uma_policy(&self, owner_token: &AccessToken, id: &str, p: &UmaPolicy) -> Result<(), Error> {
+        self.http.exec(self.client().await?.update_uma_policy(owner_token, id, p)?).await
+    }
+    /// Deletes a user-managed permission.
+    pub async fn delete_uma_policy(&self, owner_token: &AccessToken, id: &str) -> Result<(), Error> {
+        self.http.exec(self.client().await?.delete_uma_policy(owner_token, id)?).await
+    }
+    /// Lists the owner's permissions.
+    pub async fn query_uma_policies(&self, owner_token: &AccessToken, q: &UmaPolicyQuery) -> Result<Vec<UmaPolicy>, Error> {
+        self.http.exec(self.client().await?.query_uma_policies(owner_token, q)?).await
+    }
+}

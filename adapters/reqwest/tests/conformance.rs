@@ -1,0 +1,45 @@
+//! The shared adapter conformance suite, against a scripted loopback server.
+
+mod common;
+
+use std::time::Duration;
+
+use keycloak_client_testkit::canned::CannedServer;
+use keycloak_client_testkit::conformance;
+
+fn sender() -> common::Reqwest {
+    common::sender(Duration::from_secs(1))
+}
+
+#[test]
+fn redirect_not_followed() {
+    conformance::redirect_not_followed(&sender(), &CannedServer::start());
+}
+#[test]
+fn error_body_delivered() {
+    conformance::error_body_delivered(&sender(), &CannedServer::start());
+}
+#[test]
+fn body_cap() {
+    conformance::body_cap(&sender(), &CannedServer::start());
+}
+#[test]
+fn timeout() {
+    conformance::timeout(&sender(), &CannedServer::start());
+}
+#[test]
+fn retries() {
+    conformance::retries(&sender(), &CannedServer::start());
+}
+#[test]
+fn connect_refused() {
+    conformance::connect_refused(&sender());
+}
+#[test]
+fn request_transmitted() {
+    conformance::request_transmitted(&sender(), &CannedServer::start());
+}
+#[test]
+fn truncated_body() {
+    conformance::truncated_body(&sender(), &CannedServer::start());
+}
