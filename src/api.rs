@@ -33,7 +33,10 @@ impl<T> JsonCall<T> {
 
 impl<T> std::fmt::Debug for JsonCall<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonCall").field("what", &self.what).field("request", &self.request).finish()
+        f.debug_struct("JsonCall")
+            .field("what", &self.what)
+            .field("request", &self.request)
+            .finish()
     }
 }
 

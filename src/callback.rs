@@ -7,7 +7,9 @@ use crate::client::Client;
 use crate::error::{Error, OAuthError};
 use crate::flow::Exchange;
 use crate::http::{Request, Response};
-use crate::jwt::{check_id_token_claims, decode_unverified, Claims, IdTokenExpectations, IdTokenValidator};
+use crate::jwt::{
+    check_id_token_claims, decode_unverified, Claims, IdTokenExpectations, IdTokenValidator,
+};
 use crate::login::PendingLogin;
 use crate::secret::{AuthorizationCode, Nonce};
 use crate::time::UnixTime;
@@ -119,7 +121,10 @@ pub(crate) fn accept_callback(
                 crate::error::sanitize(iss)
             )))
         }
-        None if client.provider.authorization_response_iss_parameter_supported => {
+        None if client
+            .provider
+            .authorization_response_iss_parameter_supported =>
+        {
             return Err(Error::CallbackIssuer(
                 "`iss` is missing although the server advertises it".into(),
             ))
@@ -143,15 +148,24 @@ pub(crate) fn accept_callback(
         .code
         .clone()
         .ok_or_else(|| Error::InvalidCallback("no `code` and no `error`".into()))?;
-    let call = TokenCall::new(&client.config, client.config.to_backchannel(&client.provider.token_endpoint), "code exchange")
-        .field("grant_type", "authorization_code")
-        .field("code", code.secret())
-        .field("redirect_uri", &pending.redirect_uri)
-        .field("code_verifier", pending.code_verifier.secret());
+    let call = TokenCall::new(
+        &client.config,
+        client
+            .config
+            .to_backchannel(&client.provider.token_endpoint),
+        "code exchange",
+    )
+    .field("grant_type", "authorization_code")
+    .field("code", code.secret())
+    .field("redirect_uri", &pending.redirect_uri)
+    .field("code_verifier", pending.code_verifier.secret());
     Ok(CodeExchange {
         call,
         nonce: pending.nonce,
-        openid: pending.scope.split_ascii_whitespace().any(|s| s == "openid"),
+        openid: pending
+            .scope
+            .split_ascii_whitespace()
+            .any(|s| s == "openid"),
         issuer: issuer.clone(),
         client_id: client.config.client_id.clone(),
         policy: IdTokenPolicy::Unset,
@@ -240,7 +254,9 @@ impl Exchange for CodeExchange {
             max_iat_age_secs: 600,
         };
         let claims = match &self.policy {
-            IdTokenPolicy::Validator(v) => v.validate_id_token(&id_token, Some(&tokens.access_token), &expect, now)?,
+            IdTokenPolicy::Validator(v) => {
+                v.validate_id_token(&id_token, Some(&tokens.access_token), &expect, now)?
+            }
             IdTokenPolicy::DangerClaimsOnly => {
                 let jwt = decode_unverified(id_token.secret())?;
                 check_id_token_claims(&jwt.claims, &expect, now)?;

@@ -84,7 +84,8 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        String::from_utf8(out).map_err(|_| Error::InvalidChallenge("quoted string is not UTF-8".into()))
+        String::from_utf8(out)
+            .map_err(|_| Error::InvalidChallenge("quoted string is not UTF-8".into()))
     }
     /// Whether the input at the cursor is `token BWS "="` (an auth-param), without consuming.
     fn at_param(&self) -> bool {
@@ -129,7 +130,9 @@ impl Challenge {
             }
             let scheme = c
                 .token()
-                .ok_or_else(|| Error::InvalidChallenge(format!("expected an auth scheme at byte {}", c.i)))?
+                .ok_or_else(|| {
+                    Error::InvalidChallenge(format!("expected an auth scheme at byte {}", c.i))
+                })?
                 .to_string();
             let mut ch = Challenge {
                 scheme,
@@ -150,7 +153,12 @@ impl Challenge {
                 c.skip_ws();
                 match c.peek() {
                     None | Some(b',') => {}
-                    Some(_) => return Err(Error::InvalidChallenge(format!("unexpected byte at {}", c.i))),
+                    Some(_) => {
+                        return Err(Error::InvalidChallenge(format!(
+                            "unexpected byte at {}",
+                            c.i
+                        )))
+                    }
                 }
                 out.push(ch);
                 continue;
@@ -168,11 +176,15 @@ impl Challenge {
                     Some(b'"') => c.quoted()?,
                     _ => c
                         .token()
-                        .ok_or_else(|| Error::InvalidChallenge(format!("parameter `{name}` has no value")))?
+                        .ok_or_else(|| {
+                            Error::InvalidChallenge(format!("parameter `{name}` has no value"))
+                        })?
                         .to_string(),
                 };
                 if ch.params.iter().any(|(k, _)| *k == name) {
-                    return Err(Error::InvalidChallenge(format!("parameter `{name}` repeated")));
+                    return Err(Error::InvalidChallenge(format!(
+                        "parameter `{name}` repeated"
+                    )));
                 }
                 ch.params.push((name, value));
                 c.skip_ws();
@@ -182,7 +194,12 @@ impl Challenge {
                         c.skip_ws_commas();
                     }
                     None => break,
-                    Some(_) => return Err(Error::InvalidChallenge(format!("unexpected byte at {}", c.i))),
+                    Some(_) => {
+                        return Err(Error::InvalidChallenge(format!(
+                            "unexpected byte at {}",
+                            c.i
+                        )))
+                    }
                 }
             }
             out.push(ch);
@@ -276,12 +293,16 @@ mod tests {
         let c = Challenge::parse(r#"Bearer realm="rkc", error="invalid_token", error_description="Token verification failed""#).unwrap();
         assert!(c.scheme.eq_ignore_ascii_case("bearer"));
         assert_eq!(c.param("error"), Some("invalid_token"));
-        assert_eq!(c.param("error_description"), Some("Token verification failed"));
+        assert_eq!(
+            c.param("error_description"),
+            Some("Token verification failed")
+        );
     }
 
     #[test]
     fn multiple_challenges_and_token68() {
-        let all = Challenge::parse_all(r#"Basic abc==, UMA as_uri="http://x", ticket=t1, Bearer"#).unwrap();
+        let all = Challenge::parse_all(r#"Basic abc==, UMA as_uri="http://x", ticket=t1, Bearer"#)
+            .unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].token68.as_deref(), Some("abc=="));
         assert_eq!(all[1].param("ticket"), Some("t1"));
@@ -301,7 +322,9 @@ mod tests {
 
     #[test]
     fn uma_roundtrip() {
-        let c = UmaChallenge::parse(r#"UMA realm="rkc", as_uri="http://h/realms/rkc", ticket="abc""#).unwrap();
+        let c =
+            UmaChallenge::parse(r#"UMA realm="rkc", as_uri="http://h/realms/rkc", ticket="abc""#)
+                .unwrap();
         let again = UmaChallenge::parse(&c.to_header_value()).unwrap();
         assert_eq!(again.realm.as_deref(), Some("rkc"));
         assert_eq!(again.ticket.secret(), "abc");

@@ -12,11 +12,13 @@ use crate::login::{LoginBuilder, PendingLogin};
 use crate::logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
 use crate::secret::{AccessToken, Password, PermissionTicket, RefreshToken};
 use crate::time::UnixTime;
-use crate::token::{ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenCall, TokenSet};
+use crate::token::{
+    ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenCall, TokenSet,
+};
 use crate::token_exchange::TokenExchangeRequest;
 use crate::uma::{
-    PatTicketFlow, PermissionRequest, PermissionTicketRequest, Resource, ResourceQuery, UmaGrant, UmaGrantAuth,
-    UmaPolicy, UmaPolicyQuery,
+    PatTicketFlow, PermissionRequest, PermissionTicketRequest, Resource, ResourceQuery, UmaGrant,
+    UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
 };
 use crate::userinfo::UserInfoRequest;
 
@@ -71,9 +73,9 @@ impl Client {
     }
 
     pub(crate) fn uma(&self) -> Result<&UmaMetadata, Error> {
-        self.uma_metadata
-            .as_ref()
-            .ok_or(Error::MissingEndpoint("uma2-configuration (discover with UMA enabled)"))
+        self.uma_metadata.as_ref().ok_or(Error::MissingEndpoint(
+            "uma2-configuration (discover with UMA enabled)",
+        ))
     }
 
     fn backchannel(&self, u: &url::Url) -> url::Url {
@@ -98,7 +100,12 @@ impl Client {
     /// Finishes a login (the seed's `callback(code)`): checks the authorization response
     /// against the pending login (state in constant time, RFC 9207 `iss`, errors, lifetime)
     /// and returns the code exchange to send.
-    pub fn callback(&self, pending: PendingLogin, params: &CallbackParams, now: UnixTime) -> Result<CodeExchange, Error> {
+    pub fn callback(
+        &self,
+        pending: PendingLogin,
+        params: &CallbackParams,
+        now: UnixTime,
+    ) -> Result<CodeExchange, Error> {
         accept_callback(self, pending, params, now)
     }
 
@@ -133,8 +140,19 @@ impl Client {
     }
 
     /// **Testing only.** Resource-owner password grant (RFC 6749 §4.3; deprecated by RFC 9700).
-    pub fn danger_password_grant(&self, username: &str, password: &Password, scope: &str) -> PasswordRequest {
-        PasswordRequest::new(&self.config, self.token_endpoint(), username, password, scope)
+    pub fn danger_password_grant(
+        &self,
+        username: &str,
+        password: &Password,
+        scope: &str,
+    ) -> PasswordRequest {
+        PasswordRequest::new(
+            &self.config,
+            self.token_endpoint(),
+            username,
+            password,
+            scope,
+        )
     }
 
     /// Back-channel logout of the Keycloak session that issued `refresh_token`.
@@ -154,7 +172,11 @@ impl Client {
     }
 
     /// Token revocation (RFC 7009).
-    pub fn revoke(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<RevocationRequest, Error> {
+    pub fn revoke(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<RevocationRequest, Error> {
         let url = self
             .provider
             .revocation_endpoint
@@ -168,15 +190,24 @@ impl Client {
     }
 
     /// Introspection (RFC 7662) of any token; use `RequestingPartyToken` for RPTs.
-    pub fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<IntrospectionRequest, Error> {
+    pub fn introspect(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<IntrospectionRequest, Error> {
         let url = self
             .provider
             .introspection_endpoint
             .as_ref()
-            .or(self.uma_metadata.as_ref().and_then(|u| u.introspection_endpoint.as_ref()))
+            .or(self
+                .uma_metadata
+                .as_ref()
+                .and_then(|u| u.introspection_endpoint.as_ref()))
             .ok_or(Error::MissingEndpoint("introspection_endpoint"))?;
         if !self.config.auth.is_confidential() {
-            return Err(Error::Config("introspection needs a confidential client".into()));
+            return Err(Error::Config(
+                "introspection needs a confidential client".into(),
+            ));
         }
         Ok(IntrospectionRequest {
             call: TokenCall::new(&self.config, self.backchannel(url), "introspection")
@@ -186,7 +217,10 @@ impl Client {
     }
 
     /// Device authorization request (RFC 8628 §3.1).
-    pub fn device_authorization(&self, scope: Option<&str>) -> Result<DeviceAuthorizationRequest, Error> {
+    pub fn device_authorization(
+        &self,
+        scope: Option<&str>,
+    ) -> Result<DeviceAuthorizationRequest, Error> {
         let url = self
             .provider
             .device_authorization_endpoint
@@ -194,7 +228,11 @@ impl Client {
             .ok_or(Error::MissingEndpoint("device_authorization_endpoint"))?;
         let mut scopes = vec!["openid".to_string()];
         if let Some(s) = scope {
-            scopes.extend(s.split_ascii_whitespace().filter(|x| *x != "openid").map(str::to_owned));
+            scopes.extend(
+                s.split_ascii_whitespace()
+                    .filter(|x| *x != "openid")
+                    .map(str::to_owned),
+            );
         }
         Ok(DeviceAuthorizationRequest {
             call: TokenCall::new(&self.config, self.backchannel(url), "device authorization")
@@ -214,10 +252,17 @@ impl Client {
     }
 
     /// Token exchange (RFC 8693): trade `subject_token` of `subject_token_type` for a new token.
-    pub fn token_exchange(&self, subject_token: &str, subject_token_type: &str) -> TokenExchangeRequest {
+    pub fn token_exchange(
+        &self,
+        subject_token: &str,
+        subject_token_type: &str,
+    ) -> TokenExchangeRequest {
         TokenExchangeRequest {
             call: TokenCall::new(&self.config, self.token_endpoint(), "token exchange")
-                .field("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")
+                .field(
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                )
                 .field("subject_token", subject_token)
                 .field("subject_token_type", subject_token_type),
         }
@@ -226,7 +271,11 @@ impl Client {
     // ---- UMA -------------------------------------------------------------------------------
 
     /// A permission ticket for resources (by id or name) and scopes, with the PAT.
-    pub fn permission_ticket(&self, pat: &AccessToken, permissions: &[PermissionRequest]) -> Result<PermissionTicketRequest, Error> {
+    pub fn permission_ticket(
+        &self,
+        pat: &AccessToken,
+        permissions: &[PermissionRequest],
+    ) -> Result<PermissionTicketRequest, Error> {
         PermissionTicketRequest::new(self, pat, permissions)
     }
 
@@ -246,8 +295,14 @@ impl Client {
     }
 
     /// Shortcut: an RPT for a ticket on behalf of a user.
-    pub fn rpt_for_ticket(&self, user_token: &AccessToken, ticket: &PermissionTicket) -> crate::uma::RptRequest {
-        self.uma_grant(UmaGrantAuth::Bearer(user_token.clone())).ticket(ticket).rpt_request()
+    pub fn rpt_for_ticket(
+        &self,
+        user_token: &AccessToken,
+        ticket: &PermissionTicket,
+    ) -> crate::uma::RptRequest {
+        self.uma_grant(UmaGrantAuth::Bearer(user_token.clone()))
+            .ticket(ticket)
+            .rpt_request()
     }
 
     fn resource_url(&self, id: Option<&str>) -> Result<url::Url, Error> {
@@ -264,22 +319,44 @@ impl Client {
     }
 
     /// Registers a resource (201 with its id).
-    pub fn create_resource(&self, pat: &AccessToken, resource: &Resource) -> Result<JsonCall<Resource>, Error> {
+    pub fn create_resource(
+        &self,
+        pat: &AccessToken,
+        resource: &Resource,
+    ) -> Result<JsonCall<Resource>, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req = Self::bearer(Request::new(Method::Post, self.resource_url(None)?), pat).json(body);
-        Ok(JsonCall::new(req, "create resource", &[200, 201], self.config.max_body_bytes))
+        let req =
+            Self::bearer(Request::new(Method::Post, self.resource_url(None)?), pat).json(body);
+        Ok(JsonCall::new(
+            req,
+            "create resource",
+            &[200, 201],
+            self.config.max_body_bytes,
+        ))
     }
 
     /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
     pub fn get_resource(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
-        let req = Self::bearer(Request::new(Method::Get, self.resource_url(Some(id))?), pat).header("accept", "application/json");
-        Ok(JsonCall::new(req, "get resource", &[200], self.config.max_body_bytes))
+        let req = Self::bearer(Request::new(Method::Get, self.resource_url(Some(id))?), pat)
+            .header("accept", "application/json");
+        Ok(JsonCall::new(
+            req,
+            "get resource",
+            &[200],
+            self.config.max_body_bytes,
+        ))
     }
 
     /// Replaces a resource (204).
-    pub fn update_resource(&self, pat: &AccessToken, id: &str, resource: &Resource) -> Result<EmptyCall, Error> {
+    pub fn update_resource(
+        &self,
+        pat: &AccessToken,
+        id: &str,
+        resource: &Resource,
+    ) -> Result<EmptyCall, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req = Self::bearer(Request::new(Method::Put, self.resource_url(Some(id))?), pat).json(body);
+        let req =
+            Self::bearer(Request::new(Method::Put, self.resource_url(Some(id))?), pat).json(body);
         Ok(EmptyCall {
             request: req,
             what: "update resource",
@@ -290,7 +367,10 @@ impl Client {
 
     /// Deletes a resource (204).
     pub fn delete_resource(&self, pat: &AccessToken, id: &str) -> Result<EmptyCall, Error> {
-        let req = Self::bearer(Request::new(Method::Delete, self.resource_url(Some(id))?), pat);
+        let req = Self::bearer(
+            Request::new(Method::Delete, self.resource_url(Some(id))?),
+            pat,
+        );
         Ok(EmptyCall {
             request: req,
             what: "delete resource",
@@ -300,19 +380,39 @@ impl Client {
     }
 
     /// Lists resource ids matching a query.
-    pub fn query_resources(&self, pat: &AccessToken, query: &ResourceQuery) -> Result<JsonCall<Vec<String>>, Error> {
+    pub fn query_resources(
+        &self,
+        pat: &AccessToken,
+        query: &ResourceQuery,
+    ) -> Result<JsonCall<Vec<String>>, Error> {
         let mut u = self.resource_url(None)?;
         query.apply(&mut u, false);
-        let req = Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
-        Ok(JsonCall::new(req, "query resources", &[200], self.config.max_body_bytes))
+        let req =
+            Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
+        Ok(JsonCall::new(
+            req,
+            "query resources",
+            &[200],
+            self.config.max_body_bytes,
+        ))
     }
 
     /// Lists full resources matching a query (`deep=true`).
-    pub fn query_resources_deep(&self, pat: &AccessToken, query: &ResourceQuery) -> Result<JsonCall<Vec<Resource>>, Error> {
+    pub fn query_resources_deep(
+        &self,
+        pat: &AccessToken,
+        query: &ResourceQuery,
+    ) -> Result<JsonCall<Vec<Resource>>, Error> {
         let mut u = self.resource_url(None)?;
         query.apply(&mut u, true);
-        let req = Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
-        Ok(JsonCall::new(req, "query resources", &[200], self.config.max_body_bytes))
+        let req =
+            Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
+        Ok(JsonCall::new(
+            req,
+            "query resources",
+            &[200],
+            self.config.max_body_bytes,
+        ))
     }
 
     fn policy_url(&self, id: Option<&str>) -> Result<url::Url, Error> {
@@ -331,16 +431,39 @@ impl Client {
     }
 
     /// Creates a user-managed permission on a resource the token's user owns.
-    pub fn create_uma_policy(&self, user_token: &AccessToken, resource_id: &str, policy: &UmaPolicy) -> Result<JsonCall<UmaPolicy>, Error> {
+    pub fn create_uma_policy(
+        &self,
+        user_token: &AccessToken,
+        resource_id: &str,
+        policy: &UmaPolicy,
+    ) -> Result<JsonCall<UmaPolicy>, Error> {
         let body = serde_json::to_vec(policy).unwrap_or_default();
-        let req = Self::bearer(Request::new(Method::Post, self.policy_url(Some(resource_id))?), user_token).json(body);
-        Ok(JsonCall::new(req, "create UMA policy", &[200, 201], self.config.max_body_bytes))
+        let req = Self::bearer(
+            Request::new(Method::Post, self.policy_url(Some(resource_id))?),
+            user_token,
+        )
+        .json(body);
+        Ok(JsonCall::new(
+            req,
+            "create UMA policy",
+            &[200, 201],
+            self.config.max_body_bytes,
+        ))
     }
 
     /// Replaces a user-managed permission.
-    pub fn update_uma_policy(&self, user_token: &AccessToken, policy_id: &str, policy: &UmaPolicy) -> Result<EmptyCall, Error> {
+    pub fn update_uma_policy(
+        &self,
+        user_token: &AccessToken,
+        policy_id: &str,
+        policy: &UmaPolicy,
+    ) -> Result<EmptyCall, Error> {
         let body = serde_json::to_vec(policy).unwrap_or_default();
-        let req = Self::bearer(Request::new(Method::Put, self.policy_url(Some(policy_id))?), user_token).json(body);
+        let req = Self::bearer(
+            Request::new(Method::Put, self.policy_url(Some(policy_id))?),
+            user_token,
+        )
+        .json(body);
         Ok(EmptyCall {
             request: req,
             what: "update UMA policy",
@@ -350,8 +473,15 @@ impl Client {
     }
 
     /// Deletes a user-managed permission.
-    pub fn delete_uma_policy(&self, user_token: &AccessToken, policy_id: &str) -> Result<EmptyCall, Error> {
-        let req = Self::bearer(Request::new(Method::Delete, self.policy_url(Some(policy_id))?), user_token);
+    pub fn delete_uma_policy(
+        &self,
+        user_token: &AccessToken,
+        policy_id: &str,
+    ) -> Result<EmptyCall, Error> {
+        let req = Self::bearer(
+            Request::new(Method::Delete, self.policy_url(Some(policy_id))?),
+            user_token,
+        );
         Ok(EmptyCall {
             request: req,
             what: "delete UMA policy",
@@ -361,10 +491,20 @@ impl Client {
     }
 
     /// Lists the token user's permissions.
-    pub fn query_uma_policies(&self, user_token: &AccessToken, query: &UmaPolicyQuery) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
+    pub fn query_uma_policies(
+        &self,
+        user_token: &AccessToken,
+        query: &UmaPolicyQuery,
+    ) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
         let mut u = self.policy_url(None)?;
         query.apply(&mut u);
-        let req = Self::bearer(Request::new(Method::Get, u), user_token).header("accept", "application/json");
-        Ok(JsonCall::new(req, "query UMA policies", &[200], self.config.max_body_bytes))
+        let req = Self::bearer(Request::new(Method::Get, u), user_token)
+            .header("accept", "application/json");
+        Ok(JsonCall::new(
+            req,
+            "query UMA policies",
+            &[200],
+            self.config.max_body_bytes,
+        ))
     }
 }

@@ -42,7 +42,9 @@ impl ClientAuth {
                 form.push(("client_secret", s.secret()));
             }
             ClientAuth::ClientSecretBasic(s) => {
-                let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                let enc = |v: &str| {
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                };
                 let raw = format!("{}:{}", enc(client_id), enc(s.secret()));
                 let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
                 req = req.header("authorization", format!("Basic {b64}"));
@@ -86,7 +88,9 @@ pub fn realm_url(server: &url::Url, realm: &str) -> Result<url::Url, Error> {
     }
     let mut u = server.clone();
     if u.cannot_be_a_base() || !(u.scheme() == "http" || u.scheme() == "https") {
-        return Err(Error::Config(format!("server URL `{server}` is not an http(s) URL")));
+        return Err(Error::Config(format!(
+            "server URL `{server}` is not an http(s) URL"
+        )));
     }
     u.set_query(None);
     u.set_fragment(None);
@@ -208,7 +212,11 @@ impl ClientConfig {
 
     /// Rewrites an endpoint from the browser-facing base to the back-channel base.
     pub fn to_backchannel(&self, endpoint: &url::Url) -> url::Url {
-        rebase(endpoint, self.browser_issuer_base.as_ref(), &self.issuer_base)
+        rebase(
+            endpoint,
+            self.browser_issuer_base.as_ref(),
+            &self.issuer_base,
+        )
     }
 
     /// Rewrites an endpoint from the back-channel base to the browser-facing base.
@@ -233,7 +241,8 @@ fn rebase(endpoint: &url::Url, from: Option<&url::Url>, to: &url::Url) -> url::U
     let e = endpoint.as_str();
     match e.strip_prefix(&from_s) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') => {
-            url::Url::parse(&format!("{}{}", trim_slash(to), rest)).unwrap_or_else(|_| endpoint.clone())
+            url::Url::parse(&format!("{}{}", trim_slash(to), rest))
+                .unwrap_or_else(|_| endpoint.clone())
         }
         _ => endpoint.clone(),
     }
@@ -383,9 +392,14 @@ mod tests {
         )
         .unwrap();
         assert!(!c.auth.is_confidential());
-        assert_eq!(c.discovery_url().as_str(), "http://h/realms/r/.well-known/openid-configuration");
-        let e = ClientConfig::from_keycloak_json(r#"{"realm":"r","auth-server-url":"http://h/","resource":"app"}"#)
-            .unwrap_err();
+        assert_eq!(
+            c.discovery_url().as_str(),
+            "http://h/realms/r/.well-known/openid-configuration"
+        );
+        let e = ClientConfig::from_keycloak_json(
+            r#"{"realm":"r","auth-server-url":"http://h/","resource":"app"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Config(_)));
         let e = ClientConfig::from_keycloak_json(r#"{"realm":"r"}"#).unwrap_err();
         assert!(matches!(e, Error::MissingField { .. }), "{e:?}");
@@ -398,10 +412,20 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(c.issuer, "https://sso.example.test/realms/r");
-        let tok: url::Url = "https://sso.example.test/realms/r/protocol/openid-connect/token".parse().unwrap();
-        assert_eq!(c.to_backchannel(&tok).as_str(), "http://keycloak:8080/realms/r/protocol/openid-connect/token");
-        let auth: url::Url = "http://keycloak:8080/realms/r/protocol/openid-connect/auth".parse().unwrap();
-        assert_eq!(c.to_browser(&auth).as_str(), "https://sso.example.test/realms/r/protocol/openid-connect/auth");
+        let tok: url::Url = "https://sso.example.test/realms/r/protocol/openid-connect/token"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            c.to_backchannel(&tok).as_str(),
+            "http://keycloak:8080/realms/r/protocol/openid-connect/token"
+        );
+        let auth: url::Url = "http://keycloak:8080/realms/r/protocol/openid-connect/auth"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            c.to_browser(&auth).as_str(),
+            "https://sso.example.test/realms/r/protocol/openid-connect/auth"
+        );
         let other: url::Url = "https://sso.example.test/realms/rx/token".parse().unwrap();
         assert_eq!(c.to_backchannel(&other), other);
     }
@@ -410,9 +434,15 @@ mod tests {
     fn basic_auth_is_form_encoded() {
         let auth = ClientAuth::ClientSecretBasic(ClientSecret::new("a:b c"));
         let mut form = vec![];
-        let req = auth.apply("my client", Request::new(crate::Method::Post, "http://h/".parse().unwrap()), &mut form);
+        let req = auth.apply(
+            "my client",
+            Request::new(crate::Method::Post, "http://h/".parse().unwrap()),
+            &mut form,
+        );
         let h = req.header_value("authorization").unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(&h[6..]).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&h[6..])
+            .unwrap();
         assert_eq!(String::from_utf8(raw).unwrap(), "my+client:a%3Ab+c");
         assert!(form.is_empty());
     }

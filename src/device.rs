@@ -51,7 +51,8 @@ impl Exchange for DeviceAuthorizationRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<DeviceAuthorization, Error> {
-        let r: DeviceAuthorizationResponse = parse_json("device authorization", &resp, &[200], self.call.limit)?;
+        let r: DeviceAuthorizationResponse =
+            parse_json("device authorization", &resp, &[200], self.call.limit)?;
         Ok(DeviceAuthorization {
             device_code: r.device_code,
             user_code: r.user_code,
@@ -100,11 +101,15 @@ impl Exchange for DeviceTokenRequest {
         crate::response::check_size("device token", &resp, self.call.limit)?;
         let err = error_from("device token", &resp);
         match err.oauth_error() {
-            Some("authorization_pending") if now < self.expires_at => Ok(DevicePoll::Pending { interval: self.interval }),
+            Some("authorization_pending") if now < self.expires_at => Ok(DevicePoll::Pending {
+                interval: self.interval,
+            }),
             Some("slow_down") if now < self.expires_at => Ok(DevicePoll::SlowDown {
                 interval: self.interval.saturating_add(5),
             }),
-            Some("authorization_pending" | "slow_down" | "expired_token") => Err(Error::DeviceExpired),
+            Some("authorization_pending" | "slow_down" | "expired_token") => {
+                Err(Error::DeviceExpired)
+            }
             _ => Err(err),
         }
     }

@@ -28,7 +28,11 @@ pub struct ProviderMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<url::Url>,
     /// `introspection_endpoint` (RFC 8414; Keycloak's docs say `token_introspection_endpoint`)
-    #[serde(default, alias = "token_introspection_endpoint", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "token_introspection_endpoint",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub introspection_endpoint: Option<url::Url>,
     /// `revocation_endpoint` (RFC 7009)
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,7 +87,11 @@ pub struct UmaMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_endpoint: Option<url::Url>,
     /// `introspection_endpoint` (also accepted as `token_introspection_endpoint`)
-    #[serde(default, alias = "token_introspection_endpoint", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "token_introspection_endpoint",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub introspection_endpoint: Option<url::Url>,
     /// Other fields.
     #[serde(flatten)]
@@ -211,7 +219,10 @@ impl Flow for DiscoverFlow {
             return Err(Error::FlowState("polled after completion"));
         }
         if self.provider.is_none() {
-            let r = self.oidc.as_ref().ok_or(Error::FlowState("discovery state lost"))?;
+            let r = self
+                .oidc
+                .as_ref()
+                .ok_or(Error::FlowState("discovery state lost"))?;
             return Ok(Step::Send(r.request()));
         }
         if let Some(u) = &self.uma {
@@ -221,7 +232,10 @@ impl Flow for DiscoverFlow {
         }
         self.done = true;
         Ok(Step::Done(Discovered {
-            provider: self.provider.take().ok_or(Error::FlowState("no provider"))?,
+            provider: self
+                .provider
+                .take()
+                .ok_or(Error::FlowState("no provider"))?,
             uma: self.uma_meta.take(),
             fetched_at: self.fetched_at,
         }))
@@ -229,11 +243,17 @@ impl Flow for DiscoverFlow {
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
         if self.provider.is_none() {
-            let r = self.oidc.take().ok_or(Error::FlowState("response without request"))?;
+            let r = self
+                .oidc
+                .take()
+                .ok_or(Error::FlowState("response without request"))?;
             self.provider = Some(r.handle(response, now)?);
             self.fetched_at = now;
         } else if self.uma_meta.is_none() {
-            let r = self.uma.take().ok_or(Error::FlowState("response without request"))?;
+            let r = self
+                .uma
+                .take()
+                .ok_or(Error::FlowState("response without request"))?;
             self.uma_meta = Some(r.handle(response, now)?);
         } else {
             return Err(Error::FlowState("response without request"));

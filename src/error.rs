@@ -31,11 +31,7 @@ impl fmt::Display for OAuthError {
 
 /// Strips control characters and bounds the length of server-provided text before it is shown.
 pub(crate) fn sanitize(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(300)
-        .collect();
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
     if s.chars().count() > 300 {
         out.push('…');
     }

@@ -266,17 +266,14 @@ mod tests {
 
     #[test]
     fn debug_redacts_authorization_and_secret_form_fields() {
-        let req = Request::new(
-            Method::Post,
-            "http://127.0.0.1/token".parse().unwrap(),
-        )
-        .header("Authorization", "Basic c2VjcmV0")
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", "the-code"),
-            ("code_verifier", "the-verifier"),
-            ("client_secret", "s3cr3t"),
-        ]);
+        let req = Request::new(Method::Post, "http://127.0.0.1/token".parse().unwrap())
+            .header("Authorization", "Basic c2VjcmV0")
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "the-code"),
+                ("code_verifier", "the-verifier"),
+                ("client_secret", "s3cr3t"),
+            ]);
         let dbg = format!("{req:?}");
         assert!(!dbg.contains("c2VjcmV0"), "{dbg}");
         assert!(!dbg.contains("the-code"), "{dbg}");
@@ -299,7 +296,10 @@ mod tests {
     fn media_type_strips_parameters() {
         let r = Response::new(
             200,
-            vec![("Content-Type".into(), "Application/JSON; charset=utf-8".into())],
+            vec![(
+                "Content-Type".into(),
+                "Application/JSON; charset=utf-8".into(),
+            )],
             "{}",
         );
         assert_eq!(r.media_type().as_deref(), Some("application/json"));

@@ -62,9 +62,15 @@ impl Claims {
             None => Ok(None),
             Some(Value::Number(n)) => n
                 .as_u64()
-                .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| *f >= 0.0 && f.is_finite())
+                        .map(|f| f as u64)
+                })
                 .map(Some)
-                .ok_or_else(|| Error::TokenValidation(format!("`{name}` is not a valid NumericDate"))),
+                .ok_or_else(|| {
+                    Error::TokenValidation(format!("`{name}` is not a valid NumericDate"))
+                }),
             Some(_) => Err(Error::TokenValidation(format!("`{name}` is not a number"))),
         }
     }
@@ -104,8 +110,16 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
     let parts: Vec<&str> = token.split('.').collect();
     match parts.len() {
         3 => {}
-        5 => return Err(Error::TokenValidation("encrypted tokens (JWE) are not accepted".into())),
-        n => return Err(Error::TokenValidation(format!("a JWS has 3 segments, this has {n}"))),
+        5 => {
+            return Err(Error::TokenValidation(
+                "encrypted tokens (JWE) are not accepted".into(),
+            ))
+        }
+        n => {
+            return Err(Error::TokenValidation(format!(
+                "a JWS has 3 segments, this has {n}"
+            )))
+        }
     }
     let header: Map<String, Value> = serde_json::from_slice(&b64("header", parts[0])?)
         .map_err(|_| Error::TokenValidation("header is not a JSON object".into()))?;
@@ -115,7 +129,9 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
     match header.get("alg").and_then(Value::as_str) {
         None => return Err(Error::TokenValidation("header has no `alg`".into())),
         Some(a) if a.eq_ignore_ascii_case("none") => {
-            return Err(Error::TokenValidation("unsigned tokens (alg none) are not accepted".into()))
+            return Err(Error::TokenValidation(
+                "unsigned tokens (alg none) are not accepted".into(),
+            ))
         }
         _ => {}
     }
@@ -154,7 +170,13 @@ pub fn check_id_token_claims(
     let fail = |m: String| Err(Error::TokenValidation(m));
     match claims.iss() {
         Some(i) if i == expect.issuer => {}
-        Some(i) => return fail(format!("`iss` is `{}`, expected `{}`", crate::error::sanitize(i), expect.issuer)),
+        Some(i) => {
+            return fail(format!(
+                "`iss` is `{}`, expected `{}`",
+                crate::error::sanitize(i),
+                expect.issuer
+            ))
+        }
         None => return fail("`iss` is missing".into()),
     }
     if claims.sub().map_or(true, str::is_empty) {
@@ -162,7 +184,10 @@ pub fn check_id_token_claims(
     }
     let aud = claims.aud();
     if !aud.contains(&expect.client_id.as_str()) {
-        return fail(format!("`aud` does not contain the client id `{}`", expect.client_id));
+        return fail(format!(
+            "`aud` does not contain the client id `{}`",
+            expect.client_id
+        ));
     }
     let azp = claims.str("azp");
     if aud.len() > 1 && azp.is_none() {
@@ -170,7 +195,11 @@ pub fn check_id_token_claims(
     }
     if let Some(azp) = azp {
         if azp != expect.client_id {
-            return fail(format!("`azp` is `{}`, expected `{}`", crate::error::sanitize(azp), expect.client_id));
+            return fail(format!(
+                "`azp` is `{}`, expected `{}`",
+                crate::error::sanitize(azp),
+                expect.client_id
+            ));
         }
     }
     let leeway = expect.leeway_secs;
@@ -240,7 +269,11 @@ pub(crate) mod tests {
     }
 
     fn check(c: Value) -> Result<(), Error> {
-        check_id_token_claims(&Claims(c.as_object().unwrap().clone()), &expect(), UnixTime(1010))
+        check_id_token_claims(
+            &Claims(c.as_object().unwrap().clone()),
+            &expect(),
+            UnixTime(1010),
+        )
     }
 
     #[test]
@@ -283,7 +316,10 @@ pub(crate) mod tests {
         assert!(decode_unverified(&unsigned_jwt(&h, &good())).is_err());
         let h = serde_json::json!({"alg":"nOnE"});
         assert!(decode_unverified(&unsigned_jwt(&h, &good())).is_err());
-        assert!(decode_unverified("a.b.c.d.e").unwrap_err().to_string().contains("JWE"));
+        assert!(decode_unverified("a.b.c.d.e")
+            .unwrap_err()
+            .to_string()
+            .contains("JWE"));
         assert!(decode_unverified("a.b").is_err());
         assert!(decode_unverified("!!.!!.!!").is_err());
         let h = serde_json::json!({"alg":"RS256","kid":"k"});

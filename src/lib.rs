@@ -58,7 +58,9 @@ pub use challenge::{Challenge, UmaChallenge};
 pub use client::Client;
 pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
 pub use device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DeviceTokenRequest};
-pub use discovery::{DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata};
+pub use discovery::{
+    DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,
+};
 pub use error::{Error, OAuthError};
 pub use flow::{Exchange, Flow, Single, Step};
 pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
@@ -67,12 +69,16 @@ pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
 pub use secret::{
-    constant_time_eq, AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, Nonce, Password,
-    PermissionTicket, PkceVerifier, RefreshToken, State,
+    constant_time_eq, AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, Nonce,
+    Password, PermissionTicket, PkceVerifier, RefreshToken, State,
 };
 pub use time::UnixTime;
-pub use token::{ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenResponse, TokenSet};
-pub use token_exchange::{TokenExchangeRequest, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE};
+pub use token::{
+    ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenResponse, TokenSet,
+};
+pub use token_exchange::{
+    TokenExchangeRequest, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
+};
 pub use userinfo::{UserInfo, UserInfoRequest};
 
 /// Parsers of untrusted input, exposed for fuzzing and for callers with their own plumbing.
@@ -118,11 +124,21 @@ pub mod parse {
         struct T {
             ticket: crate::PermissionTicket,
         }
-        let t: T = crate::response::parse_json("permission ticket", resp, &[201, 200], crate::DEFAULT_MAX_BODY_BYTES)?;
+        let t: T = crate::response::parse_json(
+            "permission ticket",
+            resp,
+            &[201, 200],
+            crate::DEFAULT_MAX_BODY_BYTES,
+        )?;
         Ok(serde_json::Value::String(t.ticket.secret().to_string()))
     }
     /// Parses UMA permissions (`response_mode=permissions`).
     pub fn uma_permissions(resp: &Response) -> Result<Vec<crate::uma::GrantedPermission>, Error> {
-        crate::response::parse_json("UMA permissions", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
+        crate::response::parse_json(
+            "UMA permissions",
+            resp,
+            &[200],
+            crate::DEFAULT_MAX_BODY_BYTES,
+        )
     }
 }

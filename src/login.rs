@@ -142,7 +142,11 @@ impl<'a> LoginBuilder<'a> {
 
     /// Generates fresh `state`, `nonce` and PKCE verifier and returns the URL to redirect the
     /// browser to, plus the pending login to keep.
-    pub fn build<R: CryptoRng + ?Sized>(self, rng: &mut R, now: UnixTime) -> Result<(url::Url, PendingLogin), Error> {
+    pub fn build<R: CryptoRng + ?Sized>(
+        self,
+        rng: &mut R,
+        now: UnixTime,
+    ) -> Result<(url::Url, PendingLogin), Error> {
         let redirect_uri = self
             .redirect_uri
             .ok_or_else(|| Error::Config("no redirect_uri configured for login".into()))?;
@@ -159,7 +163,10 @@ impl<'a> LoginBuilder<'a> {
         let state = State::new(random_token(rng));
         let nonce = Nonce::new(random_token(rng));
         let verifier = PkceVerifier::new(random_token(rng));
-        let mut url = self.client.config.to_browser(&self.client.provider.authorization_endpoint);
+        let mut url = self
+            .client
+            .config
+            .to_browser(&self.client.provider.authorization_endpoint);
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
@@ -198,6 +205,9 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_vector() {
         let v = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(pkce_challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            pkce_challenge(&v),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

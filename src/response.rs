@@ -222,7 +222,10 @@ mod tests {
         );
         let e = parse_json::<T>("token", &r, &[200], 1000).unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("400") && s.contains("invalid_grant: Code not valid"), "{s}");
+        assert!(
+            s.contains("400") && s.contains("invalid_grant: Code not valid"),
+            "{s}"
+        );
         assert!(e.is_invalid_grant());
     }
 
@@ -231,14 +234,33 @@ mod tests {
         let e = parse_json::<T>("x", &Response::json(200, r#"{"a": 1"#), &[200], 1000).unwrap_err();
         assert!(matches!(e, Error::TruncatedBody { .. }), "{e:?}");
         let e = parse_json::<T>("x", &Response::json(200, r#"{}"#), &[200], 1000).unwrap_err();
-        assert!(matches!(e, Error::MissingField { ref field, .. } if field == "a"), "{e:?}");
-        let e = parse_json::<T>("x", &Response::json(200, r#"{"a": "no"}"#), &[200], 1000).unwrap_err();
+        assert!(
+            matches!(e, Error::MissingField { ref field, .. } if field == "a"),
+            "{e:?}"
+        );
+        let e =
+            parse_json::<T>("x", &Response::json(200, r#"{"a": "no"}"#), &[200], 1000).unwrap_err();
         assert!(matches!(e, Error::MalformedJson { .. }), "{e:?}");
-        let r = Response::new(200, vec![("content-type".into(), "text/plain".into())], "{\"a\":1}");
+        let r = Response::new(
+            200,
+            vec![("content-type".into(), "text/plain".into())],
+            "{\"a\":1}",
+        );
         let e = parse_json::<T>("x", &r, &[200], 1000).unwrap_err();
         assert!(matches!(e, Error::WrongContentType { .. }), "{e:?}");
-        let e = parse_json::<T>("x", &Response::json(200, vec![b' '; 2000]), &[200], 1000).unwrap_err();
-        assert!(matches!(e, Error::BodyTooLarge { len: 2000, limit: 1000, .. }), "{e:?}");
+        let e =
+            parse_json::<T>("x", &Response::json(200, vec![b' '; 2000]), &[200], 1000).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BodyTooLarge {
+                    len: 2000,
+                    limit: 1000,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -247,6 +269,13 @@ mod tests {
         let e = error_from("x", &r);
         assert!(e.to_string().contains("User exists"), "{e}");
         let e = error_from("x", &Response::new(404, vec![], ""));
-        assert!(matches!(e, Error::UnexpectedStatus { status: 404, detail: None, .. }));
+        assert!(matches!(
+            e,
+            Error::UnexpectedStatus {
+                status: 404,
+                detail: None,
+                ..
+            }
+        ));
     }
 }

@@ -134,7 +134,9 @@ pub(crate) fn check_bearer(token_type: &str) -> Result<(), Error> {
     if token_type.eq_ignore_ascii_case("bearer") {
         Ok(())
     } else {
-        Err(Error::UnsupportedTokenType(crate::error::sanitize(token_type)))
+        Err(Error::UnsupportedTokenType(crate::error::sanitize(
+            token_type,
+        )))
     }
 }
 
@@ -176,8 +178,13 @@ impl TokenCall {
     }
 
     pub(crate) fn request(&self) -> Request {
-        let mut req = Request::new(Method::Post, self.url.clone()).header("accept", "application/json");
-        let mut form: Vec<(&str, &str)> = self.form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut req =
+            Request::new(Method::Post, self.url.clone()).header("accept", "application/json");
+        let mut form: Vec<(&str, &str)> = self
+            .form
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         match &self.bearer {
             // UMA grant with a user's token: the bearer identifies the client (`azp`).
             Some(t) => req = req.header("authorization", format!("Bearer {}", t.secret())),
@@ -203,7 +210,11 @@ pub struct RefreshRequest {
 }
 
 impl RefreshRequest {
-    pub(crate) fn new(config: &ClientConfig, token_endpoint: url::Url, tokens: &TokenSet) -> Result<Self, Error> {
+    pub(crate) fn new(
+        config: &ClientConfig,
+        token_endpoint: url::Url,
+        tokens: &TokenSet,
+    ) -> Result<Self, Error> {
         let rt = tokens
             .refresh_token
             .clone()
@@ -251,10 +262,13 @@ pub struct ClientCredentialsRequest {
 impl ClientCredentialsRequest {
     pub(crate) fn new(config: &ClientConfig, token_endpoint: url::Url) -> Result<Self, Error> {
         if !config.auth.is_confidential() {
-            return Err(Error::Config("client credentials need a confidential client".into()));
+            return Err(Error::Config(
+                "client credentials need a confidential client".into(),
+            ));
         }
         Ok(ClientCredentialsRequest {
-            call: TokenCall::new(config, token_endpoint, "client credentials").field("grant_type", "client_credentials"),
+            call: TokenCall::new(config, token_endpoint, "client credentials")
+                .field("grant_type", "client_credentials"),
         })
     }
 
@@ -283,7 +297,13 @@ pub struct PasswordRequest {
 }
 
 impl PasswordRequest {
-    pub(crate) fn new(config: &ClientConfig, token_endpoint: url::Url, username: &str, password: &Password, scope: &str) -> Self {
+    pub(crate) fn new(
+        config: &ClientConfig,
+        token_endpoint: url::Url,
+        username: &str,
+        password: &Password,
+        scope: &str,
+    ) -> Self {
         PasswordRequest {
             call: TokenCall::new(config, token_endpoint, "password grant")
                 .field("grant_type", "password")
@@ -327,8 +347,10 @@ mod tests {
 
     #[test]
     fn expiry_arithmetic_saturates() {
-        let r: TokenResponse =
-            serde_json::from_str(r#"{"access_token":"a","token_type":"bearer","expires_in":18446744073709551615}"#).unwrap();
+        let r: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","token_type":"bearer","expires_in":18446744073709551615}"#,
+        )
+        .unwrap();
         let t = TokenSet::from_response(r, UnixTime(u64::MAX - 1));
         assert_eq!(t.expires_at, Some(UnixTime(u64::MAX)));
         assert!(!t.needs_refresh(UnixTime(5), u64::MAX - 10));

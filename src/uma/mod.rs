@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use policy::{UmaPolicy, UmaPolicyQuery};
 pub use resource::{Resource, ResourceOwner, ResourceQuery, ScopeRef};
-pub use rpt::{DecisionRequest, PermissionsRequest, RptRequest, UmaGrant, UmaGrantAuth, Rpt};
+pub use rpt::{DecisionRequest, PermissionsRequest, Rpt, RptRequest, UmaGrant, UmaGrantAuth};
 pub use ticket::{PatTicketFlow, PermissionRequest, PermissionTicketRequest};
 
 /// A permission granted in an RPT, a `response_mode=permissions` answer, or RPT introspection.
@@ -64,6 +64,7 @@ impl From<RawPermission> for GrantedPermission {
 /// RFC 8693 / UMA `claim_token_format` for a JSON claims object.
 pub const CLAIM_TOKEN_FORMAT_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 /// Keycloak's `claim_token_format` for an ID token.
-pub const CLAIM_TOKEN_FORMAT_ID_TOKEN: &str = "https://openid.net/specs/openid-connect-core-1_0.html#IDToken";
+pub const CLAIM_TOKEN_FORMAT_ID_TOKEN: &str =
+    "https://openid.net/specs/openid-connect-core-1_0.html#IDToken";
 /// The UMA grant type (UMA Grant §3.3.1).
 pub const UMA_TICKET_GRANT: &str = "urn:ietf:params:oauth:grant-type:uma-ticket";

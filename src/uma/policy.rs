@@ -35,7 +35,11 @@ pub struct UmaPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logic: Option<String>,
     /// `decisionStrategy`.
-    #[serde(rename = "decisionStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "decisionStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub decision_strategy: Option<String>,
     /// Owner id (in responses).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,7 +70,11 @@ pub struct Resource {
     /// Unique name per owner.
     pub name: String,
     /// `displayName`
-    #[serde(rename = "displayName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "displayName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub display_name: Option<String>,
     /// `type`
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -85,7 +89,11 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<ResourceOwner>,
     /// `ownerManagedAccess`
-    #[serde(rename = "ownerManagedAccess", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ownerManagedAccess",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner_managed_access: Option<bool>,
     /// `icon_uri`
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -32,8 +32,11 @@ pub struct UmaGrant {
 
 impl UmaGrant {
     pub(crate) fn new(client: &Client, auth: UmaGrantAuth) -> Self {
-        let url = client.config.to_backchannel(&client.provider.token_endpoint);
-        let mut call = TokenCall::new(&client.config, url, "UMA grant").field("grant_type", UMA_TICKET_GRANT);
+        let url = client
+            .config
+            .to_backchannel(&client.provider.token_endpoint);
+        let mut call =
+            TokenCall::new(&client.config, url, "UMA grant").field("grant_type", UMA_TICKET_GRANT);
         if let UmaGrantAuth::Bearer(t) = auth {
             call.bearer = Some(t);
         }
@@ -62,7 +65,10 @@ impl UmaGrant {
     }
     /// `claim_token` and `claim_token_format`.
     pub fn claim_token(mut self, token: &str, format: &str) -> Self {
-        self.call = self.call.field("claim_token", token).field("claim_token_format", format);
+        self.call = self
+            .call
+            .field("claim_token", token)
+            .field("claim_token_format", format);
         self
     }
     /// `rpt`: a previous RPT to upgrade (incremental authorization).
@@ -73,7 +79,9 @@ impl UmaGrant {
     /// `submit_request` (Keycloak default true with a ticket): create pending permission
     /// requests for owner-managed resources when denied.
     pub fn submit_request(mut self, submit: bool) -> Self {
-        self.call = self.call.field("submit_request", if submit { "true" } else { "false" });
+        self.call = self
+            .call
+            .field("submit_request", if submit { "true" } else { "false" });
         self
     }
     /// `scope`: extra scopes added to every requested permission.
@@ -83,9 +91,10 @@ impl UmaGrant {
     }
     /// `response_include_resource_name` (Keycloak default true).
     pub fn include_resource_name(mut self, include: bool) -> Self {
-        self.call = self
-            .call
-            .field("response_include_resource_name", if include { "true" } else { "false" });
+        self.call = self.call.field(
+            "response_include_resource_name",
+            if include { "true" } else { "false" },
+        );
         self
     }
     /// `permission_resource_format=uri`: resources in `permission` are URIs.
@@ -134,7 +143,11 @@ impl Exchange for RptRequest {
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<Rpt, Error> {
         let tokens = self.call.token_set(&resp, now)?;
-        let upgraded = tokens.extra.get("upgraded").and_then(|v| v.as_bool()).unwrap_or(false);
+        let upgraded = tokens
+            .extra
+            .get("upgraded")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         Ok(Rpt { tokens, upgraded })
     }
 }

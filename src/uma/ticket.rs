@@ -50,9 +50,15 @@ pub struct PermissionTicketRequest {
 }
 
 impl PermissionTicketRequest {
-    pub(crate) fn new(client: &Client, pat: &AccessToken, permissions: &[PermissionRequest]) -> Result<Self, Error> {
+    pub(crate) fn new(
+        client: &Client,
+        pat: &AccessToken,
+        permissions: &[PermissionRequest],
+    ) -> Result<Self, Error> {
         if permissions.is_empty() {
-            return Err(Error::Config("a permission ticket needs at least one permission".into()));
+            return Err(Error::Config(
+                "a permission ticket needs at least one permission".into(),
+            ));
         }
         let url = client.uma()?.permission_endpoint.clone();
         Ok(PermissionTicketRequest {
@@ -125,15 +131,29 @@ impl Flow for PatTicketFlow {
             return Err(Error::FlowState("polled after completion"));
         }
         if self.pat.is_none() {
-            let r = self.pat_request.as_ref().ok_or(Error::FlowState("PAT request lost"))?;
+            let r = self
+                .pat_request
+                .as_ref()
+                .ok_or(Error::FlowState("PAT request lost"))?;
             return Ok(Step::Send(r.request()));
         }
         if self.ticket.is_none() {
             if self.ticket_request.is_none() {
-                let pat = self.pat.as_ref().map(|p| p.access_token.clone()).ok_or(Error::FlowState("no PAT"))?;
-                self.ticket_request = Some(PermissionTicketRequest::new(&self.client, &pat, &self.permissions)?);
+                let pat = self
+                    .pat
+                    .as_ref()
+                    .map(|p| p.access_token.clone())
+                    .ok_or(Error::FlowState("no PAT"))?;
+                self.ticket_request = Some(PermissionTicketRequest::new(
+                    &self.client,
+                    &pat,
+                    &self.permissions,
+                )?);
             }
-            let r = self.ticket_request.as_ref().ok_or(Error::FlowState("ticket request lost"))?;
+            let r = self
+                .ticket_request
+                .as_ref()
+                .ok_or(Error::FlowState("ticket request lost"))?;
             return Ok(Step::Send(r.request()));
         }
         self.done = true;
@@ -144,10 +164,16 @@ impl Flow for PatTicketFlow {
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
         if self.pat.is_none() {
-            let r = self.pat_request.take().ok_or(Error::FlowState("response without request"))?;
+            let r = self
+                .pat_request
+                .take()
+                .ok_or(Error::FlowState("response without request"))?;
             self.pat = Some(r.handle(response, now)?);
         } else if self.ticket.is_none() {
-            let r = self.ticket_request.take().ok_or(Error::FlowState("response without request"))?;
+            let r = self
+                .ticket_request
+                .take()
+                .ok_or(Error::FlowState("response without request"))?;
             self.ticket = Some(r.handle(response, now)?);
         } else {
             return Err(Error::FlowState("response without request"));

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
 
 use keycloak_client::uma::{
-    GrantedPermission, PermissionRequest, Resource, ResourceQuery, Rpt, UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
+    GrantedPermission, PermissionRequest, Resource, ResourceQuery, Rpt, UmaGrantAuth, UmaPolicy,
+    UmaPolicyQuery,
 };
 use keycloak_client::{
-    AccessToken, CallbackParams, Client, ClientConfig, DeviceAuthorization, DevicePoll, DiscoverFlow,
-    IdTokenValidator, Introspection, LoginTokens, PendingLogin, PermissionTicket, TokenSet, TokenTypeHint, UserInfo,
+    AccessToken, CallbackParams, Client, ClientConfig, DeviceAuthorization, DevicePoll,
+    DiscoverFlow, IdTokenValidator, Introspection, LoginTokens, PendingLogin, PermissionTicket,
+    TokenSet, TokenTypeHint, UserInfo,
 };
 
 use crate::{now, Error, HttpClient};
@@ -47,7 +49,10 @@ pub struct Keycloak {
 
 impl std::fmt::Debug for Keycloak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keycloak").field("issuer", &self.config.issuer).field("client_id", &self.config.client_id).finish()
+        f.debug_struct("Keycloak")
+            .field("issuer", &self.config.issuer)
+            .field("client_id", &self.config.client_id)
+            .finish()
     }
 }
 
@@ -143,7 +148,10 @@ impl Keycloak {
                 return Ok(c.clone());
             }
         }
-        let d = self.http.run(DiscoverFlow::new(&self.config, self.with_uma)).await?;
+        let d = self
+            .http
+            .run(DiscoverFlow::new(&self.config, self.with_uma))
+            .await?;
         let c = Client::new(self.config.clone(), d);
         *guard = Some(c.clone());
         Ok(c)
@@ -151,7 +159,11 @@ impl Keycloak {
 
     /// The seed's `login()`: the authorization URL and the pending login to keep server-side.
     pub async fn login(&self) -> Result<(url::Url, PendingLogin), Error> {
-        Ok(self.client().await?.login().build(&mut rand::rng(), now())?)
+        Ok(self
+            .client()
+            .await?
+            .login()
+            .build(&mut rand::rng(), now())?)
     }
 
     /// The seed's `callback(code)`: takes the callback query string, checks it against the
@@ -170,7 +182,9 @@ impl Keycloak {
 
     /// The seed's `fetch_userinfo(access_token)`.
     pub async fn fetch_userinfo(&self, access_token: &AccessToken) -> Result<UserInfo, Error> {
-        self.http.exec(self.client().await?.userinfo(access_token)?).await
+        self.http
+            .exec(self.client().await?.userinfo(access_token)?)
+            .await
     }
 
     /// Refresh grant.
@@ -196,24 +210,48 @@ impl Keycloak {
                 return Ok(p.clone());
             }
         }
-        let p = self.http.exec(self.client().await?.client_credentials()?).await?;
+        let p = self
+            .http
+            .exec(self.client().await?.client_credentials()?)
+            .await?;
         *guard = Some(p.clone());
         Ok(p)
     }
 
     /// The seed's `find_ticket`: a permission ticket for resources and scopes.
-    pub async fn find_ticket(&self, permissions: &[PermissionRequest]) -> Result<PermissionTicket, Error> {
+    pub async fn find_ticket(
+        &self,
+        permissions: &[PermissionRequest],
+    ) -> Result<PermissionTicket, Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.permission_ticket(&pat.access_token, permissions)?).await
+        self.http
+            .exec(
+                self.client()
+                    .await?
+                    .permission_ticket(&pat.access_token, permissions)?,
+            )
+            .await
     }
 
     /// An RPT for a ticket on behalf of the user holding `user_token`.
-    pub async fn rpt(&self, user_token: &AccessToken, ticket: &PermissionTicket) -> Result<Rpt, Error> {
-        self.http.exec(self.client().await?.rpt_for_ticket(user_token, ticket)).await
+    pub async fn rpt(
+        &self,
+        user_token: &AccessToken,
+        ticket: &PermissionTicket,
+    ) -> Result<Rpt, Error> {
+        self.http
+            .exec(self.client().await?.rpt_for_ticket(user_token, ticket))
+            .await
     }
 
     /// Keycloak's decision for `resource#scopes` at resource server `audience`.
-    pub async fn decision(&self, user_token: &AccessToken, audience: &str, resource: &str, scopes: &[&str]) -> Result<bool, Error> {
+    pub async fn decision(
+        &self,
+        user_token: &AccessToken,
+        audience: &str,
+        resource: &str,
+        scopes: &[&str],
+    ) -> Result<bool, Error> {
         let g = self
             .client()
             .await?
@@ -225,7 +263,11 @@ impl Keycloak {
     }
 
     /// The permissions Keycloak grants the user at resource server `audience`.
-    pub async fn permissions(&self, user_token: &AccessToken, audience: &str) -> Result<Vec<GrantedPermission>, Error> {
+    pub async fn permissions(
+        &self,
+        user_token: &AccessToken,
+        audience: &str,
+    ) -> Result<Vec<GrantedPermission>, Error> {
         let g = self
             .client()
             .await?
@@ -236,22 +278,39 @@ impl Keycloak {
     }
 
     /// Introspection of any token (RPTs with `TokenTypeHint::RequestingPartyToken`).
-    pub async fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<Introspection, Error> {
-        self.http.exec(self.client().await?.introspect(token, hint)?).await
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<Introspection, Error> {
+        self.http
+            .exec(self.client().await?.introspect(token, hint)?)
+            .await
     }
 
     /// Revocation (RFC 7009).
     pub async fn revoke(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<(), Error> {
-        self.http.exec(self.client().await?.revoke(token, hint)?).await
+        self.http
+            .exec(self.client().await?.revoke(token, hint)?)
+            .await
     }
 
     /// Starts a device authorization.
-    pub async fn device_authorization(&self, scope: Option<&str>) -> Result<DeviceAuthorization, Error> {
-        self.http.exec(self.client().await?.device_authorization(scope)?).await
+    pub async fn device_authorization(
+        &self,
+        scope: Option<&str>,
+    ) -> Result<DeviceAuthorization, Error> {
+        self.http
+            .exec(self.client().await?.device_authorization(scope)?)
+            .await
     }
 
     /// Polls until the user approves, the code expires, or `on_wait` returns false.
-    pub async fn device_wait(&self, auth: &DeviceAuthorization, mut on_wait: impl FnMut(u64) -> bool) -> Result<TokenSet, Error> {
+    pub async fn device_wait(
+        &self,
+        auth: &DeviceAuthorization,
+        mut on_wait: impl FnMut(u64) -> bool,
+    ) -> Result<TokenSet, Error> {
         let client = self.client().await?;
         let mut interval = auth.interval;
         loop {
@@ -269,7 +328,11 @@ impl Keycloak {
     }
 
     /// Token exchange (RFC 8693) of an access token for another audience.
-    pub async fn exchange_token(&self, subject: &AccessToken, audience: &str) -> Result<TokenSet, Error> {
+    pub async fn exchange_token(
+        &self,
+        subject: &AccessToken,
+        audience: &str,
+    ) -> Result<TokenSet, Error> {
         let req = self
             .client()
             .await?
@@ -281,47 +344,101 @@ impl Keycloak {
     /// Registers a resource with the cached PAT.
     pub async fn create_resource(&self, r: &Resource) -> Result<Resource, Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.create_resource(&pat.access_token, r)?).await
+        self.http
+            .exec(self.client().await?.create_resource(&pat.access_token, r)?)
+            .await
     }
     /// Reads a resource.
     pub async fn get_resource(&self, id: &str) -> Result<Resource, Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.get_resource(&pat.access_token, id)?).await
+        self.http
+            .exec(self.client().await?.get_resource(&pat.access_token, id)?)
+            .await
     }
     /// Replaces a resource.
     pub async fn update_resource(&self, id: &str, r: &Resource) -> Result<(), Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.update_resource(&pat.access_token, id, r)?).await
+        self.http
+            .exec(
+                self.client()
+                    .await?
+                    .update_resource(&pat.access_token, id, r)?,
+            )
+            .await
     }
     /// Deletes a resource.
     pub async fn delete_resource(&self, id: &str) -> Result<(), Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.delete_resource(&pat.access_token, id)?).await
+        self.http
+            .exec(
+                self.client()
+                    .await?
+                    .delete_resource(&pat.access_token, id)?,
+            )
+            .await
     }
     /// Lists resource ids.
     pub async fn query_resources(&self, q: &ResourceQuery) -> Result<Vec<String>, Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.query_resources(&pat.access_token, q)?).await
+        self.http
+            .exec(self.client().await?.query_resources(&pat.access_token, q)?)
+            .await
     }
     /// Lists full resources.
     pub async fn query_resources_deep(&self, q: &ResourceQuery) -> Result<Vec<Resource>, Error> {
         let pat = self.pat().await?;
-        self.http.exec(self.client().await?.query_resources_deep(&pat.access_token, q)?).await
+        self.http
+            .exec(
+                self.client()
+                    .await?
+                    .query_resources_deep(&pat.access_token, q)?,
+            )
+            .await
     }
     /// Creates a user-managed permission (with the owner's token).
-    pub async fn create_uma_policy(&self, owner_token: &AccessToken, resource_id: &str, p: &UmaPolicy) -> Result<UmaPolicy, Error> {
-        self.http.exec(self.client().await?.create_uma_policy(owner_token, resource_id, p)?).await
+    pub async fn create_uma_policy(
+        &self,
+        owner_token: &AccessToken,
+        resource_id: &str,
+        p: &UmaPolicy,
+    ) -> Result<UmaPolicy, Error> {
+        self.http
+            .exec(
+                self.client()
+                    .await?
+                    .create_uma_policy(owner_token, resource_id, p)?,
+            )
+            .await
     }
     /// Replaces a user-managed permission.
-    pub async fn update_uma_policy(&self, owner_token: &AccessToken, id: &str, p: &UmaPolicy) -> Result<(), Error> {
-        self.http.exec(self.client().await?.update_uma_policy(owner_token, id, p)?).await
+    pub async fn update_uma_policy(
+        &self,
+        owner_token: &AccessToken,
+        id: &str,
+        p: &UmaPolicy,
+    ) -> Result<(), Error> {
+        self.http
+            .exec(self.client().await?.update_uma_policy(owner_token, id, p)?)
+            .await
     }
     /// Deletes a user-managed permission.
-    pub async fn delete_uma_policy(&self, owner_token: &AccessToken, id: &str) -> Result<(), Error> {
-        self.http.exec(self.client().await?.delete_uma_policy(owner_token, id)?).await
+    pub async fn delete_uma_policy(
+        &self,
+        owner_token: &AccessToken,
+        id: &str,
+    ) -> Result<(), Error> {
+        self.http
+            .exec(self.client().await?.delete_uma_policy(owner_token, id)?)
+            .await
     }
     /// Lists the owner's permissions.
-    pub async fn query_uma_policies(&self, owner_token: &AccessToken, q: &UmaPolicyQuery) -> Result<Vec<UmaPolicy>, Error> {
-        self.http.exec(self.client().await?.query_uma_policies(owner_token, q)?).await
+    pub async fn query_uma_policies(
+        &self,
+        owner_token: &AccessToken,
+        q: &UmaPolicyQuery,
+    ) -> Result<Vec<UmaPolicy>, Error> {
+        self.http
+            .exec(self.client().await?.query_uma_policies(owner_token, q)?)
+            .await
     }
 }

@@ -95,7 +95,12 @@ impl Default for RetryPolicy {
 
 /// The current time as the core wants it.
 pub fn now() -> UnixTime {
-    UnixTime(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
 }
 
 /// An async HTTP client configured for talking to an authorization server.
@@ -113,7 +118,11 @@ impl Default for HttpClient {
 }
 
 fn host_of(url: &url::Url) -> String {
-    format!("{}:{}", url.host_str().unwrap_or("?"), url.port_or_known_default().unwrap_or(0))
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 fn strip_query(u: &url::Url) -> String {
@@ -130,7 +139,10 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
-            .user_agent(concat!("keycloak-client-reqwest/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "keycloak-client-reqwest/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         HttpClient {
@@ -184,7 +196,8 @@ impl HttpClient {
 
     async fn send_once(&self, req: &Request) -> Result<Response, TransportError> {
         let host = host_of(&req.url);
-        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
+            .unwrap_or(reqwest::Method::GET);
         let mut b = self.inner.request(method, req.url.as_str());
         for (k, v) in &req.headers {
             b = b.header(k.as_str(), v.as_str());
@@ -193,22 +206,40 @@ impl HttpClient {
             b = b.body(req.body.clone());
         }
         let started = Instant::now();
-        let mut resp = b.send().await.map_err(|e| self.classify(e, &host, started))?;
+        let mut resp = b
+            .send()
+            .await
+            .map_err(|e| self.classify(e, &host, started))?;
         let status = resp.status().as_u16();
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         if let Some(len) = resp.content_length() {
             if len as usize > self.max_body {
-                return Err(TransportError::BodyTooLarge { host, limit: self.max_body });
+                return Err(TransportError::BodyTooLarge {
+                    host,
+                    limit: self.max_body,
+                });
             }
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e, &host, started))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.classify(e, &host, started))?
+        {
             if body.len() + chunk.len() > self.max_body {
-                return Err(TransportError::BodyTooLarge { host, limit: self.max_body });
+                return Err(TransportError::BodyTooLarge {
+                    host,
+                    limit: self.max_body,
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -232,7 +263,9 @@ impl HttpClient {
         loop {
             let last = attempt >= attempts;
             match self.send_once(req).await {
-                Ok(resp) if matches!(resp.status, 502..=504) && req.method.is_idempotent() && !last => {
+                Ok(resp)
+                    if matches!(resp.status, 502..=504) && req.method.is_idempotent() && !last =>
+                {
                     tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying after gateway error");
                 }
                 Ok(resp) => return Ok(resp),

@@ -11,16 +11,20 @@ use keycloak_client_testkit::keycloak::{self, REDIRECT_URI, RS_CLIENT, RS_SECRET
 
 fn kc() -> Keycloak {
     let env = keycloak::require();
-    Keycloak::builder(ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET))
-        .redirect_uri(REDIRECT_URI)
-        .danger_skip_id_token_signature()
-        .build()
-        .unwrap()
+    Keycloak::builder(
+        ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
+    )
+    .redirect_uri(REDIRECT_URI)
+    .danger_skip_id_token_signature()
+    .build()
+    .unwrap()
 }
 
 async fn browser_login(url: url::Url, user: &'static str) -> String {
     tokio::task::spawn_blocking(move || {
-        let cb = Browser::new().login(url.as_str(), user, &format!("{user}-pass")).unwrap();
+        let cb = Browser::new()
+            .login(url.as_str(), user, &format!("{user}-pass"))
+            .unwrap();
         cb.query().unwrap().to_string()
     })
     .await
@@ -37,21 +41,41 @@ async fn seed_vocabulary_end_to_end() {
     assert_eq!(user.preferred_username.as_deref(), Some("alice"));
     assert_eq!(Some(user.sub.as_str()), login.id_claims.sub());
     let refreshed = kc.refresh(&login.tokens).await.unwrap();
-    let ticket = kc.find_ticket(&[PermissionRequest::new("doc-1", &["read"])]).await.unwrap();
+    let ticket = kc
+        .find_ticket(&[PermissionRequest::new("doc-1", &["read"])])
+        .await
+        .unwrap();
     let rpt = kc.rpt(&refreshed.access_token, &ticket).await.unwrap();
     let intro = kc
-        .introspect(rpt.tokens.access_token.secret(), Some(TokenTypeHint::RequestingPartyToken))
+        .introspect(
+            rpt.tokens.access_token.secret(),
+            Some(TokenTypeHint::RequestingPartyToken),
+        )
         .await
         .unwrap();
     assert!(intro.active);
-    assert!(kc.decision(&refreshed.access_token, RS_CLIENT, "doc-1", &["write"]).await.unwrap());
-    assert!(!kc.permissions(&refreshed.access_token, RS_CLIENT).await.unwrap().is_empty());
+    assert!(kc
+        .decision(&refreshed.access_token, RS_CLIENT, "doc-1", &["write"])
+        .await
+        .unwrap());
+    assert!(!kc
+        .permissions(&refreshed.access_token, RS_CLIENT)
+        .await
+        .unwrap()
+        .is_empty());
     let name = format!("friendly-{}", rand::random::<u32>());
-    let created = kc.create_resource(&Resource::new(&name, &["read"])).await.unwrap();
+    let created = kc
+        .create_resource(&Resource::new(&name, &["read"]))
+        .await
+        .unwrap();
     let id = created.id.clone().unwrap();
     assert_eq!(kc.get_resource(&id).await.unwrap().name, name);
     let ids = kc
-        .query_resources(&ResourceQuery { name: Some(name.clone()), exact_name: true, ..Default::default() })
+        .query_resources(&ResourceQuery {
+            name: Some(name.clone()),
+            exact_name: true,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(ids, vec![id.clone()]);
@@ -67,7 +91,9 @@ async fn pat_is_cached_and_fetched_once_under_concurrency() {
     let mut tasks = vec![];
     for _ in 0..16 {
         let kc = kc.clone();
-        tasks.push(tokio::spawn(async move { kc.pat().await.unwrap().access_token.secret().to_string() }));
+        tasks.push(tokio::spawn(async move {
+            kc.pat().await.unwrap().access_token.secret().to_string()
+        }));
     }
     let mut tokens = vec![];
     for t in tasks {
@@ -76,5 +102,9 @@ async fn pat_is_cached_and_fetched_once_under_concurrency() {
     // Every client_credentials grant yields a distinct token: one value means one request.
     tokens.sort();
     tokens.dedup();
-    assert_eq!(tokens.len(), 1, "16 concurrent callers must share one PAT request");
+    assert_eq!(
+        tokens.len(),
+        1,
+        "16 concurrent callers must share one PAT request"
+    );
 }

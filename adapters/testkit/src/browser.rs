@@ -82,7 +82,10 @@ pub fn find_form(page: &Page, needle: &str) -> Option<Form> {
         let start = from + i;
         let tag_end = body[start..].find('>')? + start;
         let tag = &body[start..=tag_end];
-        let form_end = body[tag_end..].find("</form>").map(|e| e + tag_end).unwrap_or(body.len());
+        let form_end = body[tag_end..]
+            .find("</form>")
+            .map(|e| e + tag_end)
+            .unwrap_or(body.len());
         if let Some(action) = attr(tag, "action") {
             if needle.is_empty() || action.contains(needle) || tag.contains(needle) {
                 let action = page.url.join(&action).ok()?;
@@ -91,7 +94,10 @@ pub fn find_form(page: &Page, needle: &str) -> Option<Form> {
                 let mut j = 0;
                 while let Some(k) = inner[j..].find("<input") {
                     let s = j + k;
-                    let e = inner[s..].find('>').map(|e| e + s).unwrap_or(inner.len() - 1);
+                    let e = inner[s..]
+                        .find('>')
+                        .map(|e| e + s)
+                        .unwrap_or(inner.len() - 1);
                     let itag = &inner[s..=e];
                     if attr(itag, "type").as_deref() == Some("hidden") {
                         if let Some(n) = attr(itag, "name") {
@@ -127,7 +133,13 @@ impl Browser {
         if self.cookies.is_empty() {
             None
         } else {
-            Some(self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+            Some(
+                self.cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         }
     }
 
@@ -140,13 +152,18 @@ impl Browser {
                 if v.is_empty() || expired {
                     self.cookies.remove(k.trim());
                 } else {
-                    self.cookies.insert(k.trim().to_string(), v.trim().to_string());
+                    self.cookies
+                        .insert(k.trim().to_string(), v.trim().to_string());
                 }
             }
         }
     }
 
-    fn finish(&mut self, url: url::Url, mut resp: http::Response<ureq::Body>) -> Result<Page, String> {
+    fn finish(
+        &mut self,
+        url: url::Url,
+        mut resp: http::Response<ureq::Body>,
+    ) -> Result<Page, String> {
         self.absorb(&resp);
         let status = resp.status().as_u16();
         let location = resp
@@ -179,7 +196,9 @@ impl Browser {
         if let Some(c) = self.cookie_header() {
             req = req.header("cookie", &c);
         }
-        let resp = req.send_form(fields.iter().copied()).map_err(|e| format!("POST {url}: {e}"))?;
+        let resp = req
+            .send_form(fields.iter().copied())
+            .map_err(|e| format!("POST {url}: {e}"))?;
         self.finish(url.clone(), resp)
     }
 
@@ -200,10 +219,24 @@ impl Browser {
     }
 
     /// Submits Keycloak's login form on `page` with the credentials.
-    pub fn submit_login(&mut self, page: &Page, username: &str, password: &str) -> Result<Page, String> {
-        let form = find_form(page, "login-actions/authenticate")
-            .ok_or_else(|| format!("no login form on page `{}` (HTTP {})", title(&page.body), page.status))?;
-        let mut fields: Vec<(&str, &str)> = form.hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    pub fn submit_login(
+        &mut self,
+        page: &Page,
+        username: &str,
+        password: &str,
+    ) -> Result<Page, String> {
+        let form = find_form(page, "login-actions/authenticate").ok_or_else(|| {
+            format!(
+                "no login form on page `{}` (HTTP {})",
+                title(&page.body),
+                page.status
+            )
+        })?;
+        let mut fields: Vec<(&str, &str)> = form
+            .hidden
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         fields.push(("username", username));
         fields.push(("password", password));
         self.post_form(&form.action, &fields)
@@ -211,7 +244,12 @@ impl Browser {
 
     /// Opens an authorization URL, logs in, and returns the redirect back to the client
     /// (`redirect_uri?state=...&code=...&iss=...`). Reuses an existing SSO session.
-    pub fn login(&mut self, authorize_url: &str, username: &str, password: &str) -> Result<url::Url, String> {
+    pub fn login(
+        &mut self,
+        authorize_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<url::Url, String> {
         let first = self.get(authorize_url)?;
         let after = if first.status == 302 {
             first
@@ -230,7 +268,12 @@ impl Browser {
     }
 
     /// Approves a device authorization as `username` (RFC 8628 §3.3) through Keycloak's pages.
-    pub fn approve_device(&mut self, verification_uri_complete: &str, username: &str, password: &str) -> Result<(), String> {
+    pub fn approve_device(
+        &mut self,
+        verification_uri_complete: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), String> {
         let page = self.get(verification_uri_complete)?;
         let page = self.follow(page)?;
         let page = if find_form(&page, "login-actions/authenticate").is_some() {
@@ -239,14 +282,26 @@ impl Browser {
         } else {
             page
         };
-        let consent = find_form(&page, "consent")
-            .ok_or_else(|| format!("no consent form on page `{}` (HTTP {})", title(&page.body), page.status))?;
-        let mut fields: Vec<(&str, &str)> = consent.hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let consent = find_form(&page, "consent").ok_or_else(|| {
+            format!(
+                "no consent form on page `{}` (HTTP {})",
+                title(&page.body),
+                page.status
+            )
+        })?;
+        let mut fields: Vec<(&str, &str)> = consent
+            .hidden
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         fields.push(("accept", "Yes"));
         let done = self.post_form(&consent.action, &fields)?;
         match done.location.as_deref() {
             Some(l) if l.contains("/device/status") => Ok(()),
-            other => Err(format!("device approval ended at {other:?} (HTTP {})", done.status)),
+            other => Err(format!(
+                "device approval ended at {other:?} (HTTP {})",
+                done.status
+            )),
         }
     }
 }

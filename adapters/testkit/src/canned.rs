@@ -86,10 +86,22 @@ fn serve(stream: TcpStream, hits: Arc<Mutex<HashMap<String, usize>>>) -> std::io
     match path.as_str() {
         "/ok" => out.write_all(json(200, "OK", r#"{"ok":true}"#, "").as_bytes())?,
         "/redirect" => out.write_all(
-            json(302, "Found", "{}", "Location: http://127.0.0.1:9/should-not-be-followed\r\n").as_bytes(),
+            json(
+                302,
+                "Found",
+                "{}",
+                "Location: http://127.0.0.1:9/should-not-be-followed\r\n",
+            )
+            .as_bytes(),
         )?,
         "/oauth-error" => out.write_all(
-            json(400, "Bad Request", r#"{"error":"invalid_grant","error_description":"Code not valid"}"#, "").as_bytes(),
+            json(
+                400,
+                "Bad Request",
+                r#"{"error":"invalid_grant","error_description":"Code not valid"}"#,
+                "",
+            )
+            .as_bytes(),
         )?,
         "/huge" => {
             let size = 2 * 1024 * 1024;
@@ -109,7 +121,15 @@ fn serve(stream: TcpStream, hits: Arc<Mutex<HashMap<String, usize>>>) -> std::io
         }
         "/flaky" | "/flaky-post" => {
             if n <= 2 {
-                out.write_all(json(503, "Service Unavailable", r#"{"error":"temporarily_unavailable"}"#, "").as_bytes())?
+                out.write_all(
+                    json(
+                        503,
+                        "Service Unavailable",
+                        r#"{"error":"temporarily_unavailable"}"#,
+                        "",
+                    )
+                    .as_bytes(),
+                )?
             } else {
                 out.write_all(json(200, "OK", r#"{"ok":true}"#, "").as_bytes())?
             }

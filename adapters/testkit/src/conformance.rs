@@ -35,14 +35,21 @@ fn req(method: Method, url: url::Url) -> Request {
 
 /// A 302 is returned as-is, never followed.
 pub fn redirect_not_followed(s: &dyn Sender, srv: &CannedServer) {
-    let r = s.send(&req(Method::Get, srv.url("/redirect"))).expect("redirect delivered");
+    let r = s
+        .send(&req(Method::Get, srv.url("/redirect")))
+        .expect("redirect delivered");
     assert_eq!(r.status, 302);
-    assert_eq!(r.header("location"), Some("http://127.0.0.1:9/should-not-be-followed"));
+    assert_eq!(
+        r.header("location"),
+        Some("http://127.0.0.1:9/should-not-be-followed")
+    );
 }
 
 /// Error statuses come back with their body for the core to interpret.
 pub fn error_body_delivered(s: &dyn Sender, srv: &CannedServer) {
-    let r = s.send(&req(Method::Post, srv.url("/oauth-error"))).expect("error delivered");
+    let r = s
+        .send(&req(Method::Post, srv.url("/oauth-error")))
+        .expect("error delivered");
     assert_eq!(r.status, 400);
     let e = keycloak_client::parse::error_response(&r);
     assert_eq!(e.oauth_error(), Some("invalid_grant"));
@@ -60,15 +67,23 @@ pub fn timeout(s: &dyn Sender, srv: &CannedServer) {
     let started = std::time::Instant::now();
     let e = s.send(&req(Method::Post, srv.url("/slow"))).unwrap_err();
     assert_eq!(e, Failure::Timeout);
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "timed out too late: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "timed out too late: {:?}",
+        started.elapsed()
+    );
 }
 
 /// Idempotent requests are retried on 503 (bounded), POST is not.
 pub fn retries(s: &dyn Sender, srv: &CannedServer) {
-    let r = s.send(&req(Method::Get, srv.url("/flaky"))).expect("retried to success");
+    let r = s
+        .send(&req(Method::Get, srv.url("/flaky")))
+        .expect("retried to success");
     assert_eq!(r.status, 200);
     assert_eq!(srv.hits("/flaky"), 3);
-    let r = s.send(&req(Method::Post, srv.url("/flaky-post"))).expect("503 delivered");
+    let r = s
+        .send(&req(Method::Post, srv.url("/flaky-post")))
+        .expect("503 delivered");
     assert_eq!(r.status, 503);
     assert_eq!(srv.hits("/flaky-post"), 1);
 }
@@ -79,7 +94,10 @@ pub fn connect_refused(s: &dyn Sender) {
     let port = l.local_addr().unwrap().port();
     drop(l);
     let e = s
-        .send(&req(Method::Get, url::Url::parse(&format!("http://127.0.0.1:{port}/x")).unwrap()))
+        .send(&req(
+            Method::Get,
+            url::Url::parse(&format!("http://127.0.0.1:{port}/x")).unwrap(),
+        ))
         .unwrap_err();
     assert_eq!(e, Failure::Connect);
 }
@@ -87,8 +105,10 @@ pub fn connect_refused(s: &dyn Sender) {
 /// Method, query, headers and body arrive unchanged.
 pub fn request_transmitted(s: &dyn Sender, srv: &CannedServer) {
     let mut r = req(Method::Put, srv.url("/echo?a=1&b=two"));
-    r.headers.push(("authorization".into(), "Bearer abc".into()));
-    r.headers.push(("content-type".into(), "application/json".into()));
+    r.headers
+        .push(("authorization".into(), "Bearer abc".into()));
+    r.headers
+        .push(("content-type".into(), "application/json".into()));
     r.body = br#"{"x":1}"#.to_vec();
     let resp = s.send(&r).expect("echo");
     let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
@@ -96,7 +116,9 @@ pub fn request_transmitted(s: &dyn Sender, srv: &CannedServer) {
     assert_eq!(v["target"], "/echo?a=1&b=two");
     assert_eq!(v["body"], r#"{"x":1}"#);
     let headers = v["headers"].as_array().unwrap();
-    assert!(headers.iter().any(|h| h[0] == "authorization" && h[1] == "Bearer abc"));
+    assert!(headers
+        .iter()
+        .any(|h| h[0] == "authorization" && h[1] == "Bearer abc"));
 }
 
 /// A body cut short is a failure, not a panic and not a silently short body.

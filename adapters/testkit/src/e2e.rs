@@ -3,10 +3,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use keycloak_client::uma::{Resource, ResourceOwner, ResourceQuery, UmaGrantAuth, UmaPolicy, UmaPolicyQuery};
+use keycloak_client::uma::{
+    Resource, ResourceOwner, ResourceQuery, UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
+};
 use keycloak_client::{
-    AccessToken, CallbackParams, Client, ClientConfig, DevicePoll, DiscoverFlow, Error, Exchange, Flow, LoginTokens,
-    Password, PendingLogin, Single, Step, TokenSet, TokenTypeHint, UmaChallenge, UnixTime,
+    AccessToken, CallbackParams, Client, ClientConfig, DevicePoll, DiscoverFlow, Error, Exchange,
+    Flow, LoginTokens, Password, PendingLogin, Single, Step, TokenSet, TokenTypeHint, UmaChallenge,
+    UnixTime,
 };
 
 use crate::browser::Browser;
@@ -15,7 +18,12 @@ use crate::keycloak::{self, Env, DEVICE_CLIENT, REDIRECT_URI, RS_CLIENT, RS_SECR
 
 /// Wall clock for the tests.
 pub fn now() -> UnixTime {
-    UnixTime(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs())
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
 }
 
 /// Drives a flow; transport failures panic (they are not what these tests are about).
@@ -23,7 +31,9 @@ pub fn run<F: Flow>(s: &dyn Sender, mut flow: F) -> Result<F::Output, Error> {
     loop {
         match flow.poll()? {
             Step::Send(req) => {
-                let resp = s.send(&req).unwrap_or_else(|e| panic!("transport failure for {req:?}: {e:?}"));
+                let resp = s
+                    .send(&req)
+                    .unwrap_or_else(|e| panic!("transport failure for {req:?}: {e:?}"));
                 flow.handle_response(resp, now())?;
             }
             Step::Done(out) => return Ok(out),
@@ -63,7 +73,12 @@ pub fn spa(s: &dyn Sender) -> Client {
 }
 
 /// Starts a login, logs in through the real pages, returns the pending login and callback.
-pub fn browser_login(c: &Client, browser: &mut Browser, user: &str, pass: &str) -> (PendingLogin, CallbackParams) {
+pub fn browser_login(
+    c: &Client,
+    browser: &mut Browser,
+    user: &str,
+    pass: &str,
+) -> (PendingLogin, CallbackParams) {
     let (url, pending) = c.login().build(&mut rand::rng(), now()).unwrap();
     let cb = browser.login(url.as_str(), user, pass).unwrap();
     assert!(cb.as_str().starts_with(REDIRECT_URI), "redirected to {cb}");
@@ -73,12 +88,17 @@ pub fn browser_login(c: &Client, browser: &mut Browser, user: &str, pass: &str) 
 /// A full login: browser, callback checks, code exchange, ID-token claim checks.
 pub fn login(s: &dyn Sender, c: &Client, user: &str, pass: &str) -> LoginTokens {
     let (pending, params) = browser_login(c, &mut Browser::new(), user, pass);
-    let ex = c.callback(pending, &params, now()).unwrap().danger_skip_id_token_signature();
+    let ex = c
+        .callback(pending, &params, now())
+        .unwrap()
+        .danger_skip_id_token_signature();
     exec(s, ex).unwrap()
 }
 
 fn user_token(s: &dyn Sender, c: &Client, user: &str) -> AccessToken {
-    login(s, c, user, &format!("{user}-pass")).tokens.access_token
+    login(s, c, user, &format!("{user}-pass"))
+        .tokens
+        .access_token
 }
 
 /// Discovery of both documents with the issuer checked; a wrong issuer is refused.
@@ -88,7 +108,10 @@ pub fn discovery(s: &dyn Sender) {
     assert_eq!(c.provider.issuer, env.issuer());
     assert!(c.provider.authorization_response_iss_parameter_supported);
     let uma = c.uma_metadata.as_ref().unwrap();
-    assert!(uma.resource_registration_endpoint.as_str().ends_with("/authz/protection/resource_set"));
+    assert!(uma
+        .resource_registration_endpoint
+        .as_str()
+        .ends_with("/authz/protection/resource_set"));
     assert!(uma.policy_endpoint.is_some());
     assert!(c.provider.introspection_endpoint.is_some());
     let bad = ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT)
@@ -97,7 +120,9 @@ pub fn discovery(s: &dyn Sender) {
         .unwrap();
     let e = run(s, DiscoverFlow::new(&bad, false)).unwrap_err();
     assert!(matches!(e, Error::IssuerMismatch { .. }), "{e}");
-    let missing = ClientConfig::keycloak(&env.url, "no-such-realm", RS_CLIENT).build().unwrap();
+    let missing = ClientConfig::keycloak(&env.url, "no-such-realm", RS_CLIENT)
+        .build()
+        .unwrap();
     let e = run(s, DiscoverFlow::new(&missing, false)).unwrap_err();
     assert_eq!(e.http_status(), Some(404), "{e}");
 }
@@ -110,15 +135,34 @@ pub fn public_client_lifecycle(s: &dyn Sender) {
     let sub = t.id_claims.sub().unwrap().to_string();
     assert!(t.tokens.refresh_token.is_some() && t.tokens.id_token.is_some());
     assert!(t.tokens.expires_at.unwrap() > now());
-    let info = exec(s, c.userinfo(&t.tokens.access_token).unwrap().expect_subject(&sub)).unwrap();
+    let info = exec(
+        s,
+        c.userinfo(&t.tokens.access_token)
+            .unwrap()
+            .expect_subject(&sub),
+    )
+    .unwrap();
     assert_eq!(info.preferred_username.as_deref(), Some("alice"));
     assert_eq!(info.email.as_deref(), Some("alice@example.test"));
     assert_eq!(info.given_name.as_deref(), Some("Alice"));
-    let e = exec(s, c.userinfo(&t.tokens.access_token).unwrap().expect_subject("someone-else")).unwrap_err();
+    let e = exec(
+        s,
+        c.userinfo(&t.tokens.access_token)
+            .unwrap()
+            .expect_subject("someone-else"),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::SubjectMismatch));
     let refreshed = exec(s, c.refresh(&t.tokens).unwrap()).unwrap();
-    assert_ne!(refreshed.access_token.secret(), t.tokens.access_token.secret());
-    exec(s, c.logout(refreshed.refresh_token.as_ref().unwrap()).unwrap()).unwrap();
+    assert_ne!(
+        refreshed.access_token.secret(),
+        t.tokens.access_token.secret()
+    );
+    exec(
+        s,
+        c.logout(refreshed.refresh_token.as_ref().unwrap()).unwrap(),
+    )
+    .unwrap();
     let e = exec(s, c.refresh(&refreshed).unwrap()).unwrap_err();
     assert!(e.is_invalid_grant(), "{e}");
     assert_eq!(e.http_status(), Some(400));
@@ -136,7 +180,10 @@ pub fn confidential_client_login(s: &dyn Sender) {
         .redirect_uri(REDIRECT_URI)
         .build()
         .unwrap();
-    let post = Client::new(cfg, run(s, DiscoverFlow::new(&basic.config, false)).unwrap());
+    let post = Client::new(
+        cfg,
+        run(s, DiscoverFlow::new(&basic.config, false)).unwrap(),
+    );
     let t = login(s, &post, "carol", "carol-pass");
     assert!(exec(s, post.refresh(&t.tokens).unwrap()).is_ok());
 }
@@ -146,7 +193,13 @@ pub fn rp_initiated_logout(s: &dyn Sender) {
     let c = spa(s);
     let mut browser = Browser::new();
     let (pending, params) = browser_login(&c, &mut browser, "alice", "alice-pass");
-    let t = exec(s, c.callback(pending, &params, now()).unwrap().danger_skip_id_token_signature()).unwrap();
+    let t = exec(
+        s,
+        c.callback(pending, &params, now())
+            .unwrap()
+            .danger_skip_id_token_signature(),
+    )
+    .unwrap();
     let url = c
         .logout_url()
         .id_token_hint(t.tokens.id_token.as_ref().unwrap())
@@ -155,8 +208,16 @@ pub fn rp_initiated_logout(s: &dyn Sender) {
         .build()
         .unwrap();
     let page = browser.get(url.as_str()).unwrap();
-    assert_eq!(page.status, 302, "logout page: {}", crate::browser::title(&page.body));
-    assert_eq!(page.location.as_deref(), Some("http://127.0.0.1/logged-out?state=bye-123"));
+    assert_eq!(
+        page.status,
+        302,
+        "logout page: {}",
+        crate::browser::title(&page.body)
+    );
+    assert_eq!(
+        page.location.as_deref(),
+        Some("http://127.0.0.1/logged-out?state=bye-123")
+    );
     // The SSO session is gone: the refresh token no longer works.
     let e = exec(s, c.refresh(&t.tokens).unwrap()).unwrap_err();
     assert!(e.is_invalid_grant(), "{e}");
@@ -167,14 +228,28 @@ pub fn rp_initiated_logout(s: &dyn Sender) {
 pub fn uma_ticket_and_rpt(s: &dyn Sender) {
     let c = rs(s);
     let pat = exec(s, c.pat().unwrap()).unwrap();
-    assert!(pat.refresh_token.is_none(), "client credentials carry no refresh token by default");
+    assert!(
+        pat.refresh_token.is_none(),
+        "client credentials carry no refresh token by default"
+    );
     let (ticket, pat2) = run(
         s,
-        c.find_ticket(Some(pat.clone()), vec![keycloak_client::uma::PermissionRequest::new("doc-1", &["read"])], now())
-            .unwrap(),
+        c.find_ticket(
+            Some(pat.clone()),
+            vec![keycloak_client::uma::PermissionRequest::new(
+                "doc-1",
+                &["read"],
+            )],
+            now(),
+        )
+        .unwrap(),
     )
     .unwrap();
-    assert_eq!(pat2.access_token.secret(), pat.access_token.secret(), "valid PAT reused");
+    assert_eq!(
+        pat2.access_token.secret(),
+        pat.access_token.secret(),
+        "valid PAT reused"
+    );
     // The resource server would send this challenge to the client:
     let challenge = UmaChallenge {
         realm: Some("rkc".into()),
@@ -184,24 +259,85 @@ pub fn uma_ticket_and_rpt(s: &dyn Sender) {
     let parsed = UmaChallenge::parse(&challenge.to_header_value()).unwrap();
     let alice = user_token(s, &c, "alice");
     let rpt = exec(s, c.rpt_for_ticket(&alice, &parsed.ticket)).unwrap();
-    let intro = exec(s, c.introspect(rpt.tokens.access_token.secret(), Some(TokenTypeHint::RequestingPartyToken)).unwrap()).unwrap();
+    let intro = exec(
+        s,
+        c.introspect(
+            rpt.tokens.access_token.secret(),
+            Some(TokenTypeHint::RequestingPartyToken),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert!(intro.active);
     let perms = intro.permissions.unwrap();
     assert!(perms.iter().any(|p| p.rsname.as_deref() == Some("doc-1") && p.scopes.contains(&"read".to_string())), "{perms:?}");
     // bob lacks the `user` role: denied.
     let bob = user_token(s, &c, "bob");
-    let (ticket, _) = run(s, c.find_ticket(None, vec![keycloak_client::uma::PermissionRequest::new("doc-1", &["read"])], now()).unwrap()).unwrap();
-    let e = exec(s, c.uma_grant(UmaGrantAuth::Bearer(bob)).ticket(&ticket).submit_request(false).rpt_request()).unwrap_err();
+    let (ticket, _) = run(
+        s,
+        c.find_ticket(
+            None,
+            vec![keycloak_client::uma::PermissionRequest::new(
+                "doc-1",
+                &["read"],
+            )],
+            now(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let e = exec(
+        s,
+        c.uma_grant(UmaGrantAuth::Bearer(bob))
+            .ticket(&ticket)
+            .submit_request(false)
+            .rpt_request(),
+    )
+    .unwrap_err();
     assert!(e.is_access_denied(), "{e}");
     assert_eq!(e.http_status(), Some(403));
     // ticket by resource id
-    let ids = exec(s, c.query_resources(&pat.access_token, &ResourceQuery { name: Some("doc-1".into()), exact_name: true, ..Default::default() }).unwrap()).unwrap();
+    let ids = exec(
+        s,
+        c.query_resources(
+            &pat.access_token,
+            &ResourceQuery {
+                name: Some("doc-1".into()),
+                exact_name: true,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(ids.len(), 1);
-    let t = exec(s, c.permission_ticket(&pat.access_token, &[keycloak_client::uma::PermissionRequest::new(&ids[0], &["write"])]).unwrap()).unwrap();
+    let t = exec(
+        s,
+        c.permission_ticket(
+            &pat.access_token,
+            &[keycloak_client::uma::PermissionRequest::new(
+                &ids[0],
+                &["write"],
+            )],
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let rpt = exec(s, c.rpt_for_ticket(&alice, &t)).unwrap();
     assert!(rpt.tokens.expires_at.is_some());
     // invalid scope → typed OAuth error
-    let e = exec(s, c.permission_ticket(&pat.access_token, &[keycloak_client::uma::PermissionRequest::new("doc-1", &["fly"])]).unwrap()).unwrap_err();
+    let e = exec(
+        s,
+        c.permission_ticket(
+            &pat.access_token,
+            &[keycloak_client::uma::PermissionRequest::new(
+                "doc-1",
+                &["fly"],
+            )],
+        )
+        .unwrap(),
+    )
+    .unwrap_err();
     assert_eq!(e.oauth_error(), Some("invalid_scope"), "{e}");
 }
 
@@ -212,22 +348,51 @@ pub fn uma_decision_and_permissions(s: &dyn Sender) {
     let carol = user_token(s, &c, "carol");
     let bob = user_token(s, &c, "bob");
     let decide = |t: &AccessToken, scope: &str| {
-        exec(s, c.uma_grant(UmaGrantAuth::Bearer(t.clone())).audience(RS_CLIENT).permission("doc-1", &[scope]).decision()).unwrap()
+        exec(
+            s,
+            c.uma_grant(UmaGrantAuth::Bearer(t.clone()))
+                .audience(RS_CLIENT)
+                .permission("doc-1", &[scope])
+                .decision(),
+        )
+        .unwrap()
     };
     assert!(decide(&alice, "read"));
     assert!(decide(&alice, "write"));
     assert!(decide(&carol, "read"));
     assert!(!decide(&carol, "write"));
     assert!(!decide(&bob, "read"));
-    let perms = exec(s, c.uma_grant(UmaGrantAuth::Bearer(alice)).audience(RS_CLIENT).permissions()).unwrap();
-    let doc = perms.iter().find(|p| p.rsname.as_deref() == Some("doc-1")).expect("doc-1 granted");
+    let perms = exec(
+        s,
+        c.uma_grant(UmaGrantAuth::Bearer(alice))
+            .audience(RS_CLIENT)
+            .permissions(),
+    )
+    .unwrap();
+    let doc = perms
+        .iter()
+        .find(|p| p.rsname.as_deref() == Some("doc-1"))
+        .expect("doc-1 granted");
     let mut scopes = doc.scopes.clone();
     scopes.sort();
     assert_eq!(scopes, ["read", "write"]);
-    let e = exec(s, c.uma_grant(UmaGrantAuth::Bearer(bob)).audience(RS_CLIENT).permission("doc-1", &["read"]).permissions()).unwrap_err();
+    let e = exec(
+        s,
+        c.uma_grant(UmaGrantAuth::Bearer(bob))
+            .audience(RS_CLIENT)
+            .permission("doc-1", &["read"])
+            .permissions(),
+    )
+    .unwrap_err();
     assert!(e.is_access_denied(), "{e}");
     // Missing audience without ticket: Keycloak's clear refusal
-    let e = exec(s, c.uma_grant(UmaGrantAuth::Bearer(carol)).permission("doc-1", &["read"]).decision()).unwrap_err();
+    let e = exec(
+        s,
+        c.uma_grant(UmaGrantAuth::Bearer(carol))
+            .permission("doc-1", &["read"])
+            .decision(),
+    )
+    .unwrap_err();
     assert_eq!(e.oauth_error(), Some("invalid_request"), "{e}");
 }
 
@@ -235,17 +400,41 @@ pub fn uma_decision_and_permissions(s: &dyn Sender) {
 pub fn introspection_and_revocation(s: &dyn Sender) {
     let c = rs(s);
     let t = login(s, &c, "carol", "carol-pass");
-    let i = exec(s, c.introspect(t.tokens.access_token.secret(), Some(TokenTypeHint::AccessToken)).unwrap()).unwrap();
+    let i = exec(
+        s,
+        c.introspect(
+            t.tokens.access_token.secret(),
+            Some(TokenTypeHint::AccessToken),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert!(i.active);
     assert_eq!(i.username.as_deref(), Some("carol"));
     assert_eq!(i.client_id.as_deref(), Some(RS_CLIENT));
     let aud = i.aud.clone().unwrap();
-    assert!(aud.to_string().contains("rkc-api"), "audience mapper: {aud}");
-    exec(s, c.revoke(t.tokens.refresh_token.as_ref().unwrap().secret(), Some(TokenTypeHint::RefreshToken)).unwrap()).unwrap();
+    assert!(
+        aud.to_string().contains("rkc-api"),
+        "audience mapper: {aud}"
+    );
+    exec(
+        s,
+        c.revoke(
+            t.tokens.refresh_token.as_ref().unwrap().secret(),
+            Some(TokenTypeHint::RefreshToken),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let e = exec(s, c.refresh(&t.tokens).unwrap()).unwrap_err();
     assert!(e.is_invalid_grant(), "{e}");
     let pat = exec(s, c.pat().unwrap()).unwrap();
-    exec(s, c.revoke(pat.access_token.secret(), Some(TokenTypeHint::AccessToken)).unwrap()).unwrap();
+    exec(
+        s,
+        c.revoke(pat.access_token.secret(), Some(TokenTypeHint::AccessToken))
+            .unwrap(),
+    )
+    .unwrap();
     let i = exec(s, c.introspect(pat.access_token.secret(), None).unwrap()).unwrap();
     assert!(!i.active, "revoked access token must be inactive");
     let i = exec(s, c.introspect("not-a-token", None).unwrap()).unwrap();
@@ -253,7 +442,10 @@ pub fn introspection_and_revocation(s: &dyn Sender) {
     // invalid token revocation is not an error (RFC 7009 §2.2)
     exec(s, c.revoke("not-a-token", None).unwrap()).unwrap();
     // a public client may not introspect: refused before any request
-    assert!(matches!(spa(s).introspect("x", None).unwrap_err(), Error::Config(_)));
+    assert!(matches!(
+        spa(s).introspect("x", None).unwrap_err(),
+        Error::Config(_)
+    ));
 }
 
 /// Resource registration: create, read, update, query (ids and deep), delete, 404.
@@ -278,13 +470,26 @@ pub fn resource_crud(s: &dyn Sender) {
     exec(s, c.update_resource(&pat, &id, &upd).unwrap()).unwrap();
     let got = exec(s, c.get_resource(&pat, &id).unwrap()).unwrap();
     assert_eq!(got.uris.len(), 2);
-    let q = ResourceQuery { name: Some(name.clone()), exact_name: true, ..Default::default() };
-    assert_eq!(exec(s, c.query_resources(&pat, &q).unwrap()).unwrap(), vec![id.clone()]);
+    let q = ResourceQuery {
+        name: Some(name.clone()),
+        exact_name: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        exec(s, c.query_resources(&pat, &q).unwrap()).unwrap(),
+        vec![id.clone()]
+    );
     let deep = exec(s, c.query_resources_deep(&pat, &q).unwrap()).unwrap();
     assert_eq!(deep.len(), 1);
     assert_eq!(deep[0].id.as_deref(), Some(id.as_str()));
-    let q = ResourceQuery { resource_type: Some("urn:rkc-rs:resources:e2e".into()), max: Some(100), ..Default::default() };
-    assert!(exec(s, c.query_resources(&pat, &q).unwrap()).unwrap().contains(&id));
+    let q = ResourceQuery {
+        resource_type: Some("urn:rkc-rs:resources:e2e".into()),
+        max: Some(100),
+        ..Default::default()
+    };
+    assert!(exec(s, c.query_resources(&pat, &q).unwrap())
+        .unwrap()
+        .contains(&id));
     exec(s, c.delete_resource(&pat, &id).unwrap()).unwrap();
     let e = exec(s, c.get_resource(&pat, &id).unwrap()).unwrap_err();
     assert_eq!(e.http_status(), Some(404), "{e}");
@@ -296,20 +501,43 @@ pub fn resource_crud(s: &dyn Sender) {
 pub fn uma_policy(s: &dyn Sender) {
     let c = rs(s);
     let pat = exec(s, c.pat().unwrap()).unwrap().access_token;
-    let q = ResourceQuery { name: Some("alice-album".into()), exact_name: true, ..Default::default() };
+    let q = ResourceQuery {
+        name: Some("alice-album".into()),
+        exact_name: true,
+        ..Default::default()
+    };
     let found = exec(s, c.query_resources_deep(&pat, &q).unwrap()).unwrap();
     let res = found.first().expect("alice-album imported with the realm");
-    assert!(matches!(&res.owner, Some(ResourceOwner::Object { name: Some(n), .. }) if n == "alice"), "{:?}", res.owner);
+    assert!(
+        matches!(&res.owner, Some(ResourceOwner::Object { name: Some(n), .. }) if n == "alice"),
+        "{:?}",
+        res.owner
+    );
     let rid = res.id.clone().unwrap();
     let alice = user_token(s, &c, "alice");
     let bob = user_token(s, &c, "bob");
     let decide = |t: &AccessToken| {
-        exec(s, c.uma_grant(UmaGrantAuth::Bearer(t.clone())).audience(RS_CLIENT).permission(&rid, &["read"]).decision()).unwrap()
+        exec(
+            s,
+            c.uma_grant(UmaGrantAuth::Bearer(t.clone()))
+                .audience(RS_CLIENT)
+                .permission(&rid, &["read"])
+                .decision(),
+        )
+        .unwrap()
     };
     // Leftovers of an interrupted earlier run would make the first check meaningless.
-    let q = UmaPolicyQuery { resource: Some(rid.clone()), ..Default::default() };
+    let q = UmaPolicyQuery {
+        resource: Some(rid.clone()),
+        ..Default::default()
+    };
     for old in exec(s, c.query_uma_policies(&alice, &q).unwrap()).unwrap() {
-        exec(s, c.delete_uma_policy(&alice, old.id.as_deref().unwrap()).unwrap()).unwrap();
+        exec(
+            s,
+            c.delete_uma_policy(&alice, old.id.as_deref().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
     }
     assert!(!decide(&bob), "bob has no access before the policy");
     let p = UmaPolicy {
@@ -322,8 +550,22 @@ pub fn uma_policy(s: &dyn Sender) {
     let pid = created.id.clone().unwrap();
     assert_eq!(created.users, ["bob"]);
     assert!(decide(&bob), "bob may read after alice's grant");
-    let listed = exec(s, c.query_uma_policies(&alice, &UmaPolicyQuery { resource: Some(rid.clone()), ..Default::default() }).unwrap()).unwrap();
-    assert!(listed.iter().any(|x| x.id.as_deref() == Some(pid.as_str())), "{listed:?}");
+    let listed = exec(
+        s,
+        c.query_uma_policies(
+            &alice,
+            &UmaPolicyQuery {
+                resource: Some(rid.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        listed.iter().any(|x| x.id.as_deref() == Some(pid.as_str())),
+        "{listed:?}"
+    );
     let mut upd = created.clone();
     upd.description = Some("updated".into());
     exec(s, c.update_uma_policy(&alice, &pid, &upd).unwrap()).unwrap();
@@ -344,14 +586,20 @@ pub fn device_grant(s: &dyn Sender) {
         DevicePoll::Done(_) => panic!("tokens before approval"),
     }
     Browser::new()
-        .approve_device(auth.verification_uri_complete.as_deref().unwrap(), "alice", "alice-pass")
+        .approve_device(
+            auth.verification_uri_complete.as_deref().unwrap(),
+            "alice",
+            "alice-pass",
+        )
         .unwrap();
     let mut interval = auth.interval;
     let tokens: TokenSet = loop {
         std::thread::sleep(std::time::Duration::from_secs(interval));
         match exec(s, c.device_token(&auth, interval)).unwrap() {
             DevicePoll::Done(t) => break *t,
-            DevicePoll::Pending { interval: i } | DevicePoll::SlowDown { interval: i } => interval = i,
+            DevicePoll::Pending { interval: i } | DevicePoll::SlowDown { interval: i } => {
+                interval = i
+            }
         }
         assert!(now() < auth.expires_at);
     };
@@ -364,10 +612,20 @@ pub fn device_grant(s: &dyn Sender) {
 pub fn token_exchange(s: &dyn Sender) {
     let c = rs(s);
     let t = login(s, &c, "alice", "alice-pass");
-    let r = exec(s, c.token_exchange(t.tokens.access_token.secret(), keycloak_client::ACCESS_TOKEN_TYPE).audience("rkc-api"));
+    let r = exec(
+        s,
+        c.token_exchange(
+            t.tokens.access_token.secret(),
+            keycloak_client::ACCESS_TOKEN_TYPE,
+        )
+        .audience("rkc-api"),
+    );
     match r {
         Ok(ex) => {
-            assert_eq!(ex.issued_token_type.as_deref(), Some(keycloak_client::ACCESS_TOKEN_TYPE));
+            assert_eq!(
+                ex.issued_token_type.as_deref(),
+                Some(keycloak_client::ACCESS_TOKEN_TYPE)
+            );
             // The new token is for rkc-api (so rkc-rs may not introspect it): read its claims.
             let jwt = keycloak_client::jwt::decode_unverified(ex.access_token.secret()).unwrap();
             assert_eq!(jwt.claims.aud(), ["rkc-api"]);
@@ -378,7 +636,14 @@ pub fn token_exchange(s: &dyn Sender) {
     }
     // A public client is refused clearly.
     let spa = spa(s);
-    let e = exec(s, spa.token_exchange(t.tokens.access_token.secret(), keycloak_client::ACCESS_TOKEN_TYPE)).unwrap_err();
+    let e = exec(
+        s,
+        spa.token_exchange(
+            t.tokens.access_token.secret(),
+            keycloak_client::ACCESS_TOKEN_TYPE,
+        ),
+    )
+    .unwrap_err();
     assert!(e.oauth_error().is_some(), "{e}");
 }
 
@@ -387,11 +652,18 @@ pub fn bad_cases(s: &dyn Sender) {
     let env = keycloak::require();
     let c = rs(s);
     // wrong client secret
-    let wrong = Client::new(config(&env, RS_CLIENT, Some("wrong")), run(s, DiscoverFlow::new(&c.config, false)).unwrap());
+    let wrong = Client::new(
+        config(&env, RS_CLIENT, Some("wrong")),
+        run(s, DiscoverFlow::new(&c.config, false)).unwrap(),
+    );
     let e = exec(s, wrong.pat().unwrap()).unwrap_err();
     assert_eq!(e.oauth_error(), Some("unauthorized_client"), "{e}");
     assert_eq!(e.http_status(), Some(401));
-    assert!(e.to_string().contains("Invalid client or Invalid client credentials"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Invalid client or Invalid client credentials"),
+        "{e}"
+    );
     // reused code
     let spa = spa(s);
     let mut b = Browser::new();
@@ -399,7 +671,13 @@ pub fn bad_cases(s: &dyn Sender) {
     let verifier = pending.code_verifier.secret().to_string();
     let state = pending.state.secret().to_string();
     let redirect = pending.redirect_uri.clone();
-    exec(s, spa.callback(pending, &params, now()).unwrap().danger_skip_id_token_signature()).unwrap();
+    exec(
+        s,
+        spa.callback(pending, &params, now())
+            .unwrap()
+            .danger_skip_id_token_signature(),
+    )
+    .unwrap();
     let again = PendingLogin {
         state: keycloak_client::State::new(state),
         nonce: keycloak_client::Nonce::new("n"),
@@ -411,38 +689,79 @@ pub fn bad_cases(s: &dyn Sender) {
         max_age: None,
         return_to: None,
     };
-    let e = exec(s, spa.callback(again, &params, now()).unwrap().danger_skip_id_token_signature()).unwrap_err();
+    let e = exec(
+        s,
+        spa.callback(again, &params, now())
+            .unwrap()
+            .danger_skip_id_token_signature(),
+    )
+    .unwrap_err();
     assert!(e.is_invalid_grant(), "reused code: {e}");
     // wrong redirect_uri
     let (mut pending, params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     pending.redirect_uri = "http://127.0.0.1/other".into();
-    let e = exec(s, spa.callback(pending, &params, now()).unwrap().danger_skip_id_token_signature()).unwrap_err();
-    assert!(e.is_invalid_grant() && e.to_string().contains("redirect_uri"), "{e}");
+    let e = exec(
+        s,
+        spa.callback(pending, &params, now())
+            .unwrap()
+            .danger_skip_id_token_signature(),
+    )
+    .unwrap_err();
+    assert!(
+        e.is_invalid_grant() && e.to_string().contains("redirect_uri"),
+        "{e}"
+    );
     // PKCE verifier mismatch
     let (mut pending, params) = browser_login(&spa, &mut b, "carol", "carol-pass");
-    pending.code_verifier = keycloak_client::PkceVerifier::new(keycloak_client::random_token(&mut rand::rng()));
-    let e = exec(s, spa.callback(pending, &params, now()).unwrap().danger_skip_id_token_signature()).unwrap_err();
-    assert!(e.is_invalid_grant() && e.to_string().contains("PKCE"), "{e}");
+    pending.code_verifier =
+        keycloak_client::PkceVerifier::new(keycloak_client::random_token(&mut rand::rng()));
+    let e = exec(
+        s,
+        spa.callback(pending, &params, now())
+            .unwrap()
+            .danger_skip_id_token_signature(),
+    )
+    .unwrap_err();
+    assert!(
+        e.is_invalid_grant() && e.to_string().contains("PKCE"),
+        "{e}"
+    );
     // tampered state: refused before any request
     let (pending, mut params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     params.state = Some("forged".into());
-    assert!(matches!(spa.callback(pending, &params, now()).unwrap_err(), Error::StateMismatch));
+    assert!(matches!(
+        spa.callback(pending, &params, now()).unwrap_err(),
+        Error::StateMismatch
+    ));
     // missing iss although advertised
     let (pending, mut params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     params.iss = None;
-    assert!(matches!(spa.callback(pending, &params, now()).unwrap_err(), Error::CallbackIssuer(_)));
+    assert!(matches!(
+        spa.callback(pending, &params, now()).unwrap_err(),
+        Error::CallbackIssuer(_)
+    ));
     // no ID-token policy chosen: refused
     let (pending, params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     let e = exec(s, spa.callback(pending, &params, now()).unwrap()).unwrap_err();
     assert!(matches!(e, Error::NoIdTokenValidator));
     // authorization error delivered to the redirect URI (prompt=none without a session)
-    let (url, pending) = spa.login().prompt("none").build(&mut rand::rng(), now()).unwrap();
+    let (url, pending) = spa
+        .login()
+        .prompt("none")
+        .build(&mut rand::rng(), now())
+        .unwrap();
     let page = Browser::new().get(url.as_str()).unwrap();
     let cb = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
-    let e = spa.callback(pending, &CallbackParams::from_url(&cb).unwrap(), now()).unwrap_err();
+    let e = spa
+        .callback(pending, &CallbackParams::from_url(&cb).unwrap(), now())
+        .unwrap_err();
     assert_eq!(e.oauth_error(), Some("login_required"), "{e}");
     // password grant disabled on the public client
-    let e = exec(s, spa.danger_password_grant("carol", &Password::new("carol-pass"), "openid")).unwrap_err();
+    let e = exec(
+        s,
+        spa.danger_password_grant("carol", &Password::new("carol-pass"), "openid"),
+    )
+    .unwrap_err();
     assert!(e.oauth_error().is_some(), "{e}");
 }
 
@@ -451,28 +770,52 @@ pub fn bad_cases(s: &dyn Sender) {
 macro_rules! e2e_tests {
     ($sender:expr) => {
         #[test]
-        fn e2e_discovery() { $crate::e2e::discovery(&$sender) }
+        fn e2e_discovery() {
+            $crate::e2e::discovery(&$sender)
+        }
         #[test]
-        fn e2e_public_client_lifecycle() { $crate::e2e::public_client_lifecycle(&$sender) }
+        fn e2e_public_client_lifecycle() {
+            $crate::e2e::public_client_lifecycle(&$sender)
+        }
         #[test]
-        fn e2e_confidential_client_login() { $crate::e2e::confidential_client_login(&$sender) }
+        fn e2e_confidential_client_login() {
+            $crate::e2e::confidential_client_login(&$sender)
+        }
         #[test]
-        fn e2e_rp_initiated_logout() { $crate::e2e::rp_initiated_logout(&$sender) }
+        fn e2e_rp_initiated_logout() {
+            $crate::e2e::rp_initiated_logout(&$sender)
+        }
         #[test]
-        fn e2e_uma_ticket_and_rpt() { $crate::e2e::uma_ticket_and_rpt(&$sender) }
+        fn e2e_uma_ticket_and_rpt() {
+            $crate::e2e::uma_ticket_and_rpt(&$sender)
+        }
         #[test]
-        fn e2e_uma_decision_and_permissions() { $crate::e2e::uma_decision_and_permissions(&$sender) }
+        fn e2e_uma_decision_and_permissions() {
+            $crate::e2e::uma_decision_and_permissions(&$sender)
+        }
         #[test]
-        fn e2e_introspection_and_revocation() { $crate::e2e::introspection_and_revocation(&$sender) }
+        fn e2e_introspection_and_revocation() {
+            $crate::e2e::introspection_and_revocation(&$sender)
+        }
         #[test]
-        fn e2e_resource_crud() { $crate::e2e::resource_crud(&$sender) }
+        fn e2e_resource_crud() {
+            $crate::e2e::resource_crud(&$sender)
+        }
         #[test]
-        fn e2e_uma_policy() { $crate::e2e::uma_policy(&$sender) }
+        fn e2e_uma_policy() {
+            $crate::e2e::uma_policy(&$sender)
+        }
         #[test]
-        fn e2e_device_grant() { $crate::e2e::device_grant(&$sender) }
+        fn e2e_device_grant() {
+            $crate::e2e::device_grant(&$sender)
+        }
         #[test]
-        fn e2e_token_exchange() { $crate::e2e::token_exchange(&$sender) }
+        fn e2e_token_exchange() {
+            $crate::e2e::token_exchange(&$sender)
+        }
         #[test]
-        fn e2e_bad_cases() { $crate::e2e::bad_cases(&$sender) }
+        fn e2e_bad_cases() {
+            $crate::e2e::bad_cases(&$sender)
+        }
     };
 }

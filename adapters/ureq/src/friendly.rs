@@ -3,11 +3,13 @@
 use std::sync::{Arc, Mutex};
 
 use keycloak_client::uma::{
-    GrantedPermission, PermissionRequest, Resource, ResourceQuery, Rpt, UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
+    GrantedPermission, PermissionRequest, Resource, ResourceQuery, Rpt, UmaGrantAuth, UmaPolicy,
+    UmaPolicyQuery,
 };
 use keycloak_client::{
-    AccessToken, CallbackParams, Client, ClientConfig, DeviceAuthorization, DevicePoll, DiscoverFlow,
-    IdTokenValidator, Introspection, LoginTokens, PendingLogin, PermissionTicket, TokenSet, TokenTypeHint, UserInfo,
+    AccessToken, CallbackParams, Client, ClientConfig, DeviceAuthorization, DevicePoll,
+    DiscoverFlow, IdTokenValidator, Introspection, LoginTokens, PendingLogin, PermissionTicket,
+    TokenSet, TokenTypeHint, UserInfo,
 };
 
 use crate::{now, Error, HttpClient};
@@ -44,7 +46,10 @@ pub struct Keycloak {
 
 impl std::fmt::Debug for Keycloak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keycloak").field("issuer", &self.config.issuer).field("client_id", &self.config.client_id).finish()
+        f.debug_struct("Keycloak")
+            .field("issuer", &self.config.issuer)
+            .field("client_id", &self.config.client_id)
+            .finish()
     }
 }
 
@@ -142,7 +147,9 @@ impl Keycloak {
                 return Ok(c.clone());
             }
         }
-        let d = self.http.run(DiscoverFlow::new(&self.config, self.with_uma))?;
+        let d = self
+            .http
+            .run(DiscoverFlow::new(&self.config, self.with_uma))?;
         let c = Client::new(self.config.clone(), d);
         *lock(&self.discovered) = Some(c.clone());
         Ok(c)
@@ -200,18 +207,31 @@ impl Keycloak {
     }
 
     /// The seed's `find_ticket`: a permission ticket for resources and scopes.
-    pub fn find_ticket(&self, permissions: &[PermissionRequest]) -> Result<PermissionTicket, Error> {
+    pub fn find_ticket(
+        &self,
+        permissions: &[PermissionRequest],
+    ) -> Result<PermissionTicket, Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.permission_ticket(&pat.access_token, permissions)?)
+        self.http.exec(
+            self.client()?
+                .permission_ticket(&pat.access_token, permissions)?,
+        )
     }
 
     /// An RPT for a ticket on behalf of the user holding `user_token`.
     pub fn rpt(&self, user_token: &AccessToken, ticket: &PermissionTicket) -> Result<Rpt, Error> {
-        self.http.exec(self.client()?.rpt_for_ticket(user_token, ticket))
+        self.http
+            .exec(self.client()?.rpt_for_ticket(user_token, ticket))
     }
 
     /// Keycloak's decision for `resource#scopes` at resource server `audience`.
-    pub fn decision(&self, user_token: &AccessToken, audience: &str, resource: &str, scopes: &[&str]) -> Result<bool, Error> {
+    pub fn decision(
+        &self,
+        user_token: &AccessToken,
+        audience: &str,
+        resource: &str,
+        scopes: &[&str],
+    ) -> Result<bool, Error> {
         let g = self
             .client()?
             .uma_grant(UmaGrantAuth::Bearer(user_token.clone()))
@@ -222,7 +242,11 @@ impl Keycloak {
     }
 
     /// The permissions Keycloak grants the user at resource server `audience`.
-    pub fn permissions(&self, user_token: &AccessToken, audience: &str) -> Result<Vec<GrantedPermission>, Error> {
+    pub fn permissions(
+        &self,
+        user_token: &AccessToken,
+        audience: &str,
+    ) -> Result<Vec<GrantedPermission>, Error> {
         let g = self
             .client()?
             .uma_grant(UmaGrantAuth::Bearer(user_token.clone()))
@@ -232,7 +256,11 @@ impl Keycloak {
     }
 
     /// Introspection of any token (RPTs with `TokenTypeHint::RequestingPartyToken`).
-    pub fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<Introspection, Error> {
+    pub fn introspect(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<Introspection, Error> {
         self.http.exec(self.client()?.introspect(token, hint)?)
     }
 
@@ -247,7 +275,11 @@ impl Keycloak {
     }
 
     /// Polls until the user approves, the code expires, or `on_wait` returns false.
-    pub fn device_wait(&self, auth: &DeviceAuthorization, mut on_wait: impl FnMut(u64) -> bool) -> Result<TokenSet, Error> {
+    pub fn device_wait(
+        &self,
+        auth: &DeviceAuthorization,
+        mut on_wait: impl FnMut(u64) -> bool,
+    ) -> Result<TokenSet, Error> {
         let client = self.client()?;
         let mut interval = auth.interval;
         loop {
@@ -276,47 +308,73 @@ impl Keycloak {
     /// Registers a resource with the cached PAT.
     pub fn create_resource(&self, r: &Resource) -> Result<Resource, Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.create_resource(&pat.access_token, r)?)
+        self.http
+            .exec(self.client()?.create_resource(&pat.access_token, r)?)
     }
     /// Reads a resource.
     pub fn get_resource(&self, id: &str) -> Result<Resource, Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.get_resource(&pat.access_token, id)?)
+        self.http
+            .exec(self.client()?.get_resource(&pat.access_token, id)?)
     }
     /// Replaces a resource.
     pub fn update_resource(&self, id: &str, r: &Resource) -> Result<(), Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.update_resource(&pat.access_token, id, r)?)
+        self.http
+            .exec(self.client()?.update_resource(&pat.access_token, id, r)?)
     }
     /// Deletes a resource.
     pub fn delete_resource(&self, id: &str) -> Result<(), Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.delete_resource(&pat.access_token, id)?)
+        self.http
+            .exec(self.client()?.delete_resource(&pat.access_token, id)?)
     }
     /// Lists resource ids.
     pub fn query_resources(&self, q: &ResourceQuery) -> Result<Vec<String>, Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.query_resources(&pat.access_token, q)?)
+        self.http
+            .exec(self.client()?.query_resources(&pat.access_token, q)?)
     }
     /// Lists full resources.
     pub fn query_resources_deep(&self, q: &ResourceQuery) -> Result<Vec<Resource>, Error> {
         let pat = self.pat()?;
-        self.http.exec(self.client()?.query_resources_deep(&pat.access_token, q)?)
+        self.http
+            .exec(self.client()?.query_resources_deep(&pat.access_token, q)?)
     }
     /// Creates a user-managed permission (with the owner's token).
-    pub fn create_uma_policy(&self, owner_token: &AccessToken, resource_id: &str, p: &UmaPolicy) -> Result<UmaPolicy, Error> {
-        self.http.exec(self.client()?.create_uma_policy(owner_token, resource_id, p)?)
+    pub fn create_uma_policy(
+        &self,
+        owner_token: &AccessToken,
+        resource_id: &str,
+        p: &UmaPolicy,
+    ) -> Result<UmaPolicy, Error> {
+        self.http.exec(
+            self.client()?
+                .create_uma_policy(owner_token, resource_id, p)?,
+        )
     }
     /// Replaces a user-managed permission.
-    pub fn update_uma_policy(&self, owner_token: &AccessToken, id: &str, p: &UmaPolicy) -> Result<(), Error> {
-        self.http.exec(self.client()?.update_uma_policy(owner_token, id, p)?)
+    pub fn update_uma_policy(
+        &self,
+        owner_token: &AccessToken,
+        id: &str,
+        p: &UmaPolicy,
+    ) -> Result<(), Error> {
+        self.http
+            .exec(self.client()?.update_uma_policy(owner_token, id, p)?)
     }
     /// Deletes a user-managed permission.
     pub fn delete_uma_policy(&self, owner_token: &AccessToken, id: &str) -> Result<(), Error> {
-        self.http.exec(self.client()?.delete_uma_policy(owner_token, id)?)
+        self.http
+            .exec(self.client()?.delete_uma_policy(owner_token, id)?)
     }
     /// Lists the owner's permissions.
-    pub fn query_uma_policies(&self, owner_token: &AccessToken, q: &UmaPolicyQuery) -> Result<Vec<UmaPolicy>, Error> {
-        self.http.exec(self.client()?.query_uma_policies(owner_token, q)?)
+    pub fn query_uma_policies(
+        &self,
+        owner_token: &AccessToken,
+        q: &UmaPolicyQuery,
+    ) -> Result<Vec<UmaPolicy>, Error> {
+        self.http
+            .exec(self.client()?.query_uma_policies(owner_token, q)?)
     }
 }

@@ -57,7 +57,10 @@ pub enum TransportError {
 impl TransportError {
     /// Whether retrying might help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TransportError::Connect { .. } | TransportError::Timeout { .. })
+        matches!(
+            self,
+            TransportError::Connect { .. } | TransportError::Timeout { .. }
+        )
     }
 }
 
@@ -103,7 +106,12 @@ impl Default for RetryPolicy {
 
 /// The current time as the core wants it.
 pub fn now() -> UnixTime {
-    UnixTime(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
 }
 
 /// A blocking HTTP client configured for talking to an authorization server.
@@ -121,7 +129,11 @@ impl Default for HttpClient {
 }
 
 fn host_of(url: &url::Url) -> String {
-    format!("{}:{}", url.host_str().unwrap_or("?"), url.port_or_known_default().unwrap_or(0))
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 impl HttpClient {
@@ -156,14 +168,18 @@ impl HttpClient {
 
     fn send_once(&self, req: &Request) -> Result<Response, TransportError> {
         let host = host_of(&req.url);
-        let mut b = http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
+        let mut b = http::Request::builder()
+            .method(req.method.as_str())
+            .uri(req.url.as_str());
         for (k, v) in &req.headers {
             b = b.header(k.as_str(), v.as_str());
         }
-        let hreq = b.body(req.body.clone()).map_err(|e| TransportError::Other {
-            host: host.clone(),
-            detail: e.to_string(),
-        })?;
+        let hreq = b
+            .body(req.body.clone())
+            .map_err(|e| TransportError::Other {
+                host: host.clone(),
+                detail: e.to_string(),
+            })?;
         let started = Instant::now();
         let map_err = |e: ureq::Error, host: &str| -> TransportError {
             match e {
@@ -175,14 +191,18 @@ impl HttpClient {
                     host: host.to_string(),
                     limit: self.max_body,
                 },
-                ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => TransportError::Connect {
-                    host: host.to_string(),
-                    detail: e.to_string(),
-                },
+                ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                    TransportError::Connect {
+                        host: host.to_string(),
+                        detail: e.to_string(),
+                    }
+                }
                 ureq::Error::Io(io)
                     if matches!(
                         io.kind(),
-                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::NotConnected
+                        std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::NotConnected
                     ) =>
                 {
                     TransportError::Connect {
@@ -190,10 +210,12 @@ impl HttpClient {
                         detail: io.to_string(),
                     }
                 }
-                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportError::Timeout {
-                    host: host.to_string(),
-                    after_ms: started.elapsed().as_millis(),
-                },
+                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                    TransportError::Timeout {
+                        host: host.to_string(),
+                        after_ms: started.elapsed().as_millis(),
+                    }
+                }
                 other => TransportError::Other {
                     host: host.to_string(),
                     detail: other.to_string(),
@@ -205,7 +227,12 @@ impl HttpClient {
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         let reader = resp.body_mut().as_reader();
@@ -238,7 +265,9 @@ impl HttpClient {
         for attempt in 1..=attempts {
             let last = attempt == attempts;
             match self.send_once(req) {
-                Ok(resp) if matches!(resp.status, 502..=504) && req.method.is_idempotent() && !last => {
+                Ok(resp)
+                    if matches!(resp.status, 502..=504) && req.method.is_idempotent() && !last =>
+                {
                     tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying after gateway error");
                 }
                 Ok(resp) => return Ok(resp),

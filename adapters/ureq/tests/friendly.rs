@@ -9,18 +9,22 @@ use keycloak_client_ureq::Keycloak;
 
 fn kc() -> Keycloak {
     let env = keycloak::require();
-    Keycloak::builder(ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET))
-        .redirect_uri(REDIRECT_URI)
-        .danger_skip_id_token_signature()
-        .build()
-        .unwrap()
+    Keycloak::builder(
+        ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
+    )
+    .redirect_uri(REDIRECT_URI)
+    .danger_skip_id_token_signature()
+    .build()
+    .unwrap()
 }
 
 #[test]
 fn seed_vocabulary_end_to_end() {
     let kc = kc();
     let (url, pending) = kc.login().unwrap();
-    let cb = Browser::new().login(url.as_str(), "alice", "alice-pass").unwrap();
+    let cb = Browser::new()
+        .login(url.as_str(), "alice", "alice-pass")
+        .unwrap();
     let login = kc.callback(pending, cb.query().unwrap()).unwrap();
     let user = kc.fetch_userinfo(&login.tokens.access_token).unwrap();
     assert_eq!(user.preferred_username.as_deref(), Some("alice"));
@@ -28,18 +32,35 @@ fn seed_vocabulary_end_to_end() {
     let refreshed = kc.refresh(&login.tokens).unwrap();
     let pat1 = kc.pat().unwrap();
     let pat2 = kc.pat().unwrap();
-    assert_eq!(pat1.access_token.secret(), pat2.access_token.secret(), "PAT cached");
-    let ticket = kc.find_ticket(&[PermissionRequest::new("doc-1", &["read"])]).unwrap();
+    assert_eq!(
+        pat1.access_token.secret(),
+        pat2.access_token.secret(),
+        "PAT cached"
+    );
+    let ticket = kc
+        .find_ticket(&[PermissionRequest::new("doc-1", &["read"])])
+        .unwrap();
     let rpt = kc.rpt(&refreshed.access_token, &ticket).unwrap();
     let intro = kc
-        .introspect(rpt.tokens.access_token.secret(), Some(TokenTypeHint::RequestingPartyToken))
+        .introspect(
+            rpt.tokens.access_token.secret(),
+            Some(TokenTypeHint::RequestingPartyToken),
+        )
         .unwrap();
     assert!(intro.active);
-    assert!(kc.decision(&refreshed.access_token, RS_CLIENT, "doc-1", &["write"]).unwrap());
+    assert!(kc
+        .decision(&refreshed.access_token, RS_CLIENT, "doc-1", &["write"])
+        .unwrap());
     let name = format!("friendly-ureq-{}", std::process::id());
-    let created = kc.create_resource(&Resource::new(&name, &["read"])).unwrap();
+    let created = kc
+        .create_resource(&Resource::new(&name, &["read"]))
+        .unwrap();
     let id = created.id.clone().unwrap();
-    let q = ResourceQuery { name: Some(name.clone()), exact_name: true, ..Default::default() };
+    let q = ResourceQuery {
+        name: Some(name.clone()),
+        exact_name: true,
+        ..Default::default()
+    };
     assert_eq!(kc.query_resources(&q).unwrap(), vec![id.clone()]);
     kc.delete_resource(&id).unwrap();
     kc.logout(&refreshed).unwrap();
@@ -50,14 +71,24 @@ fn seed_vocabulary_end_to_end() {
 #[test]
 fn missing_id_token_policy_is_refused() {
     let env = keycloak::require();
-    let kc = Keycloak::builder(ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET))
-        .redirect_uri(REDIRECT_URI)
-        .build()
-        .unwrap();
+    let kc = Keycloak::builder(
+        ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
+    )
+    .redirect_uri(REDIRECT_URI)
+    .build()
+    .unwrap();
     let (url, pending) = kc.login().unwrap();
-    let cb = Browser::new().login(url.as_str(), "carol", "carol-pass").unwrap();
+    let cb = Browser::new()
+        .login(url.as_str(), "carol", "carol-pass")
+        .unwrap();
     let e = kc.callback(pending, cb.query().unwrap()).unwrap_err();
-    assert!(matches!(e.keycloak(), Some(keycloak_client::Error::NoIdTokenValidator)), "{e}");
+    assert!(
+        matches!(
+            e.keycloak(),
+            Some(keycloak_client::Error::NoIdTokenValidator)
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -65,9 +96,21 @@ fn unreachable_server_is_a_transport_error() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
-    let kc = Keycloak::builder(ClientConfig::keycloak(&format!("http://127.0.0.1:{port}"), "rkc", "x"))
-        .build()
-        .unwrap();
+    let kc = Keycloak::builder(ClientConfig::keycloak(
+        &format!("http://127.0.0.1:{port}"),
+        "rkc",
+        "x",
+    ))
+    .build()
+    .unwrap();
     let e = kc.login().unwrap_err();
-    assert!(matches!(e, keycloak_client_ureq::Error::Transport(keycloak_client_ureq::TransportError::Connect { .. })), "{e}");
+    assert!(
+        matches!(
+            e,
+            keycloak_client_ureq::Error::Transport(
+                keycloak_client_ureq::TransportError::Connect { .. }
+            )
+        ),
+        "{e}"
+    );
 }

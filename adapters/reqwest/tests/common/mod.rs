@@ -22,7 +22,11 @@ impl Sender for Reqwest {
 
 pub fn sender(timeout: Duration) -> Reqwest {
     Reqwest {
-        rt: tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap(),
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
         http: HttpClient::new(timeout, timeout).retry(RetryPolicy {
             attempts: 3,
             initial_backoff: Duration::from_millis(10),
