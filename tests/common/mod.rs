@@ -1,0 +1,78 @@
+#![allow(dead_code)]
+use keycloak_client::{Client, ClientConfig, Discovered, Response, UnixTime};
+
+/// A deterministic RNG for reproducible requests (never use outside tests).
+pub struct CountingRng(pub u8);
+
+impl rand_core::TryRng for CountingRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for d in dst {
+            *d = self.0;
+            self.0 = self.0.wrapping_add(1);
+        }
+        Ok(())
+    }
+}
+impl rand_core::TryCryptoRng for CountingRng {}
+
+/// Loads a recorded envelope from tests/recorded/.
+pub fn recorded(name: &str) -> Response {
+    let path = format!("{}/tests/recorded/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut headers = vec![(
+        "content-type".to_string(),
+        v["content_type"].as_str().unwrap().to_string(),
+    )];
+    if let Some(w) = v["www_authenticate"].as_str().filter(|w| !w.is_empty()) {
+        headers.push(("www-authenticate".into(), w.to_string()));
+    }
+    Response::new(
+        v["status"].as_u64().unwrap() as u16,
+        headers,
+        v["body"].as_str().unwrap().as_bytes().to_vec(),
+    )
+}
+
+pub const NOW: UnixTime = UnixTime(1_800_000_000);
+
+pub fn config(client_id: &str, secret: Option<&str>) -> ClientConfig {
+    let mut b = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", client_id)
+        .redirect_uri("http://127.0.0.1/callback");
+    if let Some(s) = secret {
+        b = b.client_secret(s);
+    }
+    b.build().unwrap()
+}
+
+/// A client built from the recorded discovery documents.
+pub fn client(client_id: &str, secret: Option<&str>) -> Client {
+    let cfg = config(client_id, secret);
+    let provider = keycloak_client::parse::discovery(&recorded("discovery")).unwrap();
+    let uma = keycloak_client::parse::uma_discovery(&recorded("uma_discovery")).unwrap();
+    Client::new(
+        cfg,
+        Discovered {
+            provider,
+            uma: Some(uma),
+            fetched_at: NOW,
+        },
+    )
+}
+
+pub fn rs() -> Client {
+    client("rkc-rs", Some("rkc-rs-secret"))
+}
+
+pub fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
