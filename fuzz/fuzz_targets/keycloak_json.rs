@@ -1,0 +1,10 @@
+#![no_main]
+use keycloak_client::Response;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = keycloak_client::ClientConfig::from_keycloak_json(s);
+    }
+    let _ = &Response::json(200, Vec::new());
+});
