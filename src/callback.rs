@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::client::Client;
 use crate::error::{Error, OAuthError};
-use crate::flow::Exchange;
+use crate::flow::{Exchange, Flow, Step};
 use crate::http::{Request, Response};
 use crate::jwt::{
     check_id_token_claims, decode_unverified, Claims, IdTokenExpectations, IdTokenValidator,
@@ -171,6 +171,7 @@ pub(crate) fn accept_callback(
         policy: IdTokenPolicy::Unset,
         leeway_secs: 60,
         return_to: pending.return_to,
+        flow: FlowState::default(),
     })
 }
 
@@ -198,6 +199,16 @@ pub struct CodeExchange {
     policy: IdTokenPolicy,
     leeway_secs: u64,
     return_to: Option<String>,
+    flow: FlowState,
+}
+
+#[derive(Debug, Default)]
+struct FlowState {
+    sent: bool,
+    tokens: Option<TokenSet>,
+    key_request: Option<Request>,
+    result: Option<Result<LoginTokens, Error>>,
+    finished: bool,
 }
 
 impl CodeExchange {
@@ -223,18 +234,8 @@ impl CodeExchange {
     }
 }
 
-impl Exchange for CodeExchange {
-    type Output = LoginTokens;
-
-    fn request(&self) -> Request {
-        self.call.request()
-    }
-
-    fn handle(self, resp: Response, now: UnixTime) -> Result<LoginTokens, Error> {
-        if matches!(self.policy, IdTokenPolicy::Unset) {
-            return Err(Error::NoIdTokenValidator);
-        }
-        let tokens = self.call.token_set(&resp, now)?;
+impl CodeExchange {
+    fn validate(&self, tokens: TokenSet, now: UnixTime) -> Result<LoginTokens, Error> {
         let id_token = match (&tokens.id_token, self.openid) {
             (Some(t), _) => t.clone(),
             (None, true) => return Err(Error::MissingIdToken),
@@ -242,14 +243,14 @@ impl Exchange for CodeExchange {
                 return Ok(LoginTokens {
                     tokens,
                     id_claims: Claims(Default::default()),
-                    return_to: self.return_to,
+                    return_to: self.return_to.clone(),
                 })
             }
         };
         let expect = IdTokenExpectations {
-            issuer: self.issuer,
-            client_id: self.client_id,
-            nonce: Some(self.nonce),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            nonce: Some(self.nonce.clone()),
             leeway_secs: self.leeway_secs,
             max_iat_age_secs: 600,
         };
@@ -267,7 +268,88 @@ impl Exchange for CodeExchange {
         Ok(LoginTokens {
             tokens,
             id_claims: claims,
-            return_to: self.return_to,
+            return_to: self.return_to.clone(),
         })
+    }
+}
+
+/// One round trip: the ID token must verify with the keys the validator already has.
+impl Exchange for CodeExchange {
+    type Output = LoginTokens;
+
+    fn request(&self) -> Request {
+        self.call.request()
+    }
+
+    fn handle(self, resp: Response, now: UnixTime) -> Result<LoginTokens, Error> {
+        if matches!(self.policy, IdTokenPolicy::Unset) {
+            return Err(Error::NoIdTokenValidator);
+        }
+        let tokens = self.call.token_set(&resp, now)?;
+        self.validate(tokens, now)
+    }
+}
+
+/// As a flow: token request, then (if the ID token names an unknown key and the validator's
+/// policy allows) one key-set refetch, then validation. Tokens are released only once valid.
+impl Flow for CodeExchange {
+    type Output = LoginTokens;
+
+    fn poll(&mut self) -> Result<Step<LoginTokens>, Error> {
+        if let Some(result) = self.flow.result.take() {
+            self.flow.finished = true;
+            return result.map(Step::Done);
+        }
+        if self.flow.finished {
+            return Err(Error::FlowState("polled after completion"));
+        }
+        if let Some(r) = &self.flow.key_request {
+            return Ok(Step::Send(r.clone()));
+        }
+        if matches!(self.policy, IdTokenPolicy::Unset) {
+            self.flow.finished = true;
+            return Err(Error::NoIdTokenValidator);
+        }
+        if !self.flow.sent {
+            self.flow.sent = true;
+            return Ok(Step::Send(self.call.request()));
+        }
+        Err(Error::FlowState("waiting for a response"))
+    }
+
+    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        if self.flow.key_request.take().is_some() {
+            if let IdTokenPolicy::Validator(v) = &self.policy {
+                v.accept_key_refresh(response, now)?;
+            }
+            let tokens = self
+                .flow
+                .tokens
+                .take()
+                .ok_or(Error::FlowState("tokens lost"))?;
+            self.flow.result = Some(self.validate(tokens, now));
+            return Ok(());
+        }
+        if !self.flow.sent || self.flow.tokens.is_some() || self.flow.result.is_some() {
+            return Err(Error::FlowState("response without request"));
+        }
+        let tokens = self.call.token_set(&response, now)?;
+        match self.validate(tokens.clone(), now) {
+            Err(Error::UnknownKey(k)) => {
+                let refresh = match &self.policy {
+                    IdTokenPolicy::Validator(v) => v.key_refresh_request(now),
+                    _ => None,
+                };
+                match refresh {
+                    Some(req) => {
+                        self.flow.tokens = Some(tokens);
+                        self.flow.key_request = Some(req);
+                    }
+                    None => self.flow.result = Some(Err(Error::UnknownKey(k))),
+                }
+            }
+            other => self.flow.result = Some(other),
+        }
+        Ok(())
     }
 }

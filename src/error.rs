@@ -174,6 +174,19 @@ pub enum Error {
     #[error("the pending login expired {0} s ago; start a new login")]
     LoginExpired(u64),
 
+    /// No key in the issuer's key set matches the token (`kid` unknown, or none fits).
+    /// Refetching the key set (rate-limited) may help after a key rotation.
+    #[error("no key of the issuer matches the token{}", .0.as_ref().map(|k| format!(" (kid `{k}`)")).unwrap_or_default())]
+    UnknownKey(Option<String>),
+
+    /// The token's signature did not verify.
+    #[error("token signature is invalid: {0}")]
+    InvalidSignature(String),
+
+    /// The token's `alg` is not on the allow-list (or is `none`, or HS* with a public key).
+    #[error("token algorithm `{0}` is not allowed")]
+    DisallowedAlgorithm(String),
+
     /// A token was rejected by validation (signature or claims).
     #[error("token validation failed: {0}")]
     TokenValidation(String),

@@ -101,9 +101,22 @@ fn b64(what: &str, s: &str) -> Result<Vec<u8>, Error> {
         .map_err(|_| Error::TokenValidation(format!("{what} is not base64url without padding")))
 }
 
-/// Splits and decodes a compact JWS without verifying anything. Rejects JWE (five segments),
-/// unsigned tokens (`alg: none` or an empty signature) and non-object JSON.
-pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
+/// The parts of a compact JWS (RFC 7515 §7.1) whose payload may be any bytes.
+#[derive(Clone, Debug)]
+pub struct CompactJws {
+    /// JOSE header.
+    pub header: Map<String, Value>,
+    /// Decoded payload.
+    pub payload: Vec<u8>,
+    /// `base64url(header) "." base64url(payload)`.
+    pub signing_input: String,
+    /// Decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact JWS strictly (three segments, base64url without padding, a
+/// JSON-object header with a non-`none` `alg`, a non-empty signature). Verifies nothing.
+pub fn decode_compact(token: &str) -> Result<CompactJws, Error> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Error::TokenValidation("token larger than 64 KiB".into()));
     }
@@ -123,8 +136,7 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
     }
     let header: Map<String, Value> = serde_json::from_slice(&b64("header", parts[0])?)
         .map_err(|_| Error::TokenValidation("header is not a JSON object".into()))?;
-    let claims: Map<String, Value> = serde_json::from_slice(&b64("payload", parts[1])?)
-        .map_err(|_| Error::TokenValidation("payload is not a JSON object".into()))?;
+    let payload = b64("payload", parts[1])?;
     let signature = b64("signature", parts[2])?;
     match header.get("alg").and_then(Value::as_str) {
         None => return Err(Error::TokenValidation("header has no `alg`".into())),
@@ -138,11 +150,25 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
     if signature.is_empty() {
         return Err(Error::TokenValidation("empty signature".into()));
     }
-    Ok(UnverifiedJwt {
+    Ok(CompactJws {
         header,
-        claims: Claims(claims),
+        payload,
         signing_input: format!("{}.{}", parts[0], parts[1]),
         signature,
+    })
+}
+
+/// Splits and decodes a compact JWS without verifying anything. Rejects JWE (five segments),
+/// unsigned tokens (`alg: none` or an empty signature) and non-object JSON.
+pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
+    let jws = decode_compact(token)?;
+    let claims: Map<String, Value> = serde_json::from_slice(&jws.payload)
+        .map_err(|_| Error::TokenValidation("payload is not a JSON object".into()))?;
+    Ok(UnverifiedJwt {
+        header: jws.header,
+        claims: Claims(claims),
+        signing_input: jws.signing_input,
+        signature: jws.signature,
     })
 }
 
@@ -243,6 +269,21 @@ pub trait IdTokenValidator: Send + Sync {
         expect: &IdTokenExpectations,
         now: UnixTime,
     ) -> Result<Claims, Error>;
+
+    /// When validation failed with [`Error::UnknownKey`]: the request that refreshes the keys,
+    /// if the validator's policy allows one now. Default: none.
+    fn key_refresh_request(&self, _now: UnixTime) -> Option<crate::http::Request> {
+        None
+    }
+
+    /// Installs the response to [`key_refresh_request`](Self::key_refresh_request).
+    fn accept_key_refresh(
+        &self,
+        _response: crate::http::Response,
+        _now: UnixTime,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

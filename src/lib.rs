@@ -41,6 +41,7 @@ mod error;
 mod flow;
 mod http;
 mod introspection;
+pub mod jws;
 pub mod jwt;
 mod login;
 mod logout;
@@ -51,6 +52,7 @@ mod token;
 mod token_exchange;
 pub mod uma;
 mod userinfo;
+mod validator;
 
 pub use api::{EmptyCall, JsonCall};
 pub use callback::{CallbackParams, CodeExchange, LoginTokens};
@@ -65,6 +67,7 @@ pub use error::{Error, OAuthError};
 pub use flow::{Exchange, Flow, Single, Step};
 pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
 pub use introspection::{Introspection, IntrospectionRequest};
+pub use jws::{Algorithm, Jwk, JwkSet, JwsVerifier, VerificationKey};
 pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
@@ -80,6 +83,10 @@ pub use token_exchange::{
     TokenExchangeRequest, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
 };
 pub use userinfo::{UserInfo, UserInfoRequest};
+pub use validator::{
+    JwksCache, JwksPolicy, JwksRequest, RefetchReason, TokenKind, TokenValidator, ValidateFlow,
+    BACKCHANNEL_LOGOUT_EVENT,
+};
 
 /// Parsers of untrusted input, exposed for fuzzing and for callers with their own plumbing.
 pub mod parse {

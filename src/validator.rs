@@ -1,0 +1,592 @@
+//! Token validation for relying parties and resource servers: a caller-owned, serializable JWKS
+//! cache with a pure refetch policy, and [`TokenValidator`] for ID tokens (OpenID Connect Core
+//! §3.1.3.7), access tokens (RFC 9068 §4 with Keycloak's `typ: JWT` profile) and back-channel
+//! logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.6).
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::client::Client;
+use crate::error::{sanitize, Error};
+use crate::flow::{Exchange, Flow, Step};
+use crate::http::{Method, Request, Response};
+use crate::jws::{Algorithm, JwkSet, JwsVerifier, VerificationKey};
+use crate::jwt::{
+    check_id_token_claims, decode_unverified, Claims, IdTokenExpectations, IdTokenValidator,
+    UnverifiedJwt,
+};
+use crate::secret::{AccessToken, ClientSecret, IdToken};
+use crate::time::UnixTime;
+
+/// When the key set may be fetched again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwksPolicy {
+    /// Refetch when the keys are older than this (seconds).
+    pub max_age_secs: u64,
+    /// Minimum time between two fetches (seconds), whatever the reason: a flood of tokens with
+    /// unknown `kid`s cannot turn into a flood of requests to Keycloak.
+    pub cooldown_secs: u64,
+}
+
+impl Default for JwksPolicy {
+    fn default() -> Self {
+        JwksPolicy {
+            max_age_secs: 3600,
+            cooldown_secs: 30,
+        }
+    }
+}
+
+/// Why a refetch is considered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefetchReason {
+    /// The cached keys are older than `max_age_secs` (or there are none).
+    Stale,
+    /// A token names a key the cache does not have.
+    UnknownKey,
+}
+
+/// The issuer's keys with their fetch history. Plain data: store it, share it, restore it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwksCache {
+    /// The keys.
+    pub keys: JwkSet,
+    /// When the keys were last fetched successfully.
+    pub fetched_at: Option<UnixTime>,
+    /// When a fetch was last started (successful or not).
+    pub last_attempt: Option<UnixTime>,
+    /// The refetch policy.
+    pub policy: JwksPolicy,
+}
+
+impl JwksCache {
+    /// An empty cache with a policy.
+    pub fn new(policy: JwksPolicy) -> Self {
+        JwksCache {
+            policy,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the keys are missing or older than the policy's maximum age.
+    pub fn is_stale(&self, now: UnixTime) -> bool {
+        self.fetched_at
+            .is_none_or(|t| now.0 >= t.0.saturating_add(self.policy.max_age_secs))
+    }
+
+    /// Whether the policy allows a fetch now for `reason`. Pure.
+    pub fn should_refetch(&self, now: UnixTime, reason: RefetchReason) -> bool {
+        let cooled = self
+            .last_attempt
+            .is_none_or(|t| now.0 >= t.0.saturating_add(self.policy.cooldown_secs));
+        match reason {
+            RefetchReason::Stale => cooled && self.is_stale(now),
+            RefetchReason::UnknownKey => cooled,
+        }
+    }
+
+    /// Records that a fetch starts now.
+    pub fn begin_fetch(&mut self, now: UnixTime) {
+        self.last_attempt = Some(now);
+    }
+
+    /// Installs freshly fetched keys.
+    pub fn update(&mut self, keys: JwkSet, now: UnixTime) {
+        self.keys = keys;
+        self.fetched_at = Some(now);
+    }
+}
+
+/// `GET jwks_uri` (OpenID Connect Discovery §3 `jwks_uri`).
+#[derive(Clone, Debug)]
+pub struct JwksRequest {
+    url: url::Url,
+    limit: usize,
+}
+
+impl JwksRequest {
+    /// For a `jwks_uri`.
+    pub fn new(url: url::Url, limit: usize) -> Self {
+        JwksRequest { url, limit }
+    }
+}
+
+impl Exchange for JwksRequest {
+    type Output = JwkSet;
+    fn request(&self) -> Request {
+        Request::new(Method::Get, self.url.clone()).header("accept", "application/json")
+    }
+    fn handle(self, resp: Response, _now: UnixTime) -> Result<JwkSet, Error> {
+        crate::response::expect_status("JWKS", &resp, &[200], self.limit)?;
+        match resp.media_type().as_deref() {
+            Some("application/json") | Some("application/jwk-set+json") => {}
+            got => {
+                return Err(Error::WrongContentType {
+                    what: "JWKS",
+                    expected: "application/json",
+                    got: got.map(str::to_owned),
+                })
+            }
+        }
+        JwkSet::parse(&resp.body)
+    }
+}
+
+/// Validates tokens of one issuer: signature through a [`JwsVerifier`], keys from a
+/// [`JwksCache`] it keeps behind a lock, claims by token kind.
+pub struct TokenValidator {
+    issuer: String,
+    client_id: String,
+    jwks_uri: url::Url,
+    limit: usize,
+    allowed: Vec<Algorithm>,
+    hs_secret: Option<ClientSecret>,
+    leeway_secs: u64,
+    max_iat_age_secs: u64,
+    access_audience: String,
+    verifier: Arc<dyn JwsVerifier>,
+    cache: Mutex<JwksCache>,
+}
+
+impl std::fmt::Debug for TokenValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenValidator")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("allowed", &self.allowed)
+            .field("access_audience", &self.access_audience)
+            .finish()
+    }
+}
+
+/// The kind of token a validation is for (RFC 8725 §3.12: mutually exclusive rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An access token presented to a resource server.
+    Access,
+    /// A back-channel logout token.
+    Logout,
+}
+
+fn lock(m: &Mutex<JwksCache>) -> std::sync::MutexGuard<'_, JwksCache> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The `events` member a logout token must carry.
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+impl TokenValidator {
+    /// A validator for the client's issuer, allowing RS256 only, with a leeway of 60 s; access
+    /// tokens must name the client id in `aud` (change with
+    /// [`access_token_audience`](Self::access_token_audience)).
+    pub fn new(client: &Client, verifier: Arc<dyn JwsVerifier>) -> Result<TokenValidator, Error> {
+        let jwks_uri = client
+            .provider
+            .jwks_uri
+            .as_ref()
+            .ok_or(Error::MissingEndpoint("jwks_uri"))?;
+        Ok(TokenValidator {
+            issuer: client.config.issuer.clone(),
+            client_id: client.config.client_id.clone(),
+            jwks_uri: client.config.to_backchannel(jwks_uri),
+            limit: client.config.max_body_bytes,
+            allowed: vec![Algorithm::RS256],
+            hs_secret: None,
+            leeway_secs: 60,
+            max_iat_age_secs: 600,
+            access_audience: client.config.client_id.clone(),
+            verifier,
+            cache: Mutex::new(JwksCache::default()),
+        })
+    }
+
+    /// Replaces the algorithm allow-list (HS* entries are ignored here: see
+    /// [`allow_hmac_with_client_secret`](Self::allow_hmac_with_client_secret)).
+    pub fn allow_algorithms(mut self, algs: &[Algorithm]) -> Self {
+        self.allowed = algs.iter().copied().filter(|a| !a.is_symmetric()).collect();
+        self
+    }
+
+    /// Opts in to HS256/384/512 keyed with the client secret (OpenID Connect Core §10.1).
+    /// Refused for public clients.
+    pub fn allow_hmac_with_client_secret(
+        mut self,
+        secret: &ClientSecret,
+        algs: &[Algorithm],
+    ) -> Self {
+        if !secret.secret().is_empty() {
+            self.hs_secret = Some(secret.clone());
+            self.allowed
+                .extend(algs.iter().copied().filter(|a| a.is_symmetric()));
+        }
+        self
+    }
+
+    /// Allowed clock skew in seconds (default 60).
+    pub fn leeway_secs(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs;
+        self
+    }
+
+    /// The audience access tokens must carry (a resource server's client id).
+    pub fn access_token_audience(mut self, aud: &str) -> Self {
+        self.access_audience = aud.to_string();
+        self
+    }
+
+    /// Starts from an existing cache (e.g. restored from storage) and policy.
+    pub fn with_cache(self, cache: JwksCache) -> Self {
+        *lock(&self.cache) = cache;
+        self
+    }
+
+    /// A copy of the current key cache (to persist or share).
+    pub fn cache(&self) -> JwksCache {
+        lock(&self.cache).clone()
+    }
+
+    /// The expected issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The key-set request if the policy allows a fetch now for `reason`; records the attempt.
+    pub fn begin_key_fetch(&self, now: UnixTime, reason: RefetchReason) -> Option<JwksRequest> {
+        let mut c = lock(&self.cache);
+        if c.should_refetch(now, reason) {
+            c.begin_fetch(now);
+            Some(JwksRequest::new(self.jwks_uri.clone(), self.limit))
+        } else {
+            None
+        }
+    }
+
+    /// Installs a fetched key set.
+    pub fn install_keys(&self, keys: JwkSet, now: UnixTime) {
+        lock(&self.cache).update(keys, now);
+    }
+
+    /// Checks structure, algorithm and signature; returns the decoded token.
+    pub fn verify_signature(&self, token: &str) -> Result<UnverifiedJwt, Error> {
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(Error::TokenValidation(
+                "token contains characters outside base64url".into(),
+            ));
+        }
+        let jwt = decode_unverified(token)?;
+        let alg_name = jwt.header.get("alg").and_then(|v| v.as_str()).unwrap_or("");
+        let alg = Algorithm::from_name(alg_name)
+            .ok_or_else(|| Error::DisallowedAlgorithm(sanitize(alg_name)))?;
+        if !self.allowed.contains(&alg) {
+            return Err(Error::DisallowedAlgorithm(alg.name().into()));
+        }
+        if jwt.header.contains_key("crit") {
+            return Err(Error::TokenValidation("unsupported `crit` header".into()));
+        }
+        // `jku`, `x5u`, `jwk` and `x5c` are never consulted: keys come from the issuer's JWKS only.
+        let kid = match jwt.header.get("kid") {
+            None => None,
+            Some(serde_json::Value::String(k)) => Some(k.as_str()),
+            Some(_) => return Err(Error::TokenValidation("`kid` is not a string".into())),
+        };
+        let result = if alg.is_symmetric() {
+            let secret = self
+                .hs_secret
+                .as_ref()
+                .ok_or_else(|| Error::DisallowedAlgorithm(alg.name().into()))?;
+            self.verifier.verify(
+                alg,
+                VerificationKey::Secret(secret.secret().as_bytes()),
+                jwt.signing_input.as_bytes(),
+                &jwt.signature,
+            )
+        } else {
+            let cache = lock(&self.cache);
+            let key = cache.keys.select(alg, kid)?;
+            self.verifier.verify(
+                alg,
+                VerificationKey::Public(key),
+                jwt.signing_input.as_bytes(),
+                &jwt.signature,
+            )
+        };
+        result.map_err(|r| Error::InvalidSignature(sanitize(&r)))?;
+        Ok(jwt)
+    }
+
+    fn check_times(&self, c: &Claims, now: UnixTime, require_exp: bool) -> Result<(), Error> {
+        let l = self.leeway_secs;
+        match c.numeric_date("exp")? {
+            Some(exp) if now.0 >= exp.saturating_add(l) => {
+                return Err(Error::TokenValidation("token expired (`exp`)".into()))
+            }
+            None if require_exp => return Err(Error::TokenValidation("`exp` is missing".into())),
+            _ => {}
+        }
+        if let Some(nbf) = c.numeric_date("nbf")? {
+            if nbf > now.0.saturating_add(l) {
+                return Err(Error::TokenValidation("token not yet valid (`nbf`)".into()));
+            }
+        }
+        match c.numeric_date("iat")? {
+            Some(iat) if iat > now.0.saturating_add(l) => {
+                Err(Error::TokenValidation("`iat` is in the future".into()))
+            }
+            Some(_) => Ok(()),
+            None => Err(Error::TokenValidation("`iat` is missing".into())),
+        }
+    }
+
+    fn check_iss(&self, c: &Claims) -> Result<(), Error> {
+        match c.iss() {
+            Some(i) if i == self.issuer => Ok(()),
+            Some(i) => Err(Error::TokenValidation(format!(
+                "`iss` is `{}`, expected `{}`",
+                sanitize(i),
+                self.issuer
+            ))),
+            None => Err(Error::TokenValidation("`iss` is missing".into())),
+        }
+    }
+
+    /// Validates an access token for a resource server (RFC 9068 §4, Keycloak profile: header
+    /// `typ` `JWT` or `at+jwt`; Keycloak's payload `typ` must be `Bearer` when present).
+    pub fn validate_access_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
+        let jwt = self.verify_signature(token)?;
+        match jwt.header.get("typ").and_then(|v| v.as_str()) {
+            None | Some("JWT") | Some("at+jwt") | Some("application/at+jwt") => {}
+            Some(t) => {
+                return Err(Error::TokenValidation(format!(
+                    "header `typ` `{}` is not an access token",
+                    sanitize(t)
+                )))
+            }
+        }
+        let c = jwt.claims;
+        if let Some(t) = c.str("typ") {
+            if !t.eq_ignore_ascii_case("bearer") {
+                return Err(Error::TokenValidation(format!(
+                    "a `{}` token is not an access token",
+                    sanitize(t)
+                )));
+            }
+        }
+        self.check_iss(&c)?;
+        self.check_times(&c, now, true)?;
+        if !c.aud().contains(&self.access_audience.as_str()) {
+            return Err(Error::TokenValidation(format!(
+                "`aud` does not contain `{}`",
+                self.access_audience
+            )));
+        }
+        if c.sub().is_none_or(str::is_empty) {
+            return Err(Error::TokenValidation("`sub` is missing".into()));
+        }
+        Ok(c)
+    }
+
+    /// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6).
+    pub fn validate_logout_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
+        let jwt = self.verify_signature(token)?;
+        if let Some(t) = jwt.header.get("typ").and_then(|v| v.as_str()) {
+            if t != "logout+jwt" && t != "JWT" && t != "Logout" {
+                return Err(Error::TokenValidation(format!(
+                    "header `typ` `{}` is not a logout token",
+                    sanitize(t)
+                )));
+            }
+        }
+        let c = jwt.claims;
+        self.check_iss(&c)?;
+        if !c.aud().contains(&self.client_id.as_str()) {
+            return Err(Error::TokenValidation(format!(
+                "`aud` does not contain the client id `{}`",
+                self.client_id
+            )));
+        }
+        self.check_times(&c, now, false)?;
+        if c.str("jti").is_none() {
+            return Err(Error::TokenValidation("`jti` is missing".into()));
+        }
+        let has_event = c
+            .get("events")
+            .and_then(|e| e.as_object())
+            .is_some_and(|e| {
+                e.get(BACKCHANNEL_LOGOUT_EVENT)
+                    .is_some_and(|v| v.is_object())
+            });
+        if !has_event {
+            return Err(Error::TokenValidation(
+                "`events` lacks the back-channel logout event".into(),
+            ));
+        }
+        if c.sub().is_none() && c.str("sid").is_none() {
+            return Err(Error::TokenValidation(
+                "neither `sub` nor `sid` is present".into(),
+            ));
+        }
+        if c.get("nonce").is_some() {
+            return Err(Error::TokenValidation(
+                "a logout token must not contain `nonce`".into(),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// A flow that validates a token, fetching the key set first when it is stale and once more
+    /// on an unknown key, both subject to the cache's cooldown.
+    pub fn validate_flow(&self, token: &str, kind: TokenKind, now: UnixTime) -> ValidateFlow<'_> {
+        ValidateFlow {
+            v: self,
+            token: token.to_string(),
+            kind,
+            now,
+            pending: None,
+            refetched: false,
+            done: false,
+        }
+    }
+}
+
+fn at_hash(alg: Algorithm, access_token: &str) -> String {
+    let digest: Vec<u8> = match alg {
+        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 | Algorithm::HS256 => {
+            sha2::Sha256::digest(access_token.as_bytes()).to_vec()
+        }
+        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => {
+            sha2::Sha384::digest(access_token.as_bytes()).to_vec()
+        }
+        Algorithm::RS512 | Algorithm::PS512 | Algorithm::HS512 | Algorithm::EdDSA => {
+            sha2::Sha512::digest(access_token.as_bytes()).to_vec()
+        }
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+impl IdTokenValidator for TokenValidator {
+    fn validate_id_token(
+        &self,
+        id_token: &IdToken,
+        access_token: Option<&AccessToken>,
+        expect: &IdTokenExpectations,
+        now: UnixTime,
+    ) -> Result<Claims, Error> {
+        let jwt = self.verify_signature(id_token.secret())?;
+        let c = jwt.claims;
+        if let Some(t) = c.str("typ") {
+            if t != "ID" {
+                return Err(Error::TokenValidation(format!(
+                    "a `{}` token is not an ID token",
+                    sanitize(t)
+                )));
+            }
+        }
+        let expect = IdTokenExpectations {
+            leeway_secs: self.leeway_secs,
+            max_iat_age_secs: self.max_iat_age_secs,
+            ..expect.clone()
+        };
+        check_id_token_claims(&c, &expect, now)?;
+        if let (Some(h), Some(at)) = (c.get("at_hash"), access_token) {
+            let alg =
+                Algorithm::from_name(jwt.header.get("alg").and_then(|v| v.as_str()).unwrap_or(""))
+                    .ok_or_else(|| Error::DisallowedAlgorithm("?".into()))?;
+            let want = at_hash(alg, at.secret());
+            if h.as_str()
+                .is_none_or(|h| !crate::secret::constant_time_eq(h.as_bytes(), want.as_bytes()))
+            {
+                return Err(Error::TokenValidation(
+                    "`at_hash` does not match the access token".into(),
+                ));
+            }
+        }
+        Ok(c)
+    }
+
+    fn key_refresh_request(&self, now: UnixTime) -> Option<Request> {
+        self.begin_key_fetch(now, RefetchReason::UnknownKey)
+            .map(|r| r.request())
+    }
+
+    fn accept_key_refresh(&self, response: Response, now: UnixTime) -> Result<(), Error> {
+        let keys = JwksRequest::new(self.jwks_uri.clone(), self.limit).handle(response, now)?;
+        self.install_keys(keys, now);
+        Ok(())
+    }
+}
+
+/// See [`TokenValidator::validate_flow`].
+pub struct ValidateFlow<'a> {
+    v: &'a TokenValidator,
+    token: String,
+    kind: TokenKind,
+    now: UnixTime,
+    pending: Option<JwksRequest>,
+    refetched: bool,
+    done: bool,
+}
+
+impl Flow for ValidateFlow<'_> {
+    type Output = Claims;
+
+    fn poll(&mut self) -> Result<Step<Claims>, Error> {
+        if self.done {
+            return Err(Error::FlowState("polled after completion"));
+        }
+        if let Some(p) = &self.pending {
+            return Ok(Step::Send(p.request()));
+        }
+        if !self.refetched {
+            if let Some(r) = self.v.begin_key_fetch(self.now, RefetchReason::Stale) {
+                self.refetched = true;
+                let req = r.request();
+                self.pending = Some(r);
+                return Ok(Step::Send(req));
+            }
+        }
+        let result = match self.kind {
+            TokenKind::Access => self.v.validate_access_token(&self.token, self.now),
+            TokenKind::Logout => self.v.validate_logout_token(&self.token, self.now),
+        };
+        match result {
+            Err(Error::UnknownKey(k)) if !self.refetched => {
+                match self.v.begin_key_fetch(self.now, RefetchReason::UnknownKey) {
+                    Some(r) => {
+                        self.refetched = true;
+                        let req = r.request();
+                        self.pending = Some(r);
+                        Ok(Step::Send(req))
+                    }
+                    None => {
+                        self.done = true;
+                        Err(Error::UnknownKey(k))
+                    }
+                }
+            }
+            Ok(c) => {
+                self.done = true;
+                Ok(Step::Done(c))
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        let r = self
+            .pending
+            .take()
+            .ok_or(Error::FlowState("response without request"))?;
+        let keys = r.handle(response, now)?;
+        self.v.install_keys(keys, now);
+        Ok(())
+    }
+}
