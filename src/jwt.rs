@@ -205,7 +205,7 @@ pub fn check_id_token_claims(
         }
         None => return fail("`iss` is missing".into()),
     }
-    if claims.sub().map_or(true, str::is_empty) {
+    if claims.sub().is_none_or(str::is_empty) {
         return fail("`sub` is missing".into());
     }
     let aud = claims.aud();

@@ -116,7 +116,7 @@ impl TokenSet {
 
     /// Whether a refresh token exists and has not expired.
     pub fn can_refresh(&self, now: UnixTime) -> bool {
-        self.refresh_token.is_some() && self.refresh_expires_at.map_or(true, |e| now < e)
+        self.refresh_token.is_some() && self.refresh_expires_at.is_none_or(|e| now < e)
     }
 
     /// Seconds the access token has left (0 if expired or unknown).
