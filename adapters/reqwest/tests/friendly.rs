@@ -15,7 +15,7 @@ fn kc() -> Keycloak {
         ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
     )
     .redirect_uri(REDIRECT_URI)
-    .danger_skip_id_token_signature()
+    .jws_verifier(std::sync::Arc::new(keycloak_client_ring::RingVerifier))
     .build()
     .unwrap()
 }
@@ -40,6 +40,18 @@ async fn seed_vocabulary_end_to_end() {
     let user = kc.fetch_userinfo(&login.tokens.access_token).await.unwrap();
     assert_eq!(user.preferred_username.as_deref(), Some("alice"));
     assert_eq!(Some(user.sub.as_str()), login.id_claims.sub());
+    // the ID token was verified with the realm's keys; the access token validates locally too
+    let claims = kc
+        .validate_access_token(login.tokens.access_token.secret())
+        .await
+        .unwrap();
+    assert_eq!(claims.str("preferred_username"), Some("alice"));
+    assert!(claims.aud().contains(&RS_CLIENT));
+    let forged = format!(
+        "{}x",
+        &login.tokens.access_token.secret()[..login.tokens.access_token.secret().len() - 1]
+    );
+    assert!(kc.validate_access_token(&forged).await.is_err());
     let refreshed = kc.refresh(&login.tokens).await.unwrap();
     let ticket = kc
         .find_ticket(&[PermissionRequest::new("doc-1", &["read"])])

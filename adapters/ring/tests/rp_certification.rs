@@ -803,7 +803,8 @@ fn backchannel_logout_tokens() {
     };
     let c = validate(TokenKind::Logout, &v, &jwks, &lt(&|_| {})).unwrap();
     assert_eq!(c.str("sid"), Some("s1"));
-    let bad: [(&str, &dyn Fn(&mut Value)); 6] = [
+    type Mutation<'a> = (&'a str, &'a dyn Fn(&mut Value));
+    let bad: [Mutation; 6] = [
         ("no events", &|c| {
             c.as_object_mut().unwrap().remove("events");
         }),

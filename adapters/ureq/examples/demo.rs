@@ -44,8 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .client_secret("rkc-rs-secret")
         .redirect_uri(REDIRECT)
         .scope("profile email");
+    // ID tokens are verified with the realm's keys (ring backend), fetched from its JWKS.
     let kc = Keycloak::builder(config)
-        .danger_skip_id_token_signature()
+        .jws_verifier(std::sync::Arc::new(keycloak_client_ring::RingVerifier))
         .build()?;
 
     step(
@@ -67,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     step(
         2,
-        "callback(code): state, iss and PKCE checked, code exchanged, ID token claims checked",
+        "callback(code): state, iss and PKCE checked, code exchanged, ID token verified (RS256, realm JWKS)",
     );
     let login = kc.callback(pending, &query)?;
     let now = keycloak_client_ureq::now();
@@ -80,6 +81,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "no"
         },
         login.id_claims.sub().unwrap_or("?")
+    );
+
+    let claims = kc.validate_access_token(login.tokens.access_token.secret())?;
+    println!(
+        "access token verified locally: aud {:?}, realm roles {:?}",
+        claims.aud(),
+        claims.realm_roles()
     );
 
     step(3, "fetch_userinfo(access_token)");

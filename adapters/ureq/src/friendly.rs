@@ -7,9 +7,10 @@ use keycloak_client::uma::{
     UmaPolicyQuery,
 };
 use keycloak_client::{
-    AccessToken, CallbackParams, Client, ClientConfig, DeviceAuthorization, DevicePoll,
-    DiscoverFlow, IdTokenValidator, Introspection, LoginTokens, PendingLogin, PermissionTicket,
-    TokenSet, TokenTypeHint, UserInfo,
+    AccessToken, Algorithm, CallbackParams, Claims, Client, ClientConfig, DeviceAuthorization,
+    DevicePoll, DiscoverFlow, IdTokenValidator, Introspection, JwksCache, JwksPolicy, JwsVerifier,
+    LoginTokens, PendingLogin, PermissionTicket, TokenKind, TokenSet, TokenTypeHint,
+    TokenValidator, UserInfo,
 };
 
 use crate::{now, Error, HttpClient};
@@ -40,6 +41,11 @@ pub struct Keycloak {
     with_uma: bool,
     validator: Option<Arc<dyn IdTokenValidator>>,
     skip_signature: bool,
+    verifier: Option<Arc<dyn JwsVerifier>>,
+    algorithms: Vec<Algorithm>,
+    access_audience: Option<String>,
+    jwks_policy: JwksPolicy,
+    token_validator: std::sync::Mutex<Option<Arc<TokenValidator>>>,
     discovered: Mutex<Option<Client>>,
     pat: Mutex<Option<TokenSet>>,
 }
@@ -60,6 +66,10 @@ pub struct KeycloakBuilder {
     with_uma: bool,
     validator: Option<Arc<dyn IdTokenValidator>>,
     skip_signature: bool,
+    verifier: Option<Arc<dyn JwsVerifier>>,
+    algorithms: Vec<Algorithm>,
+    access_audience: Option<String>,
+    jwks_policy: JwksPolicy,
 }
 
 impl KeycloakBuilder {
@@ -83,7 +93,29 @@ impl KeycloakBuilder {
         self.with_uma = false;
         self
     }
-    /// Validates ID tokens with this validator (signature and claims).
+    /// Verifies signatures with this backend (e.g. `keycloak_client_ring::RingVerifier`): ID
+    /// tokens are then validated with the realm's keys (JWKS fetched and refreshed on unknown
+    /// `kid` under the cache policy), and access/logout tokens can be validated locally.
+    pub fn jws_verifier(mut self, v: Arc<dyn JwsVerifier>) -> Self {
+        self.verifier = Some(v);
+        self
+    }
+    /// The algorithm allow-list (default RS256).
+    pub fn allow_algorithms(mut self, algs: &[Algorithm]) -> Self {
+        self.algorithms = algs.to_vec();
+        self
+    }
+    /// The audience access tokens must carry (default: the client id).
+    pub fn access_token_audience(mut self, aud: &str) -> Self {
+        self.access_audience = Some(aud.to_string());
+        self
+    }
+    /// The key-set refetch policy.
+    pub fn jwks_policy(mut self, p: JwksPolicy) -> Self {
+        self.jwks_policy = p;
+        self
+    }
+    /// Validates ID tokens with a custom validator (signature and claims).
     pub fn id_token_validator(mut self, v: Arc<dyn IdTokenValidator>) -> Self {
         self.validator = Some(v);
         self
@@ -102,6 +134,11 @@ impl KeycloakBuilder {
             with_uma: self.with_uma,
             validator: self.validator,
             skip_signature: self.skip_signature,
+            verifier: self.verifier,
+            algorithms: self.algorithms,
+            access_audience: self.access_audience,
+            jwks_policy: self.jwks_policy,
+            token_validator: std::sync::Mutex::new(None),
             discovered: Mutex::new(None),
             pat: Mutex::new(None),
         })
@@ -121,6 +158,10 @@ impl Keycloak {
             with_uma: true,
             validator: None,
             skip_signature: false,
+            verifier: None,
+            algorithms: vec![Algorithm::RS256],
+            access_audience: None,
+            jwks_policy: JwksPolicy::default(),
         }
     }
 
@@ -168,10 +209,61 @@ impl Keycloak {
         let mut exchange = client.callback(pending, &params, now())?;
         if let Some(v) = &self.validator {
             exchange = exchange.validate_id_token_with(v.clone());
+        } else if let Some(v) = self.token_validator()? {
+            exchange = exchange.validate_id_token_with(v);
         } else if self.skip_signature {
             exchange = exchange.danger_skip_id_token_signature();
         }
-        self.http.exec(exchange)
+        // As a flow: one key-set refetch if the ID token names a key not yet known.
+        self.http.run(exchange)
+    }
+
+    /// The token validator of this client (needs [`KeycloakBuilder::jws_verifier`]); created on
+    /// first use and kept, with its key cache, for the client's lifetime.
+    pub fn token_validator(&self) -> Result<Option<Arc<TokenValidator>>, Error> {
+        let Some(verifier) = self.verifier.clone() else {
+            return Ok(None);
+        };
+        if let Some(v) = self
+            .token_validator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(Some(v.clone()));
+        }
+        let client = self.client()?;
+        let mut v = TokenValidator::new(&client, verifier)?
+            .allow_algorithms(&self.algorithms)
+            .with_cache(JwksCache::new(self.jwks_policy));
+        if let Some(aud) = &self.access_audience {
+            v = v.access_token_audience(aud);
+        }
+        let v = Arc::new(v);
+        *self
+            .token_validator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(v.clone());
+        Ok(Some(v))
+    }
+
+    /// Validates an access token locally (signature with the realm's keys, `iss`, `aud`,
+    /// `exp`/`nbf`/`iat`), refetching the key set once on an unknown `kid` if the policy allows.
+    pub fn validate_access_token(&self, token: &str) -> Result<Claims, Error> {
+        let v = self.token_validator()?.ok_or_else(|| {
+            keycloak_client::Error::Config("validate_access_token needs a jws_verifier".into())
+        })?;
+        self.http
+            .run(v.validate_flow(token, TokenKind::Access, now()))
+    }
+
+    /// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0).
+    pub fn validate_logout_token(&self, token: &str) -> Result<Claims, Error> {
+        let v = self.token_validator()?.ok_or_else(|| {
+            keycloak_client::Error::Config("validate_logout_token needs a jws_verifier".into())
+        })?;
+        self.http
+            .run(v.validate_flow(token, TokenKind::Logout, now()))
     }
 
     /// The seed's `fetch_userinfo(access_token)`.

@@ -13,7 +13,7 @@ fn kc() -> Keycloak {
         ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
     )
     .redirect_uri(REDIRECT_URI)
-    .danger_skip_id_token_signature()
+    .jws_verifier(std::sync::Arc::new(keycloak_client_ring::RingVerifier))
     .build()
     .unwrap()
 }
@@ -29,6 +29,17 @@ fn seed_vocabulary_end_to_end() {
     let user = kc.fetch_userinfo(&login.tokens.access_token).unwrap();
     assert_eq!(user.preferred_username.as_deref(), Some("alice"));
     assert_eq!(Some(user.sub.as_str()), login.id_claims.sub());
+    // the ID token was verified with the realm's keys; the access token validates locally too
+    let claims = kc
+        .validate_access_token(login.tokens.access_token.secret())
+        .unwrap();
+    assert_eq!(claims.str("preferred_username"), Some("alice"));
+    assert!(claims.aud().contains(&RS_CLIENT));
+    let forged = format!(
+        "{}x",
+        &login.tokens.access_token.secret()[..login.tokens.access_token.secret().len() - 1]
+    );
+    assert!(kc.validate_access_token(&forged).is_err());
     let refreshed = kc.refresh(&login.tokens).unwrap();
     let pat1 = kc.pat().unwrap();
     let pat2 = kc.pat().unwrap();
