@@ -100,6 +100,29 @@ impl Client {
     /// Finishes a login (the seed's `callback(code)`): checks the authorization response
     /// against the pending login (state in constant time, RFC 9207 `iss`, errors, lifetime)
     /// and returns the code exchange to send.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// # struct R(u8);
+    /// # impl rand_core::TryRng for R { type Error = core::convert::Infallible;
+    /// #   fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Ok(7) }
+    /// #   fn try_next_u64(&mut self) -> Result<u64, Self::Error> { Ok(7) }
+    /// #   fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), Self::Error> { for b in d { self.0 = self.0.wrapping_add(1); *b = self.0 } Ok(()) } }
+    /// # impl rand_core::TryCryptoRng for R {}
+    /// let client = client();
+    /// let (_url, pending) = client.login().build(&mut R(0), NOW)?;
+    /// // ...the browser comes back to the redirect URI with this query:
+    /// let query = format!("state={}&session_state=x&iss=http%3A%2F%2F127.0.0.1%3A18080%2Frealms%2Frkc&code=abc",
+    ///     pending.state.secret());
+    /// let exchange = client.callback(pending, &CallbackParams::from_query(&query)?, NOW)?;
+    /// let req = exchange.request();
+    /// assert!(String::from_utf8(req.body).unwrap().contains("code_verifier="));
+    /// // A forged state never gets this far:
+    /// let (_, pending) = client.login().build(&mut R(9), NOW)?;
+    /// let forged = CallbackParams::from_query("state=unknown&code=abc")?;
+    /// assert!(matches!(client.callback(pending, &forged, NOW), Err(Error::StateMismatch)));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn callback(
         &self,
         pending: PendingLogin,
@@ -110,6 +133,16 @@ impl Client {
     }
 
     /// UserInfo (the seed's `fetch_userinfo(access_token)`).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let client = client();
+    /// let step = client.userinfo(&AccessToken::new("eyJ.a.b"))?.expect_subject("user-1");
+    /// assert_eq!(step.request().header_value("authorization"), Some("Bearer eyJ.a.b"));
+    /// let user = step.handle(Response::json(200, r#"{"sub":"user-1","email":"a@example.test"}"#), NOW)?;
+    /// assert_eq!(user.email.as_deref(), Some("a@example.test"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn userinfo(&self, access_token: &AccessToken) -> Result<UserInfoRequest, Error> {
         let url = self
             .provider
@@ -125,6 +158,18 @@ impl Client {
     }
 
     /// Refresh grant.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let client = client();
+    /// let old = TokenSet::from_response(parse::token_response(&Response::json(200, token_body()))?, NOW);
+    /// if old.needs_refresh(NOW.plus(290), 30) {
+    ///     let step = client.refresh(&old)?;
+    ///     let new = step.handle(Response::json(200, token_body()), NOW.plus(290))?;
+    ///     assert_eq!(new.expires_at, Some(NOW.plus(590)));
+    /// }
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn refresh(&self, tokens: &TokenSet) -> Result<RefreshRequest, Error> {
         RefreshRequest::new(&self.config, self.token_endpoint(), tokens)
     }
@@ -135,6 +180,15 @@ impl Client {
     }
 
     /// The Protection API Token (alias of [`client_credentials`](Self::client_credentials)).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let step = client().pat()?;
+    /// assert_eq!(step.request().method, Method::Post);
+    /// let pat = step.handle(Response::json(200, token_body()), NOW)?;
+    /// assert!(!pat.needs_refresh(NOW, 30));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn pat(&self) -> Result<ClientCredentialsRequest, Error> {
         self.client_credentials()
     }
@@ -156,11 +210,29 @@ impl Client {
     }
 
     /// Back-channel logout of the Keycloak session that issued `refresh_token`.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let step = client().logout(&RefreshToken::new("eyJ.r.t"))?;
+    /// assert!(step.request().url.as_str().ends_with("/protocol/openid-connect/logout"));
+    /// step.handle(Response::new(204, vec![], ""), NOW)?;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn logout(&self, refresh_token: &RefreshToken) -> Result<BackchannelLogout, Error> {
         BackchannelLogout::new(self, refresh_token)
     }
 
     /// RP-initiated logout URL (browser redirect).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let url = client().logout_url()
+    ///     .id_token_hint(&IdToken::new("eyJ.i.d"))
+    ///     .post_logout_redirect_uri("http://127.0.0.1:8000/")
+    ///     .build()?;
+    /// assert!(url.as_str().contains("id_token_hint=eyJ.i.d"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn logout_url(&self) -> LogoutUrlBuilder<'_> {
         LogoutUrlBuilder {
             client: self,
@@ -172,6 +244,13 @@ impl Client {
     }
 
     /// Token revocation (RFC 7009).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let step = client().revoke("eyJ.r.t", Some(TokenTypeHint::RefreshToken))?;
+    /// step.handle(Response::new(200, vec![], ""), NOW)?;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn revoke(
         &self,
         token: &str,
@@ -190,6 +269,14 @@ impl Client {
     }
 
     /// Introspection (RFC 7662) of any token; use `RequestingPartyToken` for RPTs.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let step = client().introspect("eyJ.a.b", Some(TokenTypeHint::RequestingPartyToken))?;
+    /// let i = step.handle(Response::json(200, r#"{"active":true,"permissions":[{"rsid":"1","rsname":"doc-1","scopes":["read"]}]}"#), NOW)?;
+    /// assert_eq!(i.permissions.unwrap()[0].rsname.as_deref(), Some("doc-1"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn introspect(
         &self,
         token: &str,
@@ -217,6 +304,17 @@ impl Client {
     }
 
     /// Device authorization request (RFC 8628 §3.1).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let client = client();
+    /// let auth = client.device_authorization(None)?.handle(Response::json(200,
+    ///     r#"{"device_code":"dc","user_code":"ABCD-EFGH","verification_uri":"http://127.0.0.1:18080/realms/rkc/device","expires_in":600,"interval":5}"#), NOW)?;
+    /// let poll = client.device_token(&auth, auth.interval)
+    ///     .handle(Response::json(400, r#"{"error":"authorization_pending"}"#), NOW.plus(5))?;
+    /// assert!(matches!(poll, DevicePoll::Pending { interval: 5 }));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn device_authorization(
         &self,
         scope: Option<&str>,
@@ -252,6 +350,14 @@ impl Client {
     }
 
     /// Token exchange (RFC 8693): trade `subject_token` of `subject_token_type` for a new token.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// let step = client().token_exchange("eyJ.a.b", ACCESS_TOKEN_TYPE).audience("rkc-api");
+    /// let t = step.handle(Response::json(200, token_body()), NOW)?;
+    /// assert!(t.expires_at.is_some());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn token_exchange(
         &self,
         subject_token: &str,
@@ -271,6 +377,15 @@ impl Client {
     // ---- UMA -------------------------------------------------------------------------------
 
     /// A permission ticket for resources (by id or name) and scopes, with the PAT.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// use keycloak_client::uma::PermissionRequest;
+    /// let step = client().permission_ticket(&AccessToken::new("pat"), &[PermissionRequest::new("doc-1", &["read"])])?;
+    /// let ticket = step.handle(Response::json(201, r#"{"ticket":"eyJ.t.k"}"#), NOW)?;
+    /// assert_eq!(ticket.secret(), "eyJ.t.k");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn permission_ticket(
         &self,
         pat: &AccessToken,
@@ -280,6 +395,21 @@ impl Client {
     }
 
     /// The seed's `find_ticket`: PAT (reused if still valid) then permission ticket, as one flow.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// use keycloak_client::uma::PermissionRequest;
+    /// let mut flow = client().find_ticket(None, vec![PermissionRequest::new("doc-1", &["read"])], NOW)?;
+    /// let Step::Send(pat_req) = flow.poll()? else { unreachable!() };
+    /// assert!(pat_req.url.as_str().ends_with("/token"));
+    /// flow.handle_response(Response::json(200, token_body()), NOW)?;
+    /// let Step::Send(ticket_req) = flow.poll()? else { unreachable!() };
+    /// assert!(ticket_req.url.as_str().ends_with("/authz/protection/permission"));
+    /// flow.handle_response(Response::json(201, r#"{"ticket":"eyJ.t.k"}"#), NOW)?;
+    /// let Step::Done((ticket, _pat)) = flow.poll()? else { unreachable!() };
+    /// assert_eq!(ticket.secret(), "eyJ.t.k");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn find_ticket(
         &self,
         cached_pat: Option<TokenSet>,
@@ -290,6 +420,20 @@ impl Client {
     }
 
     /// The UMA grant (RPT, decision, or permissions).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// use keycloak_client::uma::UmaGrantAuth;
+    /// let client = client();
+    /// let ask = || client.uma_grant(UmaGrantAuth::Bearer(AccessToken::new("user-token")))
+    ///     .audience("rkc-rs")
+    ///     .permission("doc-1", &["write"]);
+    /// assert!(ask().decision().handle(Response::json(200, r#"{"result":true}"#), NOW)?);
+    /// assert!(!ask().decision().handle(Response::json(403, r#"{"error":"access_denied","error_description":"not_authorized"}"#), NOW)?);
+    /// let e = ask().rpt_request().handle(Response::json(403, r#"{"error":"access_denied"}"#), NOW).unwrap_err();
+    /// assert!(e.is_access_denied());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn uma_grant(&self, auth: UmaGrantAuth) -> UmaGrant {
         UmaGrant::new(self, auth)
     }
@@ -319,6 +463,20 @@ impl Client {
     }
 
     /// Registers a resource (201 with its id).
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// use keycloak_client::uma::{Resource, ResourceQuery};
+    /// let client = client();
+    /// let pat = AccessToken::new("pat");
+    /// let created = client.create_resource(&pat, &Resource::new("photo-1", &["read"]))?
+    ///     .handle(Response::json(201, r#"{"_id":"42","name":"photo-1","resource_scopes":[{"id":"s","name":"read"}]}"#), NOW)?;
+    /// assert_eq!(created.id.as_deref(), Some("42"));
+    /// let q = ResourceQuery { name: Some("photo".into()), ..Default::default() };
+    /// let ids = client.query_resources(&pat, &q)?.handle(Response::json(200, r#"["42"]"#), NOW)?;
+    /// client.delete_resource(&pat, &ids[0])?.handle(Response::new(204, vec![], ""), NOW)?;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn create_resource(
         &self,
         pat: &AccessToken,
@@ -431,6 +589,15 @@ impl Client {
     }
 
     /// Creates a user-managed permission on a resource the token's user owns.
+    ///
+    /// ```
+    /// # use keycloak_client::{doc_support::*, *};
+    /// use keycloak_client::uma::UmaPolicy;
+    /// let p = UmaPolicy { name: "bob may read".into(), scopes: vec!["read".into()], users: vec!["bob".into()], ..Default::default() };
+    /// let step = client().create_uma_policy(&AccessToken::new("alice-token"), "42", &p)?;
+    /// assert!(step.request().url.as_str().ends_with("/authz/protection/uma-policy/42"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn create_uma_policy(
         &self,
         user_token: &AccessToken,

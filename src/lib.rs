@@ -37,6 +37,8 @@ mod client;
 mod config;
 mod device;
 mod discovery;
+#[doc(hidden)]
+pub mod doc_support;
 mod error;
 mod flow;
 mod http;

@@ -257,6 +257,13 @@ impl HttpClient {
     /// Sends one request. Never follows redirects; delivers every status to the caller.
     /// Retries idempotent requests (and any request that never connected) with backoff.
     pub async fn send(&self, req: &Request) -> Result<Response, TransportError> {
+        use tracing::Instrument as _;
+        // The span names the endpoint only: no query (codes, hints), no headers, no body.
+        let span = tracing::debug_span!("keycloak.http", method = %req.method, url = %strip_query(&req.url));
+        self.send_retrying(req).instrument(span).await
+    }
+
+    async fn send_retrying(&self, req: &Request) -> Result<Response, TransportError> {
         let mut backoff = self.retry.initial_backoff;
         let attempts = self.retry.attempts.max(1);
         let mut attempt = 1;

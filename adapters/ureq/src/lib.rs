@@ -260,6 +260,9 @@ impl HttpClient {
     /// Sends one request. Never follows redirects; delivers every status to the caller.
     /// Retries idempotent requests (and any request that never connected) with backoff.
     pub fn send(&self, req: &Request) -> Result<Response, TransportError> {
+        // The span names the endpoint only: no query (codes, hints), no headers, no body.
+        let span = tracing::debug_span!("keycloak.http", method = %req.method, url = %strip_query(&req.url));
+        let _enter = span.enter();
         let mut backoff = self.retry.initial_backoff;
         let attempts = self.retry.attempts.max(1);
         for attempt in 1..=attempts {
