@@ -193,6 +193,8 @@ pub struct DiscoverFlow {
     uma: Option<UmaDiscoveryRequest>,
     provider: Option<ProviderMetadata>,
     uma_meta: Option<UmaMetadata>,
+    uma_optional: bool,
+    uma_absent: bool,
     fetched_at: UnixTime,
     done: bool,
 }
@@ -205,9 +207,19 @@ impl DiscoverFlow {
             uma: with_uma.then(|| UmaDiscoveryRequest::new(config)),
             provider: None,
             uma_meta: None,
+            uma_optional: false,
+            uma_absent: false,
             fetched_at: UnixTime(0),
             done: false,
         }
+    }
+
+    /// Discovery of any OpenID provider: the UMA document is fetched too, but a 404 for it
+    /// (a provider without UMA) leaves `uma` empty instead of failing.
+    pub fn with_optional_uma(config: &ClientConfig) -> Self {
+        let mut f = Self::new(config, true);
+        f.uma_optional = true;
+        f
     }
 }
 
@@ -226,7 +238,7 @@ impl Flow for DiscoverFlow {
             return Ok(Step::Send(r.request()));
         }
         if let Some(u) = &self.uma {
-            if self.uma_meta.is_none() {
+            if self.uma_meta.is_none() && !self.uma_absent {
                 return Ok(Step::Send(u.request()));
             }
         }

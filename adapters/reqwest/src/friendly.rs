@@ -191,7 +191,11 @@ impl Keycloak {
         }
         let d = self
             .http
-            .run(DiscoverFlow::new(&self.config, self.with_uma))
+            .run(if self.with_uma {
+                DiscoverFlow::with_optional_uma(&self.config)
+            } else {
+                DiscoverFlow::new(&self.config, false)
+            })
             .await?;
         let c = Client::new(self.config.clone(), d);
         *guard = Some(c.clone());

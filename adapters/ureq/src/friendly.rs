@@ -188,9 +188,11 @@ impl Keycloak {
                 return Ok(c.clone());
             }
         }
-        let d = self
-            .http
-            .run(DiscoverFlow::new(&self.config, self.with_uma))?;
+        let d = self.http.run(if self.with_uma {
+            DiscoverFlow::with_optional_uma(&self.config)
+        } else {
+            DiscoverFlow::new(&self.config, false)
+        })?;
         let c = Client::new(self.config.clone(), d);
         *lock(&self.discovered) = Some(c.clone());
         Ok(c)

@@ -1,0 +1,420 @@
+//! `kcc` end to end against the real Keycloak: every subcommand, logins driven through the real
+//! login pages, plus usage errors and an unreachable server.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use keycloak_client_testkit::browser::Browser;
+use keycloak_client_testkit::keycloak;
+
+struct Kcc {
+    cache: PathBuf,
+    issuer: String,
+    client_id: String,
+    secret: Option<String>,
+}
+
+impl Kcc {
+    fn new(client_id: &str, secret: Option<&str>) -> Kcc {
+        let env = keycloak::require();
+        let cache = std::env::temp_dir().join(format!(
+            "kcc-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&cache).unwrap();
+        Kcc {
+            cache,
+            issuer: env.issuer(),
+            client_id: client_id.into(),
+            secret: secret.map(str::to_owned),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kcc"));
+        c.env("XDG_CACHE_HOME", &self.cache)
+            .env_remove("KEYCLOAK_SETTINGS")
+            .env("KCC_ISSUER", &self.issuer)
+            .env("KCC_CLIENT_ID", &self.client_id)
+            .args(args);
+        match &self.secret {
+            Some(s) => c.env("KCC_CLIENT_SECRET", s),
+            None => c.env_remove("KCC_CLIENT_SECRET"),
+        };
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "kcc {args:?} failed ({:?}): {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+
+    fn store_file(&self) -> Option<PathBuf> {
+        std::fs::read_dir(self.cache.join("kcc"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+    }
+
+    fn stored_access_token(&self) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.store_file().unwrap()).unwrap())
+                .unwrap();
+        v["tokens"]["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `kcc login --no-browser`, answered by logging in through Keycloak's form and delivering
+    /// the redirect to kcc's loopback listener. Returns kcc's output.
+    fn browser_login(&self, extra: &[&str], user: &str) -> Output {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["login", "--no-browser", "--timeout", "60"]);
+        let mut child = self
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.starts_with("http://127.0.0.1")
+                    && line.contains("/protocol/openid-connect/auth?")
+                {
+                    let _ = tx.send(line.clone());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kcc printed the authorization URL");
+        let redirect = Browser::new()
+            .login(&url, user, &format!("{user}-pass"))
+            .unwrap();
+        assert!(
+            redirect.as_str().starts_with("http://127.0.0.1:") && redirect.path() == "/callback",
+            "{redirect}"
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let resp = agent.get(redirect.as_str()).call().unwrap();
+        let status = resp.status().as_u16();
+        let out = child.wait_with_output().unwrap();
+        let stderr = reader.join().unwrap();
+        assert!(
+            status == 200 || !out.status.success(),
+            "callback page {status} for a successful login"
+        );
+        Output {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: stderr.into_bytes(),
+        }
+    }
+}
+
+impl Drop for Kcc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.cache);
+    }
+}
+
+#[test]
+fn login_userinfo_refresh_rpt_verify_logout() {
+    let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
+    let out = k.browser_login(&[], "alice");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "login failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("logged in as alice"), "{stdout}");
+    let file = k.store_file().expect("token file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let info = k.json(&["userinfo"]);
+    assert_eq!(info["preferred_username"], "alice");
+    assert!(k.ok(&["userinfo"]).contains("email: alice@example.test"));
+    let r = k.json(&["refresh"]);
+    assert_eq!(r["refreshed"], true);
+    // UMA with the stored user token
+    assert_eq!(
+        k.ok(&["rpt", "--permission", "doc-1#write", "--decision"])
+            .trim(),
+        "granted"
+    );
+    let ticket = k
+        .ok(&["ticket", "--resource", "doc-1", "--scope", "read"])
+        .trim()
+        .to_string();
+    assert!(ticket.starts_with("eyJ"));
+    let rpt = k.json(&["rpt", "--ticket", &ticket]);
+    let rpt_token = rpt["access_token"].as_str().unwrap().to_string();
+    let intro = k.json(&["introspect", &rpt_token, "--hint", "requesting_party_token"]);
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["permissions"][0]["rsname"], "doc-1");
+    // verify / decode
+    let at = k.stored_access_token();
+    let v = k.ok(&["verify", &at]);
+    assert!(v.starts_with("VALID"), "{v}");
+    let last = if at.ends_with('A') { "B" } else { "A" };
+    let tampered = format!("{}{last}", &at[..at.len() - 1]);
+    let o = k.run(&["verify", &tampered]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("kcc: rejected:") && err.lines().count() == 1,
+        "{err}"
+    );
+    let o = k.run(&["verify", "--audience", "someone-else", &at]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`aud`"));
+    let d = k.ok(&["decode", &at]);
+    assert!(d.starts_with("UNVERIFIED"), "{d}");
+    assert!(d.contains("\"preferred_username\": \"alice\""));
+    // logout: session ended, file removed, further use refused
+    assert!(k.ok(&["logout"]).contains("logged out"));
+    assert!(k.store_file().is_none());
+    let o = k.run(&["userinfo"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not logged in"));
+    assert!(
+        k.ok(&["logout"]).contains("nothing to do"),
+        "logging out twice is harmless"
+    );
+    // the old access token is dead at the server
+    let intro = k.json(&["introspect", &at]);
+    assert_eq!(intro["active"], false);
+}
+
+#[test]
+fn id_token_validation_failure_prints_no_token() {
+    let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
+    // Only PS256 allowed: Keycloak's RS256 ID token must be refused.
+    let out = k.browser_login(&["--alg", "PS256"], "carol");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no token printed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("kcc: ") && last.contains("RS256") && last.contains("not allowed"),
+        "{err}"
+    );
+    assert!(k.store_file().is_none(), "nothing stored");
+}
+
+#[test]
+fn device_login() {
+    let k = Kcc::new("rkc-device", None);
+    let mut child = k
+        .cmd(&["login", "--device", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(u) = line.strip_prefix("or open ") {
+                let _ = tx.send(u.to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("verification URL");
+    Browser::new()
+        .approve_device(&url, "alice", "alice-pass")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("logged in as alice"));
+    assert_eq!(k.json(&["userinfo"])["preferred_username"], "alice");
+}
+
+#[test]
+fn client_credentials_pat_introspect_discover() {
+    let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
+    let d = k.json(&["discover"]);
+    assert_eq!(d["provider"]["issuer"], k.issuer.as_str());
+    assert!(d["uma"]["permission_endpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("/authz/protection/permission"));
+    let t = k.ok(&["token"]).trim().to_string();
+    assert!(t.starts_with("eyJ"));
+    let p = k.json(&["pat"]);
+    assert!(p["expires_in"].as_u64().unwrap() > 0);
+    let i = k.json(&["introspect", &t]);
+    assert_eq!(i["active"], true);
+    assert_eq!(i["client_id"], "rkc-rs");
+    // token on stdin
+    let mut c = k
+        .cmd(&["--json", "introspect", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(c.stdin.as_mut().unwrap(), t.as_bytes()).unwrap();
+    drop(c.stdin.take());
+    let o = c.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"active\": true"));
+}
+
+#[test]
+fn resources_crud() {
+    let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
+    let name = format!("kcc-res-{}", rand::random::<u32>());
+    let created = k.json(&[
+        "resources",
+        "create",
+        "--name",
+        &name,
+        "--scope",
+        "read",
+        "--scope",
+        "write",
+        "--uri",
+        "/kcc/1",
+    ]);
+    let id = created["_id"].as_str().unwrap().to_string();
+    let got = k.json(&["resources", "get", &id]);
+    assert_eq!(got["name"], name.as_str());
+    k.ok(&[
+        "resources",
+        "update",
+        &id,
+        "--name",
+        &name,
+        "--scope",
+        "read",
+        "--uri",
+        "/kcc/1",
+        "--uri",
+        "/kcc/2",
+    ]);
+    assert_eq!(
+        k.json(&["resources", "get", &id])["uris"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let ids = k.json(&["resources", "list", "--name", &name, "--exact"]);
+    assert_eq!(ids, serde_json::json!([id]));
+    let deep = k.json(&["resources", "list", "--name", &name, "--deep"]);
+    assert_eq!(deep[0]["name"], name.as_str());
+    k.ok(&["resources", "delete", &id]);
+    let o = k.run(&["resources", "get", &id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("404"));
+}
+
+#[test]
+fn usage_errors_unreachable_and_completions() {
+    let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
+    assert_eq!(k.run(&["rpt", "--bogus"]).status.code(), Some(2));
+    assert_eq!(k.run(&[]).status.code(), Some(2));
+    assert_eq!(k.run(&["--alg", "none", "token"]).status.code(), Some(2));
+    let o = Command::new(env!("CARGO_BIN_EXE_kcc"))
+        .env("XDG_CACHE_HOME", &k.cache)
+        .env_remove("KCC_ISSUER")
+        .env_remove("KEYCLOAK_SETTINGS")
+        .arg("discover")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--config"));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let o = k
+        .cmd(&[
+            "--issuer",
+            &format!("http://127.0.0.1:{port}/realms/x"),
+            "discover",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("kcc: cannot connect") && err.lines().count() == 1,
+        "{err}"
+    );
+    // wrong secret: protocol failure, exit 1, Keycloak's reason shown
+    let o = k
+        .cmd(&["token"])
+        .env("KCC_CLIENT_SECRET", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unauthorized_client"));
+    // -v traces requests on stderr without secrets
+    let o = k.run(&["-v", "token"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("keycloak request"), "{err}");
+    assert!(!err.contains("rkc-rs-secret"));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(!err.contains(&token[token.len() - 20..]));
+    // keycloak.json via --config / KEYCLOAK_SETTINGS
+    let cfg = k.cache.join("keycloak.json");
+    let env = keycloak::require();
+    std::fs::write(&cfg, format!(r#"{{"realm":"{}","auth-server-url":"{}/","resource":"rkc-rs","credentials":{{"secret":"rkc-rs-secret"}}}}"#, env.realm, env.url)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kcc"))
+        .env("XDG_CACHE_HOME", &k.cache)
+        .env_remove("KCC_ISSUER")
+        .env("KEYCLOAK_SETTINGS", &cfg)
+        .args(["pat"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(k.ok(&["completions", "bash"]).contains("_kcc"));
+    for sub in ["login", "rpt", "resources", "verify", "decode"] {
+        assert!(k.ok(&[sub, "--help"]).contains("Usage: kcc"));
+    }
+}
