@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Seconds since the Unix epoch, as supplied by the caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixTime(pub u64);
 

@@ -48,6 +48,7 @@ pub struct Keycloak {
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
+    leeway_secs: u64,
     token_validator: std::sync::Mutex<Option<Arc<TokenValidator>>>,
     discovered: AsyncMutex<Option<Client>>,
     pat: AsyncMutex<Option<TokenSet>>,
@@ -73,6 +74,7 @@ pub struct KeycloakBuilder {
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
+    leeway_secs: u64,
 }
 
 impl KeycloakBuilder {
@@ -113,6 +115,11 @@ impl KeycloakBuilder {
         self.access_audience = Some(aud.to_string());
         self
     }
+    /// Allowed clock skew for `exp`/`nbf`/`iat` in seconds (default 60).
+    pub fn leeway_secs(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs;
+        self
+    }
     /// The key-set refetch policy.
     pub fn jwks_policy(mut self, p: JwksPolicy) -> Self {
         self.jwks_policy = p;
@@ -141,6 +148,7 @@ impl KeycloakBuilder {
             algorithms: self.algorithms,
             access_audience: self.access_audience,
             jwks_policy: self.jwks_policy,
+            leeway_secs: self.leeway_secs,
             token_validator: std::sync::Mutex::new(None),
             discovered: AsyncMutex::new(None),
             pat: AsyncMutex::new(None),
@@ -161,6 +169,7 @@ impl Keycloak {
             algorithms: vec![Algorithm::RS256],
             access_audience: None,
             jwks_policy: JwksPolicy::default(),
+            leeway_secs: 60,
         }
     }
 
@@ -245,6 +254,7 @@ impl Keycloak {
         let client = self.client().await?;
         let mut v = TokenValidator::new(&client, verifier)?
             .allow_algorithms(&self.algorithms)
+            .leeway_secs(self.leeway_secs)
             .with_cache(JwksCache::new(self.jwks_policy));
         if let Some(aud) = &self.access_audience {
             v = v.access_token_audience(aud);

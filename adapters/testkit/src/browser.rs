@@ -15,6 +15,8 @@ pub struct Page {
     pub body: String,
     /// The URL requested.
     pub url: url::Url,
+    /// Whether the response said `Referrer-Policy: no-referrer`.
+    pub headers_contain_no_referrer: bool,
 }
 
 /// A form found in a page.
@@ -170,19 +172,51 @@ impl Browser {
             .headers()
             .get("location")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string());
+        let headers_contain_no_referrer = resp
+            .headers()
+            .get("referrer-policy")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"no-referrer"));
         let body = resp.body_mut().read_to_string().unwrap_or_default();
         Ok(Page {
             status,
             location,
             body,
             url,
+            headers_contain_no_referrer,
         })
     }
 
     /// GET with cookies.
     pub fn get(&mut self, url: &str) -> Result<Page, String> {
         let u = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
+        let mut req = self.agent.get(url).header(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        );
+        if let Some(c) = self.cookie_header() {
+            req = req.header("cookie", &c);
+        }
+        let resp = req.call().map_err(|e| format!("GET {url}: {e}"))?;
+        self.finish(u, resp)
+    }
+
+    /// Sets a cookie by hand (e.g. an attacker-planted session id).
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_string(), value.to_string());
+    }
+
+    /// A cookie's current value.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
+    /// GET with extra headers (e.g. `accept: application/json`).
+    pub fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<Page, String> {
+        let u = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
         let mut req = self.agent.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(c) = self.cookie_header() {
             req = req.header("cookie", &c);
         }

@@ -45,6 +45,7 @@ pub struct Keycloak {
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
+    leeway_secs: u64,
     token_validator: std::sync::Mutex<Option<Arc<TokenValidator>>>,
     discovered: Mutex<Option<Client>>,
     pat: Mutex<Option<TokenSet>>,
@@ -70,6 +71,7 @@ pub struct KeycloakBuilder {
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
+    leeway_secs: u64,
 }
 
 impl KeycloakBuilder {
@@ -110,6 +112,11 @@ impl KeycloakBuilder {
         self.access_audience = Some(aud.to_string());
         self
     }
+    /// Allowed clock skew for `exp`/`nbf`/`iat` in seconds (default 60).
+    pub fn leeway_secs(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs;
+        self
+    }
     /// The key-set refetch policy.
     pub fn jwks_policy(mut self, p: JwksPolicy) -> Self {
         self.jwks_policy = p;
@@ -138,6 +145,7 @@ impl KeycloakBuilder {
             algorithms: self.algorithms,
             access_audience: self.access_audience,
             jwks_policy: self.jwks_policy,
+            leeway_secs: self.leeway_secs,
             token_validator: std::sync::Mutex::new(None),
             discovered: Mutex::new(None),
             pat: Mutex::new(None),
@@ -162,6 +170,7 @@ impl Keycloak {
             algorithms: vec![Algorithm::RS256],
             access_audience: None,
             jwks_policy: JwksPolicy::default(),
+            leeway_secs: 60,
         }
     }
 
@@ -237,6 +246,7 @@ impl Keycloak {
         let client = self.client()?;
         let mut v = TokenValidator::new(&client, verifier)?
             .allow_algorithms(&self.algorithms)
+            .leeway_secs(self.leeway_secs)
             .with_cache(JwksCache::new(self.jwks_policy));
         if let Some(aud) = &self.access_audience {
             v = v.access_token_audience(aud);

@@ -1,0 +1,515 @@
+//! The howdy example behind the axum middleware, against the real Keycloak, driven by a
+//! cookie-keeping HTTP client through Keycloak's real login pages.
+
+use keycloak_client::{ClientConfig, Exchange, Password};
+use keycloak_client_testkit::browser::{Browser, Page};
+use keycloak_client_testkit::keycloak;
+use keycloak_client_web::WebConfig;
+
+struct App {
+    base: String,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Starts howdy on `port` (0: any) with adjusted settings.
+fn start(port: u16, adjust: impl FnOnce(&mut WebConfig)) -> App {
+    let env = keycloak::require();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let auth = howdy::web_auth_with(&env.url, &base, None, adjust).unwrap();
+    rt.spawn(async move { axum::serve(listener, howdy::app(auth)).await });
+    App { base, rt }
+}
+
+impl App {
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // the runtime (and the server task) go with the test
+        let _ = &self.rt;
+    }
+}
+
+fn location(p: &Page) -> String {
+    p.location
+        .clone()
+        .unwrap_or_else(|| panic!("expected a redirect, got {} {}", p.status, p.body))
+}
+
+/// Logs in through the app: protected page → Keycloak → login form → callback → original page.
+fn login(app: &App, b: &mut Browser, path: &str, user: &str) -> Page {
+    let p = b.get(&app.url(path)).unwrap();
+    assert_eq!(p.status, 302, "protected page redirects to Keycloak");
+    let kc = location(&p);
+    assert!(
+        kc.contains("/realms/rkc/protocol/openid-connect/auth?"),
+        "{kc}"
+    );
+    assert!(kc.contains("code_challenge_method=S256") && kc.contains("nonce="));
+    let cb = b.login(&kc, user, &format!("{user}-pass")).unwrap();
+    assert!(cb.as_str().starts_with(&app.url("/kc/callback?")), "{cb}");
+    let p = b.get(cb.as_str()).unwrap();
+    assert_eq!(p.status, 302, "callback redirects: {}", p.body);
+    let back = location(&p);
+    assert!(
+        p.headers_contain_no_referrer,
+        "callback sets Referrer-Policy: no-referrer"
+    );
+    b.get(&app.url(&back)).unwrap()
+}
+
+fn password_token(client: &str, secret: &str, user: &str) -> String {
+    let env = keycloak::require();
+    let http = keycloak_client_ureq::HttpClient::default();
+    let cfg = ClientConfig::keycloak(&env.url, &env.realm, client)
+        .client_secret(secret)
+        .build()
+        .unwrap();
+    let d = http
+        .run(keycloak_client::DiscoverFlow::new(&cfg, false))
+        .unwrap();
+    let c = keycloak_client::Client::new(cfg, d);
+    let t = http
+        .exec(c.danger_password_grant(
+            user,
+            &Password::new(format!("{user}-pass")),
+            "openid profile",
+        ))
+        .unwrap();
+    t.access_token.secret().to_string()
+}
+
+fn api(app: &App, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut r = agent
+        .get(&app.url(path))
+        .header("accept", "application/json");
+    if let Some(t) = token {
+        r = r.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = r.call().unwrap();
+    let www = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        resp.status().as_u16(),
+        www,
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn full_login_with_return_to_and_no_referrer() {
+    let app = start(0, |_| {});
+    let mut b = Browser::new();
+    let p = login(
+        &app,
+        &mut b,
+        "/howdy/deep?tab=2&q=%2F%2Fevil.example",
+        "alice",
+    );
+    assert_eq!(p.status, 200);
+    assert_eq!(p.body, "deep page for alice");
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert!(p.body.contains("Howdy, Alice!"), "{}", p.body);
+}
+
+#[test]
+fn callback_response_sets_no_referrer_and_rotates_session() {
+    let app = start(0, |_| {});
+    let mut b = Browser::new();
+    // session fixation: the attacker plants a session id
+    b.set_cookie("kc_session", "attacker-chosen-id");
+    let p = b.get(&app.url("/howdy")).unwrap();
+    let pre_login = b.cookie("kc_session").unwrap().to_string();
+    assert_ne!(
+        pre_login, "attacker-chosen-id",
+        "a login never reuses a planted id"
+    );
+    let cb = b.login(&location(&p), "carol", "carol-pass").unwrap();
+    let p = b.get(cb.as_str()).unwrap();
+    assert_eq!(p.status, 302);
+    assert_eq!(p.location.as_deref(), Some("/howdy"));
+    let after = b.cookie("kc_session").unwrap().to_string();
+    assert_ne!(after, pre_login, "the session id is rotated at login");
+    // the pre-login id (known to anyone who saw the redirect) is not authenticated
+    let mut other = Browser::new();
+    other.set_cookie("kc_session", &pre_login);
+    assert_eq!(other.get(&app.url("/howdy")).unwrap().status, 302);
+    let mut attacker = Browser::new();
+    attacker.set_cookie("kc_session", "attacker-chosen-id");
+    assert_eq!(attacker.get(&app.url("/howdy")).unwrap().status, 302);
+    // the victim is logged in
+    assert!(b
+        .get(&app.url("/howdy"))
+        .unwrap()
+        .body
+        .contains("Howdy, Carol!"));
+    // replaying the callback fails
+    let p = b.get(cb.as_str()).unwrap();
+    assert_eq!(p.status, 400, "replayed callback: {}", p.body);
+}
+
+#[test]
+fn login_csrf_attempts_are_refused() {
+    let app = start(0, |_| {});
+    // no login in progress at all (the seed's Starlette accepted state=unknown)
+    let mut b = Browser::new();
+    for q in ["code=x&state=unknown", "code=x", ""] {
+        let p = b.get(&app.url(&format!("/kc/callback?{q}"))).unwrap();
+        assert_eq!(p.status, 400, "{q}: {}", p.body);
+    }
+    // a login in progress, but the response carries a forged or missing state
+    for forged in ["state=forged&", "", "state=unknown&"] {
+        let mut b = Browser::new();
+        let p = b.get(&app.url("/howdy")).unwrap();
+        let cb = b.login(&location(&p), "carol", "carol-pass").unwrap();
+        let code = cb
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .to_string();
+        let iss = cb
+            .query_pairs()
+            .find(|(k, _)| k == "iss")
+            .unwrap()
+            .1
+            .to_string();
+        let iss = url::form_urlencoded::byte_serialize(iss.as_bytes()).collect::<String>();
+        let p = b
+            .get(&app.url(&format!("/kc/callback?{forged}iss={iss}&code={code}")))
+            .unwrap();
+        assert_eq!(p.status, 400, "{forged}: {}", p.body);
+        assert!(p.body.contains("state"), "{}", p.body);
+        // and the genuine response cannot be used afterwards either: the pending login is gone
+        assert_eq!(b.get(cb.as_str()).unwrap().status, 400);
+        assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 302);
+    }
+}
+
+#[test]
+fn open_redirect_attempts_stay_same_origin() {
+    let app = start(0, |_| {});
+    let mut b = Browser::new();
+    // a path that looks like a scheme-relative URL is not a route; nothing redirects off-site
+    let p = b.get(&app.url("//evil.example/howdy")).unwrap();
+    assert!(
+        p.location
+            .as_deref()
+            .is_none_or(|l| !l.contains("evil.example")),
+        "{:?}",
+        p.location
+    );
+    let p = login(
+        &app,
+        &mut b,
+        "/howdy/deep?next=https://evil.example/",
+        "alice",
+    );
+    assert_eq!(p.status, 200);
+    assert!(p.url.as_str().starts_with(&app.base));
+}
+
+#[test]
+fn non_navigation_requests_get_401() {
+    let app = start(0, |_| {});
+    let (status, www, _) = api(&app, "/howdy", None);
+    assert_eq!(status, 401);
+    assert!(www.unwrap().starts_with("Bearer realm="));
+    let mut b = Browser::new();
+    let p = b
+        .get_with(
+            &app.url("/howdy"),
+            &[
+                ("accept", "text/html"),
+                ("x-requested-with", "XMLHttpRequest"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(p.status, 401);
+}
+
+#[test]
+fn logout_ends_both_sessions_and_is_harmless_twice() {
+    let app = start(0, |_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "alice").status, 200);
+    let p = b.get(&app.url("/logout")).unwrap();
+    let end = location(&p);
+    assert!(
+        end.contains("/protocol/openid-connect/logout?")
+            && end.contains("id_token_hint=")
+            && end.contains("post_logout_redirect_uri="),
+        "{end}"
+    );
+    let p = b.get(&end).unwrap();
+    assert_eq!(
+        location(&p),
+        app.url("/public/bye"),
+        "Keycloak accepts the RP-initiated logout"
+    );
+    assert!(b
+        .get(&app.url("/public/bye"))
+        .unwrap()
+        .body
+        .contains("Logged out."));
+    // local session gone: back to Keycloak, whose SSO session is gone too (login form shown)
+    let p = b.get(&app.url("/howdy")).unwrap();
+    let kc = b.get(&location(&p)).unwrap();
+    assert_eq!(kc.status, 200, "Keycloak shows the login form again");
+    // logging out while logged out
+    let p = Browser::new().get(&app.url("/logout")).unwrap();
+    assert_eq!(p.status, 302);
+    assert_eq!(location(&p), app.url("/public/bye"));
+}
+
+#[test]
+fn expired_access_token_is_refreshed_and_failed_refresh_restarts_login() {
+    // A refresh margin larger than the token lifetime: every request refreshes.
+    let app = start(0, |w| w.refresh_margin_secs = 300);
+    let mut b = Browser::new();
+    let p1 = login(&app, &mut b, "/howdy", "erin");
+    let fp = |p: &Page| {
+        p.body
+            .split("token ")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let p2 = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p2.status, 200);
+    assert_ne!(
+        fp(&p1),
+        fp(&p2),
+        "the access token was refreshed transparently"
+    );
+    // Concurrent requests share one refresh per session.
+    let cookie = b.cookie("kc_session").unwrap().to_string();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = app.url("/howdy");
+            let c = cookie.clone();
+            std::thread::spawn(move || {
+                let mut b = Browser::new();
+                b.set_cookie("kc_session", &c);
+                b.get(&url).unwrap().status
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    // End the Keycloak session behind the app's back (an administrator logs erin out): the
+    // next refresh fails, the local session ends and a new login starts.
+    admin_logout_user("erin");
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 302, "failed refresh ends the session: {}", p.body);
+    assert!(location(&p).contains("/protocol/openid-connect/auth?"));
+}
+
+fn admin_logout_user(username: &str) {
+    let env = keycloak::require();
+    let http = keycloak_client_ureq::HttpClient::default();
+    let cfg = ClientConfig::keycloak(&env.url, "master", "admin-cli")
+        .build()
+        .unwrap();
+    let c = keycloak_client::Client::new(
+        cfg.clone(),
+        http.run(keycloak_client::DiscoverFlow::new(&cfg, false))
+            .unwrap(),
+    );
+    let adm = http
+        .exec(c.danger_password_grant("admin", &Password::new("admin"), "openid"))
+        .unwrap()
+        .access_token;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let users: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!(
+                "{}/admin/realms/rkc/users?username={username}&exact=true",
+                env.url
+            ))
+            .header("authorization", &format!("Bearer {}", adm.secret()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = users[0]["id"].as_str().unwrap();
+    let r = agent
+        .post(&format!("{}/admin/realms/rkc/users/{id}/logout", env.url))
+        .header("authorization", &format!("Bearer {}", adm.secret()))
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[test]
+fn bearer_api_valid_wrong_audience_bad_signature_expired() {
+    let app = start(0, |_| {});
+    let alice = password_token("rkc-rs", "rkc-rs-secret", "alice");
+    let (s, _, body) = api(&app, "/api/me", Some(&alice));
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["username"], "alice");
+    // again: served from the verified-token cache
+    assert_eq!(api(&app, "/api/me", Some(&alice)).0, 200);
+    let (s, www, _) = api(&app, "/api/me", None);
+    assert_eq!(s, 401);
+    assert_eq!(www.as_deref(), Some("Bearer realm=\"rkc\""));
+    let last = if alice.ends_with('A') { "B" } else { "A" };
+    let tampered = format!("{}{last}", &alice[..alice.len() - 1]);
+    let (s, www, _) = api(&app, "/api/me", Some(&tampered));
+    assert_eq!(s, 401);
+    let www = www.unwrap();
+    assert!(
+        www.contains("error=\"invalid_token\"") && www.contains("signature"),
+        "{www}"
+    );
+    // wrong audience: an app that expects another audience rejects the same valid token
+    let other = start(0, |w| w.api_audience = Some("another-api".into()));
+    let (s, www, _) = api(&other, "/api/me", Some(&alice));
+    assert_eq!(s, 401);
+    assert!(www.unwrap().contains("aud"));
+    // a token of another issuer (the rotation realm)
+    let env = keycloak::require();
+    let http = keycloak_client_ureq::HttpClient::default();
+    let cfg = ClientConfig::keycloak(&env.url, "rkc-rotate", "rotate-rs")
+        .client_secret("rotate-rs-secret")
+        .build()
+        .unwrap();
+    let c = keycloak_client::Client::new(
+        cfg.clone(),
+        http.run(keycloak_client::DiscoverFlow::new(&cfg, false))
+            .unwrap(),
+    );
+    let foreign = http
+        .exec(c.danger_password_grant("dora", &Password::new("dora-pass"), "openid"))
+        .unwrap();
+    let (s, www, _) = api(&app, "/api/me", Some(foreign.access_token.secret()));
+    assert_eq!(s, 401, "{www:?}");
+    // expired: with no leeway, a token whose exp has passed is refused
+    let strict = start(0, |w| w.leeway_secs = 0);
+    let short = {
+        // rkc-short issues 2-second access tokens
+        password_token("rkc-short", "rkc-short-secret", "alice")
+    };
+    assert_eq!(api(&strict, "/api/me", Some(&short)).0, 200);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (s, www, _) = api(&strict, "/api/hello", Some(&short));
+    assert_eq!(s, 200);
+    let _ = www;
+    let (s, www, _) = api(&strict, "/api/me", Some(&short));
+    assert_eq!(s, 401);
+    assert!(www.unwrap().contains("expired"));
+}
+
+#[test]
+fn pass_through_and_role_guard() {
+    let app = start(0, |_| {});
+    assert_eq!(api(&app, "/api/hello", None).2, "hello anonymous");
+    let alice = password_token("rkc-rs", "rkc-rs-secret", "alice");
+    assert_eq!(api(&app, "/api/hello", Some(&alice)).2, "hello alice");
+    assert!(api(&app, "/api/hello", Some("not.a.token"))
+        .2
+        .contains("ignored an invalid token"));
+    assert_eq!(api(&app, "/api/admin", Some(&alice)).0, 200);
+    let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
+    assert_eq!(api(&app, "/api/admin", Some(&carol)).0, 403);
+}
+
+#[test]
+fn uma_enforcement_allowed_denied_and_ticket_challenge() {
+    let app = start(0, |_| {});
+    let alice = password_token("rkc-rs", "rkc-rs-secret", "alice");
+    let bob = password_token("rkc-rs", "rkc-rs-secret", "bob");
+    let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
+    assert_eq!(api(&app, "/api/docs/1", Some(&alice)).0, 200);
+    assert_eq!(api(&app, "/api/docs/1", Some(&carol)).0, 200);
+    assert_eq!(api(&app, "/api/docs/1", Some(&bob)).0, 403);
+    assert_eq!(api(&app, "/api/docs/1/edit", Some(&alice)).0, 200);
+    let (s, www, _) = api(&app, "/api/docs/1/edit", Some(&carol));
+    assert_eq!(s, 401);
+    let ch = keycloak_client::UmaChallenge::parse(&www.unwrap()).unwrap();
+    assert_eq!(ch.as_uri.as_str(), keycloak::require().issuer());
+    // the ticket works at Keycloak: carol is still denied write, with Keycloak's answer
+    let env = keycloak::require();
+    let http = keycloak_client_ureq::HttpClient::default();
+    let cfg = ClientConfig::keycloak(&env.url, &env.realm, "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .build()
+        .unwrap();
+    let c = keycloak_client::Client::new(
+        cfg.clone(),
+        http.run(keycloak_client::DiscoverFlow::new(&cfg, true))
+            .unwrap(),
+    );
+    let r = http.exec(c.rpt_for_ticket(
+        &keycloak_client::AccessToken::new(carol.as_str()),
+        &ch.ticket,
+    ));
+    let e = r.unwrap_err();
+    assert!(e.keycloak().unwrap().is_access_denied(), "{e}");
+    let pat = c.pat().unwrap().request();
+    assert!(pat.url.as_str().ends_with("/token"));
+}
+
+#[test]
+fn backchannel_logout_token_ends_the_local_session() {
+    // Keycloak posts logout tokens for rkc-rs sessions to 127.0.0.1:18090 (realm setting).
+    let app = start(18090, |_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "dave").status, 200);
+    // An administrator ends dave's Keycloak sessions.
+    admin_logout_user("dave");
+    // The app received the logout token and dropped the session.
+    let mut ok = false;
+    for _ in 0..20 {
+        let p = b.get(&app.url("/howdy")).unwrap();
+        if p.status == 302 {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(
+        ok,
+        "the local session ended after Keycloak's back-channel logout"
+    );
+    // a forged logout token is refused
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let r = agent
+        .post(&app.url("/kc/backchannel-logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send("logout_token=eyJhbGciOiJub25lIn0.e30.")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}

@@ -1,0 +1,880 @@
+//! Framework-independent web authentication on `keycloak-client`: the logic behind the axum and
+//! actix-web extensions.
+//!
+//! * Browser mode (the seed's `AuthenticationMiddleware`, done right): unauthenticated
+//!   navigations are redirected to Keycloak with state, nonce and PKCE kept server-side; the
+//!   callback checks them, validates the ID token, rotates the session id and returns to the
+//!   original same-origin path; logout ends the Keycloak session (back channel) and redirects
+//!   through RP-initiated logout; back-channel logout tokens end matching sessions; access
+//!   tokens are refreshed before expiry, one refresh per session at a time; non-navigation
+//!   requests get 401 instead of a redirect.
+//! * API mode: bearer tokens validated locally with a bounded cache of verified tokens,
+//!   `WWW-Authenticate: Bearer error=...` on failure, optional pass-through.
+//! * UMA enforcement: `resource#scope` decisions from Keycloak, cached briefly per token and
+//!   permission; 403, or a UMA ticket challenge.
+//!
+//! Frameworks hand in a [`RequestInfo`] and get an [`Outcome`] plus cookies to set.
+
+mod cache;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use keycloak_client::uma::PermissionRequest;
+use keycloak_client::{AccessToken, Claims, ClientConfig, UmaChallenge, UnixTime};
+use keycloak_client_reqwest::{now, Keycloak};
+use sha2::Digest;
+
+pub use cache::TtlCache;
+pub use session::{BoxFuture, MemoryStore, Session, SessionStore};
+
+/// Settings of the web extension.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// The application's own external origin, e.g. `http://127.0.0.1:8000` (used to build the
+    /// redirect URIs sent to Keycloak).
+    pub app_url: url::Url,
+    /// Path of the login callback (the seed's `callback_url`), default `/kc/callback`.
+    pub callback_path: String,
+    /// Where to go after login when there is no original page (`login_redirect_uri`).
+    pub login_redirect_uri: String,
+    /// Path that logs out (`logout_uri`), default `/kc/logout`.
+    pub logout_path: String,
+    /// Where to land after logout (`logout_redirect_uri`).
+    pub logout_redirect_uri: String,
+    /// Path receiving Keycloak's back-channel logout tokens, default `/kc/backchannel-logout`.
+    pub backchannel_logout_path: String,
+    /// Path prefixes that are never authenticated.
+    pub public_paths: Vec<String>,
+    /// Session cookie name.
+    pub cookie_name: String,
+    /// Session lifetime in seconds (default 8 h).
+    pub session_ttl_secs: u64,
+    /// Refresh access tokens this many seconds before they expire (default 30).
+    pub refresh_margin_secs: u64,
+    /// The audience bearer tokens must carry (default: the client id).
+    pub api_audience: Option<String>,
+    /// Size of the verified-bearer-token cache.
+    pub bearer_cache_size: usize,
+    /// Seconds a UMA decision is cached per token and permission (default 30).
+    pub decision_ttl_secs: u64,
+    /// Allowed clock skew when validating tokens (default 60 s).
+    pub leeway_secs: u64,
+}
+
+impl WebConfig {
+    /// Defaults for an application reachable at `app_url`.
+    pub fn new(app_url: &str) -> Result<Self, keycloak_client::Error> {
+        let app_url = url::Url::parse(app_url)
+            .map_err(|e| keycloak_client::Error::Config(format!("app_url: {e}")))?;
+        Ok(WebConfig {
+            app_url,
+            callback_path: "/kc/callback".into(),
+            login_redirect_uri: "/".into(),
+            logout_path: "/kc/logout".into(),
+            logout_redirect_uri: "/".into(),
+            backchannel_logout_path: "/kc/backchannel-logout".into(),
+            public_paths: vec![],
+            cookie_name: "kc_session".into(),
+            session_ttl_secs: 8 * 3600,
+            refresh_margin_secs: 30,
+            api_audience: None,
+            bearer_cache_size: 10_000,
+            decision_ttl_secs: 30,
+            leeway_secs: 60,
+        })
+    }
+
+    fn secure_cookie(&self) -> bool {
+        // Secure unless the app is plain http on loopback.
+        let loopback = matches!(
+            self.app_url.host_str(),
+            Some("127.0.0.1") | Some("localhost") | Some("[::1]")
+        );
+        !(self.app_url.scheme() == "http" && loopback)
+    }
+
+    fn absolute(&self, path: &str) -> String {
+        self.app_url
+            .join(path)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| path.to_string())
+    }
+
+    fn is_public(&self, path: &str) -> bool {
+        self.public_paths.iter().any(|p| {
+            path == p
+                || (path.starts_with(p.as_str())
+                    && (p.ends_with('/') || path[p.len()..].starts_with('/')))
+        })
+    }
+}
+
+/// The parts of an HTTP request the extension looks at.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInfo {
+    /// Method (upper case).
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Query string without `?`.
+    pub query: Option<String>,
+    /// Headers (names lower case).
+    pub headers: Vec<(String, String)>,
+    /// Body (only read for the back-channel logout endpoint).
+    pub body: Vec<u8>,
+}
+
+impl RequestInfo {
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A cookie value.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// The bearer token, if any (RFC 6750 §2.1).
+    pub fn bearer(&self) -> Option<&str> {
+        let h = self.header("authorization")?;
+        let (scheme, token) = h.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether this looks like a top-level browser navigation (redirect) rather than an API or
+    /// XHR call (401).
+    pub fn is_navigation(&self) -> bool {
+        if self.method != "GET" {
+            return false;
+        }
+        if self.header("x-requested-with").is_some() {
+            return false;
+        }
+        if let Some(mode) = self.header("sec-fetch-mode") {
+            return mode == "navigate";
+        }
+        self.header("accept")
+            .is_some_and(|a| a.contains("text/html"))
+    }
+
+    fn path_and_query(&self) -> String {
+        match &self.query {
+            Some(q) if !q.is_empty() => format!("{}?{q}", self.path),
+            _ => self.path.clone(),
+        }
+    }
+}
+
+/// The authenticated user of a request.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// `sub`.
+    pub subject: String,
+    /// `preferred_username`, if present.
+    pub username: Option<String>,
+    /// The access token's claims (bearer) or the ID token's (session).
+    pub claims: Claims,
+    /// The access token (for calls to other services on the user's behalf).
+    pub access_token: AccessToken,
+    /// Realm roles from the access token.
+    pub realm_roles: Vec<String>,
+    /// Client roles from the access token, by client id.
+    pub client_roles: HashMap<String, Vec<String>>,
+}
+
+impl Identity {
+    fn from_access_claims(claims: Claims, token: AccessToken) -> Identity {
+        let client_roles = claims
+            .get("resource_access")
+            .and_then(|r| r.as_object())
+            .map(|o| {
+                o.iter()
+                    .map(|(c, v)| {
+                        let roles = v["roles"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|r| r.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (c.clone(), roles)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Identity {
+            subject: claims.sub().unwrap_or_default().to_string(),
+            username: claims.str("preferred_username").map(str::to_owned),
+            realm_roles: claims
+                .realm_roles()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            client_roles,
+            claims,
+            access_token: token,
+        }
+    }
+
+    /// Whether the user has a realm role.
+    pub fn has_realm_role(&self, role: &str) -> bool {
+        self.realm_roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the user has a role of a client.
+    pub fn has_client_role(&self, client: &str, role: &str) -> bool {
+        self.client_roles
+            .get(client)
+            .is_some_and(|v| v.iter().any(|r| r == role))
+    }
+}
+
+/// Optional authentication: what the request presented (pass-through mode).
+#[derive(Clone, Debug)]
+pub enum AuthStatus {
+    /// A valid session or bearer token.
+    Authenticated(Identity),
+    /// No credentials.
+    Anonymous,
+    /// A bearer token that failed validation, with the reason.
+    Invalid(String),
+}
+
+/// A response the extension produces itself.
+#[derive(Clone, Debug)]
+pub struct WebResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+}
+
+impl WebResponse {
+    fn redirect(location: &str) -> WebResponse {
+        WebResponse {
+            status: 302,
+            headers: vec![
+                ("location".into(), location.into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body: String::new(),
+        }
+    }
+
+    fn text(status: u16, body: &str) -> WebResponse {
+        WebResponse {
+            status,
+            headers: vec![
+                ("content-type".into(), "text/plain; charset=utf-8".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body: body.into(),
+        }
+    }
+
+    fn bearer_challenge(realm: &str, error: Option<(&str, &str)>) -> WebResponse {
+        let q = |s: &str| s.replace('\\', "\\\\").replace('"', "'");
+        let v = match error {
+            None => format!("Bearer realm=\"{}\"", q(realm)),
+            Some((e, d)) => format!(
+                "Bearer realm=\"{}\", error=\"{e}\", error_description=\"{}\"",
+                q(realm),
+                q(d)
+            ),
+        };
+        let mut r = WebResponse::text(401, "authentication required");
+        r.headers.push(("www-authenticate".into(), v));
+        r
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Continue to the application with this user.
+    Authenticated(Identity),
+    /// Continue without a user (public path, or pass-through).
+    Anonymous,
+    /// Answer with this response instead.
+    Respond(WebResponse),
+}
+
+/// The decision of a guard for a request (role or UMA permission).
+#[derive(Debug)]
+pub enum GuardOutcome {
+    /// Allowed.
+    Allow,
+    /// Answer with this response.
+    Deny(WebResponse),
+}
+
+/// The web authentication engine; share one per application (`Arc`).
+pub struct WebAuth {
+    kc: Keycloak,
+    cfg: WebConfig,
+    store: Arc<dyn SessionStore>,
+    bearer_cache: TtlCache<Identity>,
+    decisions: TtlCache<bool>,
+    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    realm_name: String,
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    rand::fill(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn token_key(token: &str) -> String {
+    let d = sha2::Sha256::digest(token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
+}
+
+/// Keeps a redirect target same-origin: a relative path starting with a single `/`, no
+/// backslashes or control characters (so never `//evil`, `/\evil` or `https://evil`).
+pub fn safe_return_to(target: &str) -> Option<&str> {
+    let ok = target.starts_with('/')
+        && !target.starts_with("//")
+        && !target.starts_with("/\\")
+        && !target.chars().any(|c| c == '\\' || c.is_control())
+        && target.len() <= 2048;
+    ok.then_some(target)
+}
+
+impl WebAuth {
+    /// Builds the engine from a Keycloak configuration (builder or `keycloak.json`) and the web
+    /// settings. ID and access tokens are verified with ring.
+    pub fn new(
+        config: keycloak_client::ClientConfigBuilder,
+        web: WebConfig,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Self, keycloak_client::Error> {
+        let redirect = web.absolute(&web.callback_path);
+        let mut kb = Keycloak::builder(config.redirect_uri(&redirect))
+            .jws_verifier(Arc::new(keycloak_client_ring::RingVerifier))
+            .leeway_secs(web.leeway_secs);
+        if let Some(aud) = &web.api_audience {
+            kb = kb.access_token_audience(aud);
+        }
+        let kc = kb.build().map_err(|e| match e {
+            keycloak_client_reqwest::Error::Keycloak(k) => k,
+            other => keycloak_client::Error::Config(other.to_string()),
+        })?;
+        let realm_name = kc.config().realm.clone().unwrap_or_else(|| "api".into());
+        Ok(WebAuth {
+            bearer_cache: TtlCache::new(web.bearer_cache_size),
+            decisions: TtlCache::new(web.bearer_cache_size),
+            kc,
+            cfg: web,
+            store,
+            refresh_locks: Mutex::new(HashMap::new()),
+            realm_name,
+        })
+    }
+
+    /// From Keycloak's `keycloak.json`.
+    pub fn from_keycloak_json(
+        json: &str,
+        web: WebConfig,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Self, keycloak_client::Error> {
+        Self::new(ClientConfig::keycloak_json_builder(json)?, web, store)
+    }
+
+    /// The Keycloak client.
+    pub fn keycloak(&self) -> &Keycloak {
+        &self.kc
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &WebConfig {
+        &self.cfg
+    }
+
+    fn cookie(&self, id: &str, max_age: u64) -> (String, String) {
+        let secure = if self.cfg.secure_cookie() {
+            "; Secure"
+        } else {
+            ""
+        };
+        (
+            "set-cookie".into(),
+            format!(
+                "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+                self.cfg.cookie_name
+            ),
+        )
+    }
+
+    fn clear_cookie(&self) -> (String, String) {
+        self.cookie("", 0)
+    }
+
+    async fn save(&self, id: &str, s: Session) {
+        let t = now();
+        self.store
+            .store(id, s, t, t.plus(self.cfg.session_ttl_secs))
+            .await;
+    }
+
+    /// Browser mode: decides what to do with a request (login redirect, callback, logout,
+    /// back-channel logout, or continue with the session's user).
+    pub async fn handle_browser(&self, req: &RequestInfo) -> Outcome {
+        if req.path == self.cfg.callback_path {
+            return Outcome::Respond(self.callback(req).await);
+        }
+        if req.path == self.cfg.logout_path {
+            return Outcome::Respond(self.logout(req).await);
+        }
+        if req.path == self.cfg.backchannel_logout_path && req.method == "POST" {
+            return Outcome::Respond(self.backchannel_logout(req).await);
+        }
+        if self.cfg.is_public(&req.path) {
+            return Outcome::Anonymous;
+        }
+        if req.bearer().is_some() {
+            return self.handle_bearer(req).await;
+        }
+        if let Some(id) = req.cookie(&self.cfg.cookie_name) {
+            match self.session_identity(&id).await {
+                SessionState::Valid(identity) => return Outcome::Authenticated(*identity),
+                SessionState::Ended | SessionState::Missing => {}
+            }
+        }
+        self.start_login(req).await
+    }
+
+    async fn start_login(&self, req: &RequestInfo) -> Outcome {
+        if !req.is_navigation() {
+            return Outcome::Respond(WebResponse::bearer_challenge(&self.realm_name, None));
+        }
+        let client = match self.kc.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "cannot reach Keycloak to start a login");
+                return Outcome::Respond(WebResponse::text(
+                    503,
+                    "authentication service unavailable",
+                ));
+            }
+        };
+        let return_to = req.path_and_query();
+        let mut b = client.login();
+        if let Some(r) = safe_return_to(&return_to) {
+            b = b.return_to(r);
+        }
+        let (url, pending) = match b.build(&mut rand::rng(), now()) {
+            Ok(x) => x,
+            Err(e) => {
+                return Outcome::Respond(WebResponse::text(
+                    500,
+                    &format!("login configuration error: {e}"),
+                ))
+            }
+        };
+        // A fresh id for every login start: an attacker-planted cookie is never reused.
+        let id = random_id();
+        self.save(
+            &id,
+            Session {
+                pending: Some(pending),
+                created_at: now(),
+                ..Default::default()
+            },
+        )
+        .await;
+        let mut r = WebResponse::redirect(url.as_str());
+        r.headers.push(self.cookie(&id, self.cfg.session_ttl_secs));
+        Outcome::Respond(r)
+    }
+
+    async fn callback(&self, req: &RequestInfo) -> WebResponse {
+        let fail = |msg: &str| {
+            let mut r = WebResponse::text(400, msg);
+            r.headers
+                .push(("referrer-policy".into(), "no-referrer".into()));
+            r
+        };
+        let Some(id) = req.cookie(&self.cfg.cookie_name) else {
+            return fail("login failed: no login in progress for this browser");
+        };
+        let Some(mut session) = self.store.load(&id, now()).await else {
+            return fail("login failed: no login in progress for this browser");
+        };
+        let Some(pending) = session.pending.take() else {
+            return fail("login failed: no login in progress for this browser");
+        };
+        // The pending login is consumed whatever happens next: a callback cannot be replayed.
+        self.save(&id, session).await;
+        let login = match self
+            .kc
+            .callback(pending, req.query.as_deref().unwrap_or(""))
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "login callback rejected");
+                return fail(&format!("login failed: {e}"));
+            }
+        };
+        // Session fixation defence: the authenticated session gets a new id.
+        self.store.delete(&id).await;
+        let new_id = random_id();
+        let return_to = login
+            .return_to
+            .as_deref()
+            .and_then(safe_return_to)
+            .unwrap_or(&self.cfg.login_redirect_uri)
+            .to_string();
+        let sid = login.id_claims.str("sid").map(str::to_owned);
+        self.save(
+            &new_id,
+            Session {
+                pending: None,
+                tokens: Some(login.tokens),
+                claims: Some(login.id_claims),
+                sid,
+                created_at: now(),
+            },
+        )
+        .await;
+        let mut r = WebResponse::redirect(&return_to);
+        r.headers
+            .push(("referrer-policy".into(), "no-referrer".into()));
+        r.headers
+            .push(self.cookie(&new_id, self.cfg.session_ttl_secs));
+        r
+    }
+
+    async fn logout(&self, req: &RequestInfo) -> WebResponse {
+        let after = self.cfg.absolute(&self.cfg.logout_redirect_uri);
+        let session = match req.cookie(&self.cfg.cookie_name) {
+            Some(id) => {
+                let s = self.store.load(&id, now()).await;
+                self.store.delete(&id).await;
+                s
+            }
+            None => None,
+        };
+        let mut r = match session.and_then(|s| s.tokens) {
+            Some(tokens) => {
+                if let Err(e) = self.kc.logout(&tokens).await {
+                    tracing::info!(target: "keycloak_client::web", error = %e, "back-channel logout failed; continuing");
+                }
+                match self.kc.client().await {
+                    Ok(c) => {
+                        let mut b = c.logout_url().post_logout_redirect_uri(&after);
+                        if let Some(id) = &tokens.id_token {
+                            b = b.id_token_hint(id);
+                        }
+                        match b.build() {
+                            Ok(u) => WebResponse::redirect(u.as_str()),
+                            Err(_) => WebResponse::redirect(&after),
+                        }
+                    }
+                    Err(_) => WebResponse::redirect(&after),
+                }
+            }
+            // Logging out while logged out is harmless.
+            None => WebResponse::redirect(&after),
+        };
+        r.headers.push(self.clear_cookie());
+        r
+    }
+
+    async fn backchannel_logout(&self, req: &RequestInfo) -> WebResponse {
+        let token = url::form_urlencoded::parse(&req.body)
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned());
+        let Some(token) = token else {
+            return WebResponse::text(400, "missing logout_token");
+        };
+        match self.kc.validate_logout_token(&token).await {
+            Ok(claims) => {
+                let n = match claims.str("sid") {
+                    Some(sid) => self.store.delete_by_sid(sid).await,
+                    None => 0,
+                };
+                tracing::info!(target: "keycloak_client::web", sessions = n, "back-channel logout");
+                WebResponse::text(200, "ok")
+            }
+            Err(e) => WebResponse::text(400, &format!("invalid logout token: {e}")),
+        }
+    }
+
+    async fn session_identity(&self, id: &str) -> SessionState {
+        let Some(session) = self.store.load(id, now()).await else {
+            return SessionState::Missing;
+        };
+        let Some(tokens) = &session.tokens else {
+            return SessionState::Missing;
+        };
+        let t = now();
+        let tokens = if tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
+            match self.refresh_session(id).await {
+                Some(t) => t,
+                None => return SessionState::Ended,
+            }
+        } else {
+            tokens.clone()
+        };
+        let claims = match keycloak_client::jwt::decode_unverified(tokens.access_token.secret()) {
+            // The access token came from the token endpoint over the back channel with the
+            // session; its claims (roles) are read, not re-verified, on every request.
+            Ok(j) => j.claims,
+            Err(_) => session.claims.clone().unwrap_or(Claims(Default::default())),
+        };
+        SessionState::Valid(Box::new(Identity::from_access_claims(
+            claims,
+            tokens.access_token,
+        )))
+    }
+
+    /// Refreshes a session's tokens; one refresh in flight per session. A failed refresh ends
+    /// the session.
+    async fn refresh_session(&self, id: &str) -> Option<keycloak_client::TokenSet> {
+        let lock = {
+            let mut m = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+            if m.len() > 10_000 {
+                m.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            m.entry(id.to_string()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let mut session = self.store.load(id, now()).await?;
+        let tokens = session.tokens.clone()?;
+        if !tokens.needs_refresh(now(), self.cfg.refresh_margin_secs) {
+            return Some(tokens); // another request refreshed it meanwhile
+        }
+        match self.kc.refresh(&tokens).await {
+            Ok(new) => {
+                session.tokens = Some(new.clone());
+                self.save(id, session).await;
+                Some(new)
+            }
+            Err(e) => {
+                tracing::info!(target: "keycloak_client::web", error = %e, "refresh failed; ending the session");
+                self.store.delete(id).await;
+                None
+            }
+        }
+    }
+
+    /// API mode: validates the bearer token; 401 with `WWW-Authenticate` when missing or invalid.
+    pub async fn handle_bearer(&self, req: &RequestInfo) -> Outcome {
+        match self.bearer_status(req).await {
+            AuthStatus::Authenticated(i) => Outcome::Authenticated(i),
+            AuthStatus::Anonymous => {
+                Outcome::Respond(WebResponse::bearer_challenge(&self.realm_name, None))
+            }
+            AuthStatus::Invalid(reason) => Outcome::Respond(WebResponse::bearer_challenge(
+                &self.realm_name,
+                Some(("invalid_token", &reason)),
+            )),
+        }
+    }
+
+    /// API pass-through mode: what the bearer token says, without rejecting the request.
+    pub async fn bearer_status(&self, req: &RequestInfo) -> AuthStatus {
+        let Some(token) = req.bearer() else {
+            return AuthStatus::Anonymous;
+        };
+        let key = token_key(token);
+        let t = now();
+        if let Some(i) = self.bearer_cache.get(&key, t) {
+            return AuthStatus::Authenticated(i);
+        }
+        match self.kc.validate_access_token(token).await {
+            Ok(claims) => {
+                let exp = claims
+                    .numeric_date("exp")
+                    .ok()
+                    .flatten()
+                    .map(UnixTime)
+                    .unwrap_or(t);
+                let identity = Identity::from_access_claims(claims, AccessToken::new(token));
+                self.bearer_cache
+                    .insert(key, identity.clone(), exp.min(t.plus(3600)), t);
+                AuthStatus::Authenticated(identity)
+            }
+            Err(e) => AuthStatus::Invalid(e.to_string()),
+        }
+    }
+
+    /// Role guard: the identity must hold the realm role.
+    pub fn require_realm_role(&self, identity: Option<&Identity>, role: &str) -> GuardOutcome {
+        match identity {
+            Some(i) if i.has_realm_role(role) => GuardOutcome::Allow,
+            Some(_) => GuardOutcome::Deny(WebResponse::text(403, "forbidden: missing role")),
+            None => GuardOutcome::Deny(WebResponse::bearer_challenge(&self.realm_name, None)),
+        }
+    }
+
+    /// UMA enforcement: Keycloak's decision for `resource#scopes` (cached per token and
+    /// permission). Denied: 403, or with `uma_challenge` a 401 carrying a fresh permission ticket.
+    pub async fn require_permission(
+        &self,
+        identity: Option<&Identity>,
+        resource: &str,
+        scopes: &[&str],
+        uma_challenge: bool,
+    ) -> GuardOutcome {
+        let Some(identity) = identity else {
+            return GuardOutcome::Deny(WebResponse::bearer_challenge(&self.realm_name, None));
+        };
+        let audience = self.kc.config().client_id.clone();
+        let key = format!(
+            "{}|{resource}#{}",
+            token_key(identity.access_token.secret()),
+            scopes.join(",")
+        );
+        let t = now();
+        let granted = match self.decisions.get(&key, t) {
+            Some(g) => g,
+            None => match self
+                .kc
+                .decision(&identity.access_token, &audience, resource, scopes)
+                .await
+            {
+                Ok(g) => {
+                    self.decisions
+                        .insert(key, g, t.plus(self.cfg.decision_ttl_secs), t);
+                    g
+                }
+                Err(e) => {
+                    tracing::warn!(target: "keycloak_client::web", error = %e, "UMA decision failed");
+                    return GuardOutcome::Deny(WebResponse::text(
+                        503,
+                        "authorization service unavailable",
+                    ));
+                }
+            },
+        };
+        if granted {
+            return GuardOutcome::Allow;
+        }
+        if uma_challenge {
+            if let Ok(ticket) = self
+                .kc
+                .find_ticket(&[PermissionRequest::new(resource, scopes)])
+                .await
+            {
+                let c = UmaChallenge {
+                    realm: Some(self.realm_name.clone()),
+                    as_uri: self
+                        .kc
+                        .config()
+                        .issuer
+                        .parse()
+                        .unwrap_or_else(|_| self.cfg.app_url.clone()),
+                    ticket,
+                };
+                let mut r = WebResponse::text(401, "permission required");
+                r.headers
+                    .push(("www-authenticate".into(), c.to_header_value()));
+                return GuardOutcome::Deny(r);
+            }
+        }
+        GuardOutcome::Deny(WebResponse::text(403, "forbidden"))
+    }
+}
+
+enum SessionState {
+    Valid(Box<Identity>),
+    Ended,
+    Missing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_is_same_origin_only() {
+        assert_eq!(safe_return_to("/howdy?x=1"), Some("/howdy?x=1"));
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "/a\\b",
+            "/a\r\nb",
+            "",
+        ] {
+            assert_eq!(safe_return_to(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn navigation_detection() {
+        let mut r = RequestInfo {
+            method: "GET".into(),
+            path: "/".into(),
+            ..Default::default()
+        };
+        r.headers
+            .push(("accept".into(), "text/html,application/xhtml+xml".into()));
+        assert!(r.is_navigation());
+        r.headers
+            .push(("x-requested-with".into(), "XMLHttpRequest".into()));
+        assert!(!r.is_navigation());
+        let r = RequestInfo {
+            method: "GET".into(),
+            headers: vec![("accept".into(), "application/json".into())],
+            ..Default::default()
+        };
+        assert!(!r.is_navigation());
+        let r = RequestInfo {
+            method: "POST".into(),
+            headers: vec![("accept".into(), "text/html".into())],
+            ..Default::default()
+        };
+        assert!(!r.is_navigation());
+    }
+
+    #[test]
+    fn cookies_and_bearer() {
+        let r = RequestInfo {
+            headers: vec![
+                ("cookie".into(), "a=1; kc_session=abc; b=2".into()),
+                ("authorization".into(), "bearer tok".into()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(r.cookie("kc_session").as_deref(), Some("abc"));
+        assert_eq!(r.bearer(), Some("tok"));
+    }
+
+    #[test]
+    fn public_paths_match_whole_segments() {
+        let mut c = WebConfig::new("http://127.0.0.1:8000").unwrap();
+        c.public_paths = vec!["/public".into(), "/static/".into()];
+        assert!(
+            c.is_public("/public") && c.is_public("/public/x") && c.is_public("/static/app.js")
+        );
+        assert!(!c.is_public("/publicity") && !c.is_public("/"));
+        assert!(!c.secure_cookie());
+        assert!(WebConfig::new("https://app.example.test")
+            .unwrap()
+            .secure_cookie());
+    }
+}
