@@ -602,7 +602,13 @@ impl WebAuth {
     }
 
     async fn backchannel_logout(&self, req: &RequestInfo) -> WebResponse {
-        let token = url::form_urlencoded::parse(&req.body)
+        self.backchannel_logout_body(&req.body).await
+    }
+
+    /// Handles a back-channel logout request body (`logout_token=...`, OpenID Connect
+    /// Back-Channel Logout 1.0 §2.5), for frameworks that route it to a handler themselves.
+    pub async fn backchannel_logout_body(&self, body: &[u8]) -> WebResponse {
+        let token = url::form_urlencoded::parse(body)
             .find(|(k, _)| k == "logout_token")
             .map(|(_, v)| v.into_owned());
         let Some(token) = token else {

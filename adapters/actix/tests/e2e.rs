@@ -1,0 +1,226 @@
+//! The mysite example (the seed's Django example) behind the actix-web middleware, against the
+//! real Keycloak: login, callback CSRF attempts, logout, refresh, bearer validation, UMA.
+
+use actix_web::{web, App, HttpServer};
+use keycloak_client::{ClientConfig, Password};
+use keycloak_client_testkit::browser::{Browser, Page};
+use keycloak_client_testkit::keycloak;
+
+struct Site {
+    base: String,
+}
+
+fn start(
+    adjust: impl FnOnce(&mut keycloak_client_actix::KeycloakSettings) + Send + 'static,
+) -> Site {
+    let env = keycloak::require();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+            let mut s = mysite::settings(&env.url, &base);
+            s.keycloak_json = None;
+            adjust(&mut s);
+            let data = web::Data::from(s.into_web_auth().unwrap());
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .configure(mysite::configure)
+            })
+            .workers(2)
+            .listen(listener)
+            .unwrap()
+            .run();
+            tx.send(base).unwrap();
+            server.await.unwrap();
+        })
+    });
+    Site {
+        base: rx.recv().unwrap(),
+    }
+}
+
+impl Site {
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+}
+
+fn location(p: &Page) -> String {
+    p.location
+        .clone()
+        .unwrap_or_else(|| panic!("expected a redirect, got {} {}", p.status, p.body))
+}
+
+fn login(site: &Site, b: &mut Browser, path: &str, user: &str) -> Page {
+    let p = b.get(&site.url(path)).unwrap();
+    assert_eq!(p.status, 302);
+    let cb = b
+        .login(&location(&p), user, &format!("{user}-pass"))
+        .unwrap();
+    assert!(cb.as_str().starts_with(&site.url("/kc/callback?")), "{cb}");
+    let p = b.get(cb.as_str()).unwrap();
+    assert_eq!(p.status, 302, "{}", p.body);
+    assert!(p.headers_contain_no_referrer);
+    b.get(&site.url(&location(&p))).unwrap()
+}
+
+fn token(user: &str) -> String {
+    let env = keycloak::require();
+    let http = keycloak_client_ureq::HttpClient::default();
+    let cfg = ClientConfig::keycloak(&env.url, &env.realm, "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .build()
+        .unwrap();
+    let c = keycloak_client::Client::new(
+        cfg.clone(),
+        http.run(keycloak_client::DiscoverFlow::new(&cfg, false))
+            .unwrap(),
+    );
+    http.exec(c.danger_password_grant(user, &Password::new(format!("{user}-pass")), "openid"))
+        .unwrap()
+        .access_token
+        .secret()
+        .to_string()
+}
+
+fn api(site: &Site, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut r = agent
+        .get(&site.url(path))
+        .header("accept", "application/json");
+    if let Some(t) = token {
+        r = r.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = r.call().unwrap();
+    let www = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        resp.status().as_u16(),
+        www,
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn home_shows_the_user_and_logout_works() {
+    let site = start(|_| {});
+    let mut b = Browser::new();
+    let p = login(&site, &mut b, "/home", "alice");
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("\"username\":\"alice\"") && p.body.contains("alice@example.test"),
+        "{}",
+        p.body
+    );
+    let p = b.get(&site.url("/logout")).unwrap();
+    let end = location(&p);
+    assert!(end.contains("id_token_hint="), "{end}");
+    let p = b.get(&end).unwrap();
+    assert_eq!(location(&p), site.url("/public/bye"));
+    assert_eq!(b.get(&site.url("/home")).unwrap().status, 302, "logged out");
+    // logging out while logged out is harmless
+    let p = Browser::new().get(&site.url("/logout")).unwrap();
+    assert_eq!(location(&p), site.url("/public/bye"));
+}
+
+#[test]
+fn callback_csrf_attempts_are_refused() {
+    let site = start(|_| {});
+    let mut b = Browser::new();
+    for q in ["code=x&state=unknown", "code=x", ""] {
+        assert_eq!(
+            b.get(&site.url(&format!("/kc/callback?{q}")))
+                .unwrap()
+                .status,
+            400,
+            "{q}"
+        );
+    }
+    let p = b.get(&site.url("/home")).unwrap();
+    let cb = b.login(&location(&p), "carol", "carol-pass").unwrap();
+    let forged = cb.as_str().replace("state=", "state=x");
+    assert_eq!(b.get(&forged).unwrap().status, 400);
+    assert_eq!(
+        b.get(cb.as_str()).unwrap().status,
+        400,
+        "the pending login was consumed by the forged attempt"
+    );
+    // a genuine login, then a replay of its callback
+    let mut b = Browser::new();
+    let p = b.get(&site.url("/home")).unwrap();
+    let cb = b.login(&location(&p), "carol", "carol-pass").unwrap();
+    assert_eq!(b.get(cb.as_str()).unwrap().status, 302);
+    assert_eq!(b.get(cb.as_str()).unwrap().status, 400, "replayed callback");
+}
+
+#[test]
+fn tokens_are_refreshed() {
+    let site = start(|s| s.refresh_margin_secs = Some(300));
+    let mut b = Browser::new();
+    let first = login(&site, &mut b, "/home", "carol");
+    assert_eq!(first.status, 200);
+    let jti = |p: &Page| {
+        p.body
+            .split("token id ")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    // every request refreshes (margin >= lifetime): a new access token each time
+    let mut seen = vec![jti(&first)];
+    for _ in 0..3 {
+        let p = b.get(&site.url("/home")).unwrap();
+        assert_eq!(p.status, 200);
+        seen.push(jti(&p));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "each request carried a refreshed token");
+}
+
+#[test]
+fn bearer_validation_roles_and_uma() {
+    let site = start(|_| {});
+    let alice = token("alice");
+    let (s, _, body) = api(&site, "/api/me", Some(&alice));
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"username\":\"alice\""));
+    let (s, www, _) = api(&site, "/api/me", None);
+    assert_eq!(s, 401);
+    assert!(www.unwrap().starts_with("Bearer realm=\"rkc\""));
+    let last = if alice.ends_with('A') { "B" } else { "A" };
+    let (s, www, _) = api(
+        &site,
+        "/api/me",
+        Some(&format!("{}{last}", &alice[..alice.len() - 1])),
+    );
+    assert_eq!(s, 401);
+    assert!(www.unwrap().contains("invalid_token"));
+    let other = start(|s| s.api_audience = Some("another-api".into()));
+    assert_eq!(
+        api(&other, "/api/me", Some(&alice)).0,
+        401,
+        "wrong audience"
+    );
+    let bob = token("bob");
+    let carol = token("carol");
+    assert_eq!(api(&site, "/api/admin", Some(&alice)).0, 200);
+    assert_eq!(api(&site, "/api/admin", Some(&carol)).0, 403);
+    assert_eq!(api(&site, "/api/docs/1", Some(&carol)).0, 200);
+    assert_eq!(api(&site, "/api/docs/1", Some(&bob)).0, 403);
+    let (s, www, _) = api(&site, "/api/docs/1/edit", Some(&carol));
+    assert_eq!(s, 401);
+    assert!(keycloak_client::UmaChallenge::parse(&www.unwrap()).is_ok());
+    assert_eq!(api(&site, "/api/docs/1/edit", Some(&alice)).0, 200);
+}

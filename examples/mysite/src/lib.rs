@@ -1,0 +1,72 @@
+//! The seed's Django example (`mysite`) on actix-web: `/home` shows the logged-in user,
+//! `/logout` logs out; plus bearer, role and UMA API routes like howdy.
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpResponse};
+use keycloak_client_actix::{
+    backchannel_logout, bearer_auth, browser_auth, require_permission, require_realm_role,
+    KeycloakSettings, User,
+};
+
+/// Settings as the Django example's `settings.py` has them.
+pub fn settings(keycloak_url: &str, app_url: &str) -> KeycloakSettings {
+    KeycloakSettings {
+        keycloak_json: std::env::var("KEYCLOAK_SETTINGS").ok(),
+        server_url: Some(keycloak_url.into()),
+        realm: Some("rkc".into()),
+        client_id: Some("rkc-rs".into()),
+        client_secret: Some("rkc-rs-secret".into()),
+        app_url: app_url.into(),
+        callback_path: Some("/kc/callback".into()),
+        login_redirect_uri: "/home".into(),
+        logout_path: Some("/logout".into()),
+        logout_redirect_uri: Some("/public/bye".into()),
+        public_paths: vec!["/public".into()],
+        api_audience: Some("rkc-api".into()),
+        refresh_margin_secs: None,
+    }
+}
+
+/// Routes; the `WebAuth` must be in `app_data`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .wrap(from_fn(bearer_auth))
+            .route("/me", web::get().to(|User(u): User| async move {
+                HttpResponse::Ok().json(serde_json::json!({"sub": u.subject, "username": u.username}))
+            }))
+            .service(
+                web::resource("/admin")
+                    .wrap(from_fn(|r, n| require_realm_role("admin", r, n)))
+                    .route(web::get().to(|| async { "admin area" })),
+            )
+            .service(
+                web::resource("/docs/1")
+                    .wrap(from_fn(|r, n| require_permission("doc-1", &["read"], false, r, n)))
+                    .route(web::get().to(|| async { "doc-1 content" })),
+            )
+            .service(
+                web::resource("/docs/1/edit")
+                    .wrap(from_fn(|r, n| require_permission("doc-1", &["write"], true, r, n)))
+                    .route(web::get().to(|| async { "doc-1 editor" })),
+            ),
+    )
+    .route("/kc/backchannel-logout", web::post().to(backchannel_logout))
+    .service(
+        web::scope("")
+            .wrap(from_fn(browser_auth))
+            .route("/home", web::get().to(|User(u): User| async move {
+                let user = serde_json::json!({
+                    "username": u.username, "email": u.claims.str("email"), "name": u.claims.str("name"),
+                });
+                HttpResponse::Ok().content_type("text/html").body(format!(
+                    "<!DOCTYPE html><html><head><title>Home</title></head><body><pre id=\"user\">{user}</pre>\
+                     <p id=\"jti\">token id {}</p><a href=\"/logout\">Log out</a></body></html>",
+                    u.claims.str("jti").unwrap_or("")
+                ))
+            }))
+            .route("/public/bye", web::get().to(|| async { "Logged out." }))
+            .route("/kc/callback", web::get().to(|| async { "handled by the middleware" }))
+            .route("/logout", web::get().to(|| async { "handled by the middleware" })),
+    );
+}
