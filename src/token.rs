@@ -119,9 +119,11 @@ impl TokenSet {
         self.refresh_token.is_some() && self.refresh_expires_at.is_none_or(|e| now < e)
     }
 
-    /// Seconds the access token has left (0 if expired or unknown).
+    /// Seconds the access token has left (0 if expired or unknown; never more than its
+    /// lifetime, even if the clock went backwards since it was received).
     pub fn expires_in(&self, now: UnixTime) -> u64 {
-        self.expires_at.map_or(0, |e| now.until(e))
+        self.expires_at
+            .map_or(0, |e| now.until(e).min(self.received_at.until(e)))
     }
 
     /// The granted scopes.
