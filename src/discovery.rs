@@ -261,12 +261,17 @@ impl Flow for DiscoverFlow {
                 .ok_or(Error::FlowState("response without request"))?;
             self.provider = Some(r.handle(response, now)?);
             self.fetched_at = now;
-        } else if self.uma_meta.is_none() {
+        } else if self.uma_meta.is_none() && !self.uma_absent {
             let r = self
                 .uma
                 .take()
                 .ok_or(Error::FlowState("response without request"))?;
-            self.uma_meta = Some(r.handle(response, now)?);
+            if self.uma_optional && response.status == 404 {
+                // a provider without UMA: fine in optional mode
+                self.uma_absent = true;
+            } else {
+                self.uma_meta = Some(r.handle(response, now)?);
+            }
         } else {
             return Err(Error::FlowState("response without request"));
         }

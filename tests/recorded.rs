@@ -55,6 +55,43 @@ fn discover_flow_drives_both_documents() {
 }
 
 #[test]
+fn optional_uma_discovery_tolerates_404_only() {
+    let cfg = common::config("rkc-rs", None);
+    let mut f = DiscoverFlow::with_optional_uma(&cfg);
+    let _ = f.poll().unwrap();
+    f.handle_response(recorded("discovery"), NOW).unwrap();
+    let _ = f.poll().unwrap();
+    f.handle_response(
+        keycloak_client::Response::json(404, r#"{"error":"not found"}"#),
+        NOW,
+    )
+    .unwrap();
+    let Step::Done(d) = f.poll().unwrap() else {
+        panic!()
+    };
+    assert!(d.uma.is_none());
+    // mandatory UMA: the same 404 is an error
+    let mut f = DiscoverFlow::new(&cfg, true);
+    let _ = f.poll().unwrap();
+    f.handle_response(recorded("discovery"), NOW).unwrap();
+    let _ = f.poll().unwrap();
+    assert_eq!(
+        f.handle_response(keycloak_client::Response::json(404, "{}"), NOW)
+            .unwrap_err()
+            .http_status(),
+        Some(404)
+    );
+    // optional UMA: a 500 is still an error
+    let mut f = DiscoverFlow::with_optional_uma(&cfg);
+    let _ = f.poll().unwrap();
+    f.handle_response(recorded("discovery"), NOW).unwrap();
+    let _ = f.poll().unwrap();
+    assert!(f
+        .handle_response(keycloak_client::Response::json(500, "{}"), NOW)
+        .is_err());
+}
+
+#[test]
 fn token_responses() {
     let c = rs();
     let t = c

@@ -89,6 +89,17 @@ struct Session<'a> {
     id: String,
 }
 
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // closes Chromium even when an assertion failed
+        let _ = self
+            .d
+            .agent
+            .delete(&format!("{}/session/{}", self.d.base, self.id))
+            .call();
+    }
+}
+
 impl Session<'_> {
     fn find(&self, css: &str, wait: Duration) -> String {
         let deadline = Instant::now() + wait;
@@ -214,6 +225,6 @@ fn headless_chromium_logs_in_and_out() {
         "{}",
         s.url()
     );
-    driver.call("DELETE", &format!("/session/{}", s.id), None);
+    drop(s);
     let _ = std::fs::remove_dir_all(profile);
 }

@@ -301,6 +301,49 @@ impl Browser {
         after.url.join(&loc).map_err(|e| e.to_string())
     }
 
+    /// Logs in at any provider with simple HTML forms (e.g. oidc-provider's dev interactions):
+    /// follows same-origin redirects, fills `login`/`username` and `password` plus hidden inputs
+    /// of each form, and returns the first redirect that leaves the provider (the callback).
+    pub fn login_generic(
+        &mut self,
+        authorize_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<url::Url, String> {
+        let start = url::Url::parse(authorize_url).map_err(|e| e.to_string())?;
+        let mut page = self.get(authorize_url)?;
+        for _ in 0..12 {
+            if (300..400).contains(&page.status) {
+                let loc = page.location.clone().ok_or("redirect without Location")?;
+                let next = page.url.join(&loc).map_err(|e| e.to_string())?;
+                if next.origin() != start.origin() {
+                    return Ok(next);
+                }
+                page = self.get(next.as_str())?;
+                continue;
+            }
+            let form = find_form(&page, "").ok_or_else(|| {
+                format!("no form on `{}` (HTTP {})", title(&page.body), page.status)
+            })?;
+            let mut fields: Vec<(&str, &str)> = form
+                .hidden
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if page.body.contains("name=\"login\"") {
+                fields.push(("login", username));
+            }
+            if page.body.contains("name=\"username\"") {
+                fields.push(("username", username));
+            }
+            if page.body.contains("name=\"password\"") {
+                fields.push(("password", password));
+            }
+            page = self.post_form(&form.action, &fields)?;
+        }
+        Err("too many steps".into())
+    }
+
     /// Approves a device authorization as `username` (RFC 8628 §3.3) through Keycloak's pages.
     pub fn approve_device(
         &mut self,

@@ -9,3 +9,4 @@ pub mod canned;
 pub mod conformance;
 pub mod e2e;
 pub mod keycloak;
+pub mod proxy;

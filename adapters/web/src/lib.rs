@@ -677,6 +677,12 @@ impl WebAuth {
                 self.save(id, session).await;
                 Some(new)
             }
+            // Keycloak unreachable: keep the session; the current access token serves until it
+            // really expires (an outage does not log everybody out).
+            Err(keycloak_client_reqwest::Error::Transport(e)) if !tokens.is_expired(now()) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unreachable");
+                Some(tokens)
+            }
             Err(e) => {
                 tracing::info!(target: "keycloak_client::web", error = %e, "refresh failed; ending the session");
                 self.store.delete(id).await;
