@@ -228,7 +228,9 @@ impl From<keycloak_client_ureq::Error> for Failure {
     fn from(e: keycloak_client_ureq::Error) -> Self {
         let code = match &e {
             keycloak_client_ureq::Error::Transport(
-                TransportError::Connect { .. } | TransportError::Timeout { .. },
+                TransportError::Connect { .. }
+                | TransportError::Timeout { .. }
+                | TransportError::Disconnected { .. },
             ) => 3,
             _ => 1,
         };

@@ -418,3 +418,68 @@ fn usage_errors_unreachable_and_completions() {
         assert!(k.ok(&[sub, "--help"]).contains("Usage: kcc"));
     }
 }
+
+#[test]
+fn faults_give_clear_exit_codes() {
+    use keycloak_client_testkit::proxy::{Fault, FaultProxy};
+    let env = keycloak::require();
+    let proxy = FaultProxy::start(env.url.trim_start_matches("http://"));
+    let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
+    // the issuer stays Keycloak's; the back channel goes through the proxy
+    let cfg = k.cache.join("proxied.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"realm":"{}","auth-server-url":"{}/","resource":"rkc-rs","credentials":{{"secret":"rkc-rs-secret"}}}}"#, env.realm, proxy.base),
+    )
+    .unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_kcc"))
+            .env("XDG_CACHE_HOME", &k.cache)
+            .env_remove("KCC_ISSUER")
+            .env_remove("KCC_CLIENT_ID")
+            .env_remove("KCC_CLIENT_SECRET")
+            .args(["--config", cfg.to_str().unwrap(), "pat"])
+            .output()
+            .unwrap()
+    };
+    // The proxied base changes the issuer Keycloak reports (it is derived from --hostname, so it
+    // stays 127.0.0.1:18080): discovery through the proxy is refused as an issuer mismatch.
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("issuer mismatch"));
+    // server down: exit 3, one line
+    proxy.set(Fault::Down);
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+    // 503 burst longer than the retries: exit 1 with the server's reason
+    proxy.set(Fault::ServiceUnavailable(10));
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("503"));
+    // truncated discovery: exit 1, no panic
+    proxy.set(Fault::Truncate(100));
+    let o = run();
+    assert!(
+        matches!(o.status.code(), Some(1) | Some(3)),
+        "{:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}

@@ -266,6 +266,115 @@ fn key_rotation_needs_exactly_one_refetch() {
     .unwrap_err();
     assert!(matches!(e, Error::UnknownKey(_)), "{e}");
     assert_eq!(fetches.get(), 1, "no refetch inside the cooldown");
+    // A second rotation, under load: four threads keep minting and validating tokens while the
+    // key changes. Tokens signed by the new key must always validate; only tokens minted with
+    // the old key just before it was disabled may be refused; refetches stay within the policy.
+    let v = Arc::new(v);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fetch_count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (v, stop, fc, c) = (v.clone(), stop.clone(), fetch_count.clone(), c.clone());
+            std::thread::spawn(move || {
+                let http = HttpClient::default();
+                let (mut ok, mut refused_old) = (0usize, 0usize);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = http
+                        .exec(c.danger_password_grant(
+                            "dora",
+                            &Password::new("dora-pass"),
+                            "openid",
+                        ))
+                        .unwrap()
+                        .access_token;
+                    let kid = keycloak_client::jwt::decode_unverified(t.secret())
+                        .unwrap()
+                        .header["kid"]
+                        .clone();
+                    let cell = Cell::new(0);
+                    let r = run(
+                        &http,
+                        v.validate_flow(t.secret(), TokenKind::Access, now()),
+                        &cell,
+                    );
+                    fc.fetch_add(cell.get(), std::sync::atomic::Ordering::Relaxed);
+                    match r {
+                        Ok(_) => ok += 1,
+                        Err(e) => {
+                            let current = v.cache().keys.keys.iter().any(|k| {
+                                k.kid.as_ref().map(|x| serde_json::json!(x)) == Some(kid.clone())
+                            });
+                            assert!(
+                                !current && matches!(e, Error::UnknownKey(_)),
+                                "a token of a published key was refused: {e}"
+                            );
+                            refused_old += 1;
+                        }
+                    }
+                }
+                (ok, refused_old)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let comps: Vec<Value> = serde_json::from_slice(
+        &admin(
+            &http,
+            &adm,
+            keycloak_client::Method::Get,
+            &format!("{base}/components?type=org.keycloak.keys.KeyProvider"),
+            None,
+        )
+        .body,
+    )
+    .unwrap();
+    let old: Vec<Value> = comps
+        .into_iter()
+        .filter(|c| c["providerId"] == "rsa-generated")
+        .collect();
+    admin(
+        &http,
+        &adm,
+        keycloak_client::Method::Post,
+        &format!("{base}/components"),
+        Some(json!({
+            "name": format!("rsa-under-load-{}", now().0),
+            "providerId": "rsa-generated",
+            "providerType": "org.keycloak.keys.KeyProvider",
+            "parentId": realm_id,
+            "config": { "priority": ["2000"], "keySize": ["2048"], "active": ["true"], "enabled": ["true"], "algorithm": ["RS256"] }
+        })),
+    );
+    for p in old {
+        let mut p = p.clone();
+        p["config"]["enabled"] = json!(["false"]);
+        p["config"]["active"] = json!(["false"]);
+        admin(
+            &http,
+            &adm,
+            keycloak_client::Method::Put,
+            &format!("{base}/components/{}", p["id"].as_str().unwrap()),
+            Some(p),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut refused) = (0, 0);
+    for w in workers {
+        let (o, r) = w.join().unwrap();
+        ok += o;
+        refused += r;
+    }
+    let fetches = fetch_count.load(std::sync::atomic::Ordering::Relaxed);
+    let secs = started.elapsed().as_secs() as usize;
+    println!("rotation under load: {ok} tokens validated, {refused} old-key tokens refused, {fetches} JWKS fetches in {secs} s");
+    assert!(ok > 20, "load was applied ({ok} validations)");
+    assert!(
+        fetches >= 1 && fetches <= 1 + secs / 2,
+        "{fetches} fetches in {secs} s with a 2 s cooldown"
+    );
+
     // the JWKS endpoint itself: checked through the core's request
     let r = v
         .begin_key_fetch(now().plus(10), keycloak_client::RefetchReason::UnknownKey)

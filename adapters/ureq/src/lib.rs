@@ -36,6 +36,15 @@ pub enum TransportError {
         /// Elapsed time.
         after_ms: u128,
     },
+    /// The connection was closed before a complete response arrived (the request may or may
+    /// not have been processed).
+    #[error("{host} closed the connection before a complete response: {detail}")]
+    Disconnected {
+        /// Host and port.
+        host: String,
+        /// Underlying error.
+        detail: String,
+    },
     /// The response body exceeded the cap.
     #[error("response body from {host} exceeds the limit of {limit} bytes")]
     BodyTooLarge {
@@ -59,7 +68,9 @@ impl TransportError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            TransportError::Connect { .. } | TransportError::Timeout { .. }
+            TransportError::Connect { .. }
+                | TransportError::Timeout { .. }
+                | TransportError::Disconnected { .. }
         )
     }
 }
@@ -210,6 +221,19 @@ impl HttpClient {
                         detail: io.to_string(),
                     }
                 }
+                ureq::Error::Io(io)
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::UnexpectedEof
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::BrokenPipe
+                    ) || io.to_string().contains("disconnected") =>
+                {
+                    TransportError::Disconnected {
+                        host: host.to_string(),
+                        detail: io.to_string(),
+                    }
+                }
                 ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
                     TransportError::Timeout {
                         host: host.to_string(),
@@ -277,7 +301,9 @@ impl HttpClient {
                 Err(e) => {
                     let retry = match &e {
                         TransportError::Connect { .. } => true,
-                        TransportError::Timeout { .. } => req.method.is_idempotent(),
+                        TransportError::Timeout { .. } | TransportError::Disconnected { .. } => {
+                            req.method.is_idempotent()
+                        }
                         _ => false,
                     };
                     if !retry || last {
