@@ -2,7 +2,6 @@
 //! real Keycloak: login, callback CSRF attempts, logout, refresh, bearer validation, UMA.
 
 use actix_web::{web, App, HttpServer};
-use keycloak_client::{ClientConfig, Password};
 use keycloak_client_testkit::browser::{Browser, Page};
 use keycloak_client_testkit::keycloak;
 
@@ -67,46 +66,11 @@ fn login(site: &Site, b: &mut Browser, path: &str, user: &str) -> Page {
 }
 
 fn token(user: &str) -> String {
-    let env = keycloak::require();
-    let http = keycloak_client_ureq::HttpClient::default();
-    let cfg = ClientConfig::keycloak(&env.url, &env.realm, "rkc-rs")
-        .client_secret("rkc-rs-secret")
-        .build()
-        .unwrap();
-    let c = keycloak_client::Client::new(
-        cfg.clone(),
-        http.run(keycloak_client::DiscoverFlow::new(&cfg, false))
-            .unwrap(),
-    );
-    http.exec(c.danger_password_grant(user, &Password::new(format!("{user}-pass")), "openid"))
-        .unwrap()
-        .access_token
-        .secret()
-        .to_string()
+    keycloak_client_testkit::api::password_token("rkc-rs", "rkc-rs-secret", user)
 }
 
 fn api(site: &Site, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut r = agent
-        .get(&site.url(path))
-        .header("accept", "application/json");
-    if let Some(t) = token {
-        r = r.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = r.call().unwrap();
-    let www = resp
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string());
-    (
-        resp.status().as_u16(),
-        www,
-        resp.body_mut().read_to_string().unwrap_or_default(),
-    )
+    keycloak_client_testkit::api::get(&site.url(path), token)
 }
 
 #[test]

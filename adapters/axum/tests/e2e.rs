@@ -69,49 +69,10 @@ fn login(app: &App, b: &mut Browser, path: &str, user: &str) -> Page {
     b.get(&app.url(&back)).unwrap()
 }
 
-fn password_token(client: &str, secret: &str, user: &str) -> String {
-    let env = keycloak::require();
-    let http = keycloak_client_ureq::HttpClient::default();
-    let cfg = ClientConfig::keycloak(&env.url, &env.realm, client)
-        .client_secret(secret)
-        .build()
-        .unwrap();
-    let d = http
-        .run(keycloak_client::DiscoverFlow::new(&cfg, false))
-        .unwrap();
-    let c = keycloak_client::Client::new(cfg, d);
-    let t = http
-        .exec(c.danger_password_grant(
-            user,
-            &Password::new(format!("{user}-pass")),
-            "openid profile",
-        ))
-        .unwrap();
-    t.access_token.secret().to_string()
-}
+use keycloak_client_testkit::api::password_token;
 
 fn api(app: &App, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut r = agent
-        .get(&app.url(path))
-        .header("accept", "application/json");
-    if let Some(t) = token {
-        r = r.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = r.call().unwrap();
-    let www = resp
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string());
-    (
-        resp.status().as_u16(),
-        www,
-        resp.body_mut().read_to_string().unwrap_or_default(),
-    )
+    keycloak_client_testkit::api::get(&app.url(path), token)
 }
 
 #[test]

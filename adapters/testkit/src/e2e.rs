@@ -16,6 +16,54 @@ use crate::browser::Browser;
 use crate::conformance::Sender;
 use crate::keycloak::{self, Env, DEVICE_CLIENT, REDIRECT_URI, RS_CLIENT, RS_SECRET, SPA_CLIENT};
 
+/// A plain blocking sender for helpers (a `ureq` agent without retries), so helpers do not
+/// depend on the adapters under test.
+pub struct UreqLess;
+
+impl Sender for UreqLess {
+    fn send(
+        &self,
+        req: &keycloak_client::Request,
+    ) -> Result<keycloak_client::Response, crate::conformance::Failure> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut b = http::Request::builder()
+            .method(req.method.as_str())
+            .uri(req.url.as_str());
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let hreq = b
+            .body(req.body.clone())
+            .map_err(|e| crate::conformance::Failure::Other(e.to_string()))?;
+        let mut resp = agent
+            .run(hreq)
+            .map_err(|e| crate::conformance::Failure::Other(e.to_string()))?;
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp
+            .body_mut()
+            .read_to_vec()
+            .map_err(|e| crate::conformance::Failure::Other(e.to_string()))?;
+        Ok(keycloak_client::Response::new(
+            resp.status().as_u16(),
+            headers,
+            body,
+        ))
+    }
+}
+
 /// Wall clock for the tests.
 pub fn now() -> UnixTime {
     UnixTime(

@@ -4,6 +4,7 @@
 //! * [`canned`]: a loopback HTTP server with scripted answers;
 //! * [`conformance`]: the suite every HTTP adapter must pass.
 
+pub mod api;
 pub mod browser;
 pub mod canned;
 pub mod conformance;

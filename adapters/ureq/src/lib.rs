@@ -10,120 +10,14 @@
 mod friendly;
 
 use std::io::Read;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub use friendly::{Keycloak, KeycloakBuilder};
 pub use keycloak_client;
-use keycloak_client::{Exchange, Flow, Request, Response, Single, Step, UnixTime};
+use keycloak_client::{Exchange, Flow, Request, Response, Single, Step};
 
-/// A transport failure (no HTTP response was received, or it could not be read).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The server could not be reached (refused, DNS, TLS handshake).
-    #[error("cannot connect to {host}: {detail}")]
-    Connect {
-        /// Host and port.
-        host: String,
-        /// Underlying error.
-        detail: String,
-    },
-    /// The connect or read deadline passed.
-    #[error("request to {host} timed out after {after_ms} ms")]
-    Timeout {
-        /// Host and port.
-        host: String,
-        /// Elapsed time.
-        after_ms: u128,
-    },
-    /// The connection was closed before a complete response arrived (the request may or may
-    /// not have been processed).
-    #[error("{host} closed the connection before a complete response: {detail}")]
-    Disconnected {
-        /// Host and port.
-        host: String,
-        /// Underlying error.
-        detail: String,
-    },
-    /// The response body exceeded the cap.
-    #[error("response body from {host} exceeds the limit of {limit} bytes")]
-    BodyTooLarge {
-        /// Host and port.
-        host: String,
-        /// The limit.
-        limit: usize,
-    },
-    /// Any other I/O or protocol failure.
-    #[error("HTTP transport error talking to {host}: {detail}")]
-    Other {
-        /// Host and port.
-        host: String,
-        /// Underlying error.
-        detail: String,
-    },
-}
-
-impl TransportError {
-    /// Whether retrying might help.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TransportError::Connect { .. }
-                | TransportError::Timeout { .. }
-                | TransportError::Disconnected { .. }
-        )
-    }
-}
-
-/// Either the core's protocol error or a transport error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A protocol error from the core (OAuth error, validation, malformed body, ...).
-    #[error(transparent)]
-    Keycloak(#[from] keycloak_client::Error),
-    /// The HTTP exchange failed.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-}
-
-impl Error {
-    /// The core error, if this is one.
-    pub fn keycloak(&self) -> Option<&keycloak_client::Error> {
-        match self {
-            Error::Keycloak(e) => Some(e),
-            Error::Transport(_) => None,
-        }
-    }
-}
-
-/// Retry policy for idempotent requests.
-#[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    /// Total attempts (1 = no retry).
-    pub attempts: u32,
-    /// First backoff; doubled each retry.
-    pub initial_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 3,
-            initial_backoff: Duration::from_millis(100),
-        }
-    }
-}
-
-/// The current time as the core wants it.
-pub fn now() -> UnixTime {
-    UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
-}
+use keycloak_client_transport::{host_of, strip_query, Attempt};
+pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
 
 /// A blocking HTTP client configured for talking to an authorization server.
 #[derive(Clone, Debug)]
@@ -137,14 +31,6 @@ impl Default for HttpClient {
     fn default() -> Self {
         Self::new(Duration::from_secs(5), Duration::from_secs(15))
     }
-}
-
-fn host_of(url: &url::Url) -> String {
-    format!(
-        "{}:{}",
-        url.host_str().unwrap_or("?"),
-        url.port_or_known_default().unwrap_or(0)
-    )
 }
 
 impl HttpClient {
@@ -287,36 +173,30 @@ impl HttpClient {
         // The span names the endpoint only: no query (codes, hints), no headers, no body.
         let span = tracing::debug_span!("keycloak.http", method = %req.method, url = %strip_query(&req.url));
         let _enter = span.enter();
-        let mut backoff = self.retry.initial_backoff;
-        let attempts = self.retry.attempts.max(1);
-        for attempt in 1..=attempts {
-            let last = attempt == attempts;
-            match self.send_once(req) {
-                Ok(resp)
-                    if matches!(resp.status, 502..=504) && req.method.is_idempotent() && !last =>
-                {
-                    tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying after gateway error");
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(req);
+            let outcome = match &result {
+                Ok(resp) => Attempt::Status(resp.status),
+                Err(e) => Attempt::Failed(e),
+            };
+            if !self.retry.should_retry(req.method, attempt, outcome) {
+                if let Err(e) = &result {
+                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "request failed");
                 }
-                Ok(resp) => return Ok(resp),
+                return result;
+            }
+            match &result {
+                Ok(resp) => {
+                    tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying")
+                }
                 Err(e) => {
-                    let retry = match &e {
-                        TransportError::Connect { .. } => true,
-                        TransportError::Timeout { .. } | TransportError::Disconnected { .. } => {
-                            req.method.is_idempotent()
-                        }
-                        _ => false,
-                    };
-                    if !retry || last {
-                        tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "request failed");
-                        return Err(e);
-                    }
-                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "retrying");
+                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "retrying")
                 }
             }
-            std::thread::sleep(backoff);
-            backoff = backoff.saturating_mul(2);
+            std::thread::sleep(self.retry.backoff(attempt));
+            attempt += 1;
         }
-        unreachable!("the loop returns on the last attempt")
     }
 
     /// Drives any multi-step flow to completion.
@@ -336,11 +216,4 @@ impl HttpClient {
     pub fn exec<E: Exchange>(&self, exchange: E) -> Result<E::Output, Error> {
         self.run(Single::new(exchange))
     }
-}
-
-fn strip_query(u: &url::Url) -> String {
-    let mut u = u.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
 }
