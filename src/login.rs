@@ -53,6 +53,8 @@ pub struct PendingLogin {
 pub struct LoginBuilder<'a> {
     client: &'a Client,
     redirect_uri: Option<String>,
+    /// Whether `redirect_uri` still needs validating (it was set by the caller, not the config).
+    redirect_unchecked: bool,
     scopes: Vec<String>,
     params: Vec<(String, String)>,
     max_age: Option<u64>,
@@ -64,6 +66,7 @@ impl<'a> LoginBuilder<'a> {
         LoginBuilder {
             client,
             redirect_uri: client.config.redirect_uri.as_ref().map(|u| u.to_string()),
+            redirect_unchecked: false,
             scopes: client.config.scopes.clone(),
             params: vec![],
             max_age: None,
@@ -74,6 +77,7 @@ impl<'a> LoginBuilder<'a> {
     /// Overrides the configured redirect URI.
     pub fn redirect_uri(mut self, uri: &str) -> Self {
         self.redirect_uri = Some(uri.to_string());
+        self.redirect_unchecked = true;
         self
     }
 
@@ -150,7 +154,10 @@ impl<'a> LoginBuilder<'a> {
         let redirect_uri = self
             .redirect_uri
             .ok_or_else(|| Error::Config("no redirect_uri configured for login".into()))?;
-        url::Url::parse(&redirect_uri).map_err(|e| Error::Config(format!("redirect_uri: {e}")))?;
+        if self.redirect_unchecked {
+            url::Url::parse(&redirect_uri)
+                .map_err(|e| Error::Config(format!("redirect_uri: {e}")))?;
+        }
         let mut scopes = vec!["openid".to_string()];
         for s in self.scopes {
             for part in s.split_ascii_whitespace() {

@@ -129,3 +129,23 @@ fn pending_login_round_trips_through_json_and_redacts_debug() {
         "{dbg}"
     );
 }
+
+#[test]
+fn redirect_uri_override_is_validated() {
+    let c = client("rkc-spa", None);
+    let e = c
+        .login()
+        .redirect_uri("not a url")
+        .build(&mut CountingRng(0), NOW)
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    let (url, p) = c
+        .login()
+        .redirect_uri("http://127.0.0.1:9/cb")
+        .build(&mut CountingRng(0), NOW)
+        .unwrap();
+    assert_eq!(p.redirect_uri, "http://127.0.0.1:9/cb");
+    assert!(url
+        .as_str()
+        .contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"));
+}
