@@ -123,6 +123,11 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
+/// Whether a form or query parameter carries a secret (redacted in `Debug` and logs).
+pub(crate) fn is_secret_field(name: &str) -> bool {
+    SECRET_FORM_FIELDS.contains(&name)
+}
+
 /// Redacts secret query parameters of a URL for logs and `Debug`.
 pub fn redacted_url(url: &url::Url) -> String {
     if url.query().is_none() {

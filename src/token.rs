@@ -143,7 +143,7 @@ pub(crate) fn check_bearer(token_type: &str) -> Result<(), Error> {
 }
 
 /// A POST to the token endpoint with a form and client authentication.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct TokenCall {
     pub url: url::Url,
     pub client_id: String,
@@ -152,6 +152,31 @@ pub(crate) struct TokenCall {
     pub bearer: Option<AccessToken>,
     pub limit: usize,
     pub what: &'static str,
+}
+
+impl std::fmt::Debug for TokenCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The form carries codes, verifiers, refresh tokens, passwords: show only what is safe.
+        let form: Vec<String> = self
+            .form
+            .iter()
+            .map(|(k, v)| {
+                if crate::http::is_secret_field(k) {
+                    format!("{k}=<redacted>")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        f.debug_struct("TokenCall")
+            .field("what", &self.what)
+            .field("url", &self.url.as_str())
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("form", &form)
+            .field("bearer", &self.bearer)
+            .finish()
+    }
 }
 
 impl TokenCall {

@@ -149,3 +149,61 @@ fn redirect_uri_override_is_validated() {
         .as_str()
         .contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"));
 }
+
+#[test]
+fn debug_of_every_step_redacts_secrets() {
+    let c = client("rkc-spa", None);
+    let (_, p) = c.login().build(&mut CountingRng(0), NOW).unwrap();
+    let verifier = p.code_verifier.secret().to_string();
+    let s = p.state.secret().to_string();
+    let ex = c
+        .callback(
+            p,
+            &q(&format!("state={s}&{ISS_Q}&code=the-secret-code")),
+            NOW,
+        )
+        .unwrap();
+    let dbg = format!("{ex:?}");
+    assert!(
+        !dbg.contains("the-secret-code") && !dbg.contains(&verifier),
+        "{dbg}"
+    );
+    let rs = common::rs();
+    let t = keycloak_client::TokenSet::from_response(
+        keycloak_client::parse::token_response(&keycloak_client::Response::json(
+            200,
+            r#"{"access_token":"AT-SECRET","token_type":"Bearer","refresh_token":"RT-SECRET"}"#,
+        ))
+        .unwrap(),
+        NOW,
+    );
+    for d in [
+        format!("{:?}", rs.refresh(&t).unwrap()),
+        format!(
+            "{:?}",
+            rs.danger_password_grant("u", &keycloak_client::Password::new("PW-SECRET"), "openid")
+        ),
+        format!(
+            "{:?}",
+            rs.token_exchange("SUBJ-SECRET", keycloak_client::ACCESS_TOKEN_TYPE)
+        ),
+        format!("{:?}", rs.introspect("INTRO-SECRET", None).unwrap()),
+        format!(
+            "{:?}",
+            rs.logout(t.refresh_token.as_ref().unwrap()).unwrap()
+        ),
+        format!("{t:?}"),
+        format!("{rs:?}"),
+    ] {
+        for secret in [
+            "AT-SECRET",
+            "RT-SECRET",
+            "PW-SECRET",
+            "SUBJ-SECRET",
+            "INTRO-SECRET",
+            "rkc-rs-secret",
+        ] {
+            assert!(!d.contains(secret), "{secret} in {d}");
+        }
+    }
+}
