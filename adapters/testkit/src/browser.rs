@@ -28,6 +28,16 @@ pub struct Form {
     pub hidden: Vec<(String, String)>,
 }
 
+impl Form {
+    /// The hidden inputs as form fields, to extend with the visible ones.
+    pub fn fields(&self) -> Vec<(&str, &str)> {
+        self.hidden
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
 /// A tiny browser: cookie jar, no redirects followed automatically, no JavaScript.
 pub struct Browser {
     agent: ureq::Agent,
@@ -266,11 +276,7 @@ impl Browser {
                 page.status
             )
         })?;
-        let mut fields: Vec<(&str, &str)> = form
-            .hidden
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut fields = form.fields();
         fields.push(("username", username));
         fields.push(("password", password));
         self.post_form(&form.action, &fields)
@@ -325,11 +331,7 @@ impl Browser {
             let form = find_form(&page, "").ok_or_else(|| {
                 format!("no form on `{}` (HTTP {})", title(&page.body), page.status)
             })?;
-            let mut fields: Vec<(&str, &str)> = form
-                .hidden
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let mut fields = form.fields();
             if page.body.contains("name=\"login\"") {
                 fields.push(("login", username));
             }
@@ -366,11 +368,7 @@ impl Browser {
                 page.status
             )
         })?;
-        let mut fields: Vec<(&str, &str)> = consent
-            .hidden
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut fields = consent.fields();
         fields.push(("accept", "Yes"));
         let done = self.post_form(&consent.action, &fields)?;
         match done.location.as_deref() {

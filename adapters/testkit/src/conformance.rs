@@ -18,6 +18,18 @@ pub enum Failure {
     Other(String),
 }
 
+impl From<keycloak_client_transport::TransportError> for Failure {
+    fn from(e: keycloak_client_transport::TransportError) -> Self {
+        use keycloak_client_transport::TransportError as T;
+        match e {
+            T::Timeout { .. } => Failure::Timeout,
+            T::BodyTooLarge { .. } => Failure::BodyTooLarge,
+            T::Connect { .. } => Failure::Connect,
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
 /// One request through the adapter under test.
 pub trait Sender {
     /// Sends through the adapter's `send`.

@@ -5,18 +5,13 @@ use std::time::Duration;
 use keycloak_client::{Request, Response};
 use keycloak_client_testkit::canned::CannedServer;
 use keycloak_client_testkit::conformance::{self, Failure, Sender};
-use keycloak_client_ureq::{HttpClient, RetryPolicy, TransportError};
+use keycloak_client_ureq::{HttpClient, RetryPolicy};
 
 struct Ureq(HttpClient);
 
 impl Sender for Ureq {
     fn send(&self, req: &Request) -> Result<Response, Failure> {
-        self.0.send(req).map_err(|e| match e {
-            TransportError::Timeout { .. } => Failure::Timeout,
-            TransportError::BodyTooLarge { .. } => Failure::BodyTooLarge,
-            TransportError::Connect { .. } => Failure::Connect,
-            other => Failure::Other(other.to_string()),
-        })
+        self.0.send(req).map_err(Failure::from)
     }
 }
 

@@ -2,18 +2,13 @@
 
 use keycloak_client::{Request, Response};
 use keycloak_client_testkit::conformance::{Failure, Sender};
-use keycloak_client_ureq::{HttpClient, TransportError};
+use keycloak_client_ureq::HttpClient;
 
 struct Ureq(HttpClient);
 
 impl Sender for Ureq {
     fn send(&self, req: &Request) -> Result<Response, Failure> {
-        self.0.send(req).map_err(|e| match e {
-            TransportError::Timeout { .. } => Failure::Timeout,
-            TransportError::BodyTooLarge { .. } => Failure::BodyTooLarge,
-            TransportError::Connect { .. } => Failure::Connect,
-            other => Failure::Other(other.to_string()),
-        })
+        self.0.send(req).map_err(Failure::from)
     }
 }
 

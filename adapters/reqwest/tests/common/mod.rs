@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use keycloak_client::{Request, Response};
-use keycloak_client_reqwest::{HttpClient, RetryPolicy, TransportError};
+use keycloak_client_reqwest::{HttpClient, RetryPolicy};
 use keycloak_client_testkit::conformance::{Failure, Sender};
 
 pub struct Reqwest {
@@ -11,12 +11,7 @@ pub struct Reqwest {
 
 impl Sender for Reqwest {
     fn send(&self, req: &Request) -> Result<Response, Failure> {
-        self.rt.block_on(self.http.send(req)).map_err(|e| match e {
-            TransportError::Timeout { .. } => Failure::Timeout,
-            TransportError::BodyTooLarge { .. } => Failure::BodyTooLarge,
-            TransportError::Connect { .. } => Failure::Connect,
-            other => Failure::Other(other.to_string()),
-        })
+        self.rt.block_on(self.http.send(req)).map_err(Failure::from)
     }
 }
 
