@@ -38,7 +38,9 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use keycloak_client::ClientConfig;
-pub use keycloak_client_web::{AuthStatus, Identity, MemoryStore, WebAuth, WebConfig};
+pub use keycloak_client_web::{
+    bearer_from_header, AuthStatus, Identity, IdentityData, MemoryStore, WebAuth, WebConfig,
+};
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
 use serde::Deserialize;
 
@@ -159,6 +161,11 @@ fn info(req: &ServiceRequest) -> RequestInfo {
     }
 }
 
+fn bearer(req: &ServiceRequest) -> Option<&str> {
+    let v = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    bearer_from_header(v.to_str().ok()?)
+}
+
 fn auth_of(req: &ServiceRequest) -> Result<web::Data<WebAuth>, actix_web::Error> {
     req.app_data::<web::Data<WebAuth>>()
         .cloned()
@@ -209,7 +216,7 @@ pub async fn bearer_auth<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    let outcome = auth.handle_bearer(&info(&req)).await;
+    let outcome = auth.handle_bearer_token(bearer(&req)).await;
     proceed(outcome, req, next).await
 }
 
@@ -219,7 +226,7 @@ pub async fn optional_bearer_auth<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    let status = auth.bearer_status(&info(&req)).await;
+    let status = auth.bearer_token_status(bearer(&req)).await;
     if let AuthStatus::Authenticated(i) = &status {
         req.extensions_mut().insert(i.clone());
     }

@@ -13,7 +13,7 @@
 //! web.login_redirect_uri = "/howdy".into();
 //! let auth = Arc::new(WebAuth::new(cfg, web, Arc::new(MemoryStore::default()))?);
 //! let app: Router = Router::new()
-//!     .route("/howdy", get(|User(u): User| async move { format!("Howdy {}", u.username.unwrap_or_default()) }))
+//!     .route("/howdy", get(|User(u): User| async move { format!("Howdy {}", u.username.as_deref().unwrap_or_default()) }))
 //!     .layer(from_fn_with_state(auth.clone(), browser_auth));
 //! # let _ = app; Ok(()) }
 //! ```
@@ -27,7 +27,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-pub use keycloak_client_web::{AuthStatus, Identity, WebAuth, WebConfig};
+pub use keycloak_client_web::{
+    bearer_from_header, AuthStatus, Identity, IdentityData, WebAuth, WebConfig,
+};
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
 
 /// Converts the extension's response to axum's.
@@ -108,9 +110,13 @@ pub async fn browser_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: 
 
 /// API mode: a valid bearer token is required (401 `WWW-Authenticate: Bearer ...` otherwise).
 pub async fn bearer_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: Next) -> Response {
-    let (info, req) = info(req, false).await;
-    let outcome = auth.handle_bearer(&info).await;
+    let outcome = auth.handle_bearer_token(bearer(&req)).await;
     proceed(outcome, req, next).await
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(axum::http::header::AUTHORIZATION)?;
+    bearer_from_header(v.to_str().ok()?)
 }
 
 /// Pass-through mode: the request always continues, with an [`AuthStatus`] in its extensions.
@@ -119,9 +125,7 @@ pub async fn optional_bearer_auth(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let (info, r) = info(req, false).await;
-    req = r;
-    let status = auth.bearer_status(&info).await;
+    let status = auth.bearer_token_status(bearer(&req)).await;
     if let AuthStatus::Authenticated(i) = &status {
         req.extensions_mut().insert(i.clone());
     }

@@ -120,3 +120,37 @@ async fn pat_is_cached_and_fetched_once_under_concurrency() {
         "16 concurrent callers must share one PAT request"
     );
 }
+
+/// A fresh client hit by concurrent validations (a server starting under load): every caller
+/// waits for the one key-set fetch instead of failing with an unknown `kid` during it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_validations_share_one_key_fetch() {
+    let token = {
+        let kc = kc();
+        let c = kc.client().await.unwrap();
+        kc.http()
+            .exec(c.danger_password_grant(
+                "alice",
+                &keycloak_client::Password::new("alice-pass"),
+                "openid",
+            ))
+            .await
+            .unwrap()
+            .access_token
+    };
+    let fresh = Arc::new(kc());
+    fresh.client().await.unwrap(); // discovered, but no key set yet
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (kc, t) = (fresh.clone(), token.clone());
+            tokio::spawn(async move { kc.validate_access_token(t.secret()).await })
+        })
+        .collect();
+    for t in tasks {
+        let claims = t
+            .await
+            .unwrap()
+            .expect("every concurrent first validation succeeds");
+        assert_eq!(claims.str("preferred_username"), Some("alice"));
+    }
+}

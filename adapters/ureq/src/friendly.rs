@@ -9,7 +9,7 @@ use keycloak_client::uma::{
 use keycloak_client::{
     AccessToken, Algorithm, CallbackParams, Claims, Client, ClientConfig, DeviceAuthorization,
     DevicePoll, DiscoverFlow, IdTokenValidator, Introspection, JwksCache, JwksPolicy, JwsVerifier,
-    LoginTokens, PendingLogin, PermissionTicket, TokenKind, TokenSet, TokenTypeHint,
+    LoginTokens, PendingLogin, PermissionTicket, RefetchReason, TokenKind, TokenSet, TokenTypeHint,
     TokenValidator, UserInfo,
 };
 
@@ -46,7 +46,11 @@ pub struct Keycloak {
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
     leeway_secs: u64,
-    token_validator: std::sync::Mutex<Option<Arc<TokenValidator>>>,
+    /// The validator once its key set is loaded (the lock-free fast path).
+    token_validator: std::sync::OnceLock<Arc<TokenValidator>>,
+    /// The validator being created and warmed: concurrent first callers wait here for the one
+    /// key-set fetch instead of failing with an unknown `kid` during it.
+    validator_init: Mutex<Option<Arc<TokenValidator>>>,
     discovered: Mutex<Option<Client>>,
     pat: Mutex<Option<TokenSet>>,
 }
@@ -146,7 +150,8 @@ impl KeycloakBuilder {
             access_audience: self.access_audience,
             jwks_policy: self.jwks_policy,
             leeway_secs: self.leeway_secs,
-            token_validator: std::sync::Mutex::new(None),
+            token_validator: std::sync::OnceLock::new(),
+            validator_init: Mutex::new(None),
             discovered: Mutex::new(None),
             pat: Mutex::new(None),
         })
@@ -235,27 +240,39 @@ impl Keycloak {
         let Some(verifier) = self.verifier.clone() else {
             return Ok(None);
         };
-        if let Some(v) = self
-            .token_validator
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
+        if let Some(v) = self.token_validator.get() {
             return Ok(Some(v.clone()));
         }
-        let client = self.client()?;
-        let mut v = TokenValidator::new(&client, verifier)?
-            .allow_algorithms(&self.algorithms)
-            .leeway_secs(self.leeway_secs)
-            .with_cache(JwksCache::new(self.jwks_policy));
-        if let Some(aud) = &self.access_audience {
-            v = v.access_token_audience(aud);
-        }
-        let v = Arc::new(v);
-        *self
-            .token_validator
+        let mut init = self
+            .validator_init
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(v.clone());
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = self.token_validator.get() {
+            return Ok(Some(v.clone()));
+        }
+        let v = match init.as_ref() {
+            Some(v) => v.clone(),
+            None => {
+                let client = self.client()?;
+                let mut v = TokenValidator::new(&client, verifier)?
+                    .allow_algorithms(&self.algorithms)
+                    .leeway_secs(self.leeway_secs)
+                    .with_cache(JwksCache::new(self.jwks_policy));
+                if let Some(aud) = &self.access_audience {
+                    v = v.access_token_audience(aud);
+                }
+                let v = Arc::new(v);
+                *init = Some(v.clone());
+                v
+            }
+        };
+        // Load the key set before the first validation, under the lock. A failed fetch is
+        // reported; the cache's cooldown then keeps later callers from hammering the server.
+        if let Some(r) = v.begin_key_fetch(now(), RefetchReason::Stale) {
+            let keys = self.http.exec(r)?;
+            v.install_keys(keys, now());
+            let _ = self.token_validator.set(v.clone());
+        }
         Ok(Some(v))
     }
 

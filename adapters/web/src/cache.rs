@@ -13,11 +13,11 @@ pub struct TtlCache<V: Clone> {
 }
 
 impl<V: Clone> TtlCache<V> {
-    /// A cache of at most `capacity` entries.
+    /// A cache of at most `capacity` entries; `0` disables it (nothing is stored).
     pub fn new(capacity: usize) -> Self {
         TtlCache {
             inner: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            capacity,
         }
     }
 
@@ -36,7 +36,7 @@ impl<V: Clone> TtlCache<V> {
 
     /// Inserts a value valid until `expires_at`.
     pub fn insert(&self, key: String, value: V, expires_at: UnixTime, now: UnixTime) {
-        if expires_at <= now {
+        if expires_at <= now || self.capacity == 0 {
             return;
         }
         let mut m = self.lock();
@@ -86,5 +86,13 @@ mod tests {
             None,
             "already expired values are not stored"
         );
+    }
+
+    #[test]
+    fn capacity_zero_disables() {
+        let c = TtlCache::new(0);
+        c.insert("a".into(), 1, UnixTime(10), UnixTime(0));
+        assert_eq!(c.get("a", UnixTime(1)), None);
+        assert!(c.is_empty());
     }
 }

@@ -56,7 +56,7 @@ pub struct WebConfig {
     pub refresh_margin_secs: u64,
     /// The audience bearer tokens must carry (default: the client id).
     pub api_audience: Option<String>,
-    /// Size of the verified-bearer-token cache.
+    /// Size of the verified-bearer-token cache (default 10,000; `0` verifies every request).
     pub bearer_cache_size: usize,
     /// Seconds a UMA decision is cached per token and permission (default 30).
     pub decision_ttl_secs: u64,
@@ -149,12 +149,7 @@ impl RequestInfo {
 
     /// The bearer token, if any (RFC 6750 §2.1).
     pub fn bearer(&self) -> Option<&str> {
-        let h = self.header("authorization")?;
-        let (scheme, token) = h.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim())
-            .filter(|t| !t.is_empty())
+        bearer_from_header(self.header("authorization")?)
     }
 
     /// Whether this looks like a top-level browser navigation (redirect) rather than an API or
@@ -181,9 +176,38 @@ impl RequestInfo {
     }
 }
 
-/// The authenticated user of a request.
+/// The token of an `Authorization: Bearer <token>` header value (RFC 6750 §2.1; the scheme is
+/// case-insensitive).
+pub fn bearer_from_header(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The authenticated user of a request: a shared, immutable [`IdentityData`] (fields are
+/// reached through `Deref`), so handing it to the cache, the request extensions and extractors
+/// is a reference-count increment rather than a deep copy of the claims.
 #[derive(Clone, Debug)]
-pub struct Identity {
+pub struct Identity(Arc<IdentityData>);
+
+impl std::ops::Deref for Identity {
+    type Target = IdentityData;
+    fn deref(&self) -> &IdentityData {
+        &self.0
+    }
+}
+
+impl From<IdentityData> for Identity {
+    fn from(d: IdentityData) -> Self {
+        Identity(Arc::new(d))
+    }
+}
+
+/// What an [`Identity`] holds.
+#[derive(Clone, Debug)]
+pub struct IdentityData {
     /// `sub`.
     pub subject: String,
     /// `preferred_username`, if present.
@@ -200,6 +224,12 @@ pub struct Identity {
 
 impl Identity {
     fn from_access_claims(claims: Claims, token: AccessToken) -> Identity {
+        IdentityData::from_access_claims(claims, token).into()
+    }
+}
+
+impl IdentityData {
+    fn from_access_claims(claims: Claims, token: AccessToken) -> IdentityData {
         let client_roles = claims
             .get("resource_access")
             .and_then(|r| r.as_object())
@@ -219,7 +249,7 @@ impl Identity {
                     .collect()
             })
             .unwrap_or_default();
-        Identity {
+        IdentityData {
             subject: claims.sub().unwrap_or_default().to_string(),
             username: claims.str("preferred_username").map(str::to_owned),
             realm_roles: claims
@@ -693,7 +723,13 @@ impl WebAuth {
 
     /// API mode: validates the bearer token; 401 with `WWW-Authenticate` when missing or invalid.
     pub async fn handle_bearer(&self, req: &RequestInfo) -> Outcome {
-        match self.bearer_status(req).await {
+        self.handle_bearer_token(req.bearer()).await
+    }
+
+    /// [`handle_bearer`](Self::handle_bearer) for a token the framework already extracted
+    /// (with [`bearer_from_header`]): no [`RequestInfo`] copy of the headers on the hot path.
+    pub async fn handle_bearer_token(&self, token: Option<&str>) -> Outcome {
+        match self.bearer_token_status(token).await {
             AuthStatus::Authenticated(i) => Outcome::Authenticated(i),
             AuthStatus::Anonymous => {
                 Outcome::Respond(WebResponse::bearer_challenge(&self.realm_name, None))
@@ -707,7 +743,12 @@ impl WebAuth {
 
     /// API pass-through mode: what the bearer token says, without rejecting the request.
     pub async fn bearer_status(&self, req: &RequestInfo) -> AuthStatus {
-        let Some(token) = req.bearer() else {
+        self.bearer_token_status(req.bearer()).await
+    }
+
+    /// [`bearer_status`](Self::bearer_status) for an already extracted token.
+    pub async fn bearer_token_status(&self, token: Option<&str>) -> AuthStatus {
+        let Some(token) = token else {
             return AuthStatus::Anonymous;
         };
         let key = token_key(token);

@@ -105,12 +105,19 @@ impl SessionStore for MemoryStore {
                     m.remove(id);
                     None
                 }
-                Some((s, _, _)) => {
-                    // sessions are small; a JSON round trip is the simplest deep copy
-                    serde_json::to_vec(s)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice(&b).ok())
-                }
+                Some((s, _, _)) => Some(Session {
+                    // `PendingLogin` is deliberately not `Clone` (it is consumed once); it is
+                    // copied through JSON, and only while a login is in progress.
+                    pending: s.pending.as_ref().and_then(|p| {
+                        serde_json::to_vec(p)
+                            .ok()
+                            .and_then(|b| serde_json::from_slice(&b).ok())
+                    }),
+                    tokens: s.tokens.clone(),
+                    claims: s.claims.clone(),
+                    sid: s.sid.clone(),
+                    created_at: s.created_at,
+                }),
                 None => None,
             }
         })

@@ -11,7 +11,7 @@ use keycloak_client_axum::{
     bearer_auth, browser_auth, optional_bearer_auth, require_permission, require_realm_role, Auth,
     AuthStatus, Permission, User,
 };
-use keycloak_client_web::{MemoryStore, WebAuth, WebConfig};
+use keycloak_client_web::{MemoryStore, SessionStore, WebAuth, WebConfig};
 use sha2::Digest;
 
 /// The authentication engine for howdy at `app_url`, against `keycloak_url` (realm `rkc`,
@@ -31,6 +31,19 @@ pub fn web_auth_with(
     settings: Option<&str>,
     adjust: impl FnOnce(&mut WebConfig),
 ) -> Result<Arc<WebAuth>, keycloak_client::Error> {
+    let store = Arc::new(MemoryStore::new(100_000));
+    web_auth_with_store(keycloak_url, app_url, settings, store, adjust)
+}
+
+/// Like [`web_auth_with`], keeping sessions in `store` (a Redis-backed store, or a shared
+/// [`MemoryStore`] the caller inspects; the benchmarks use it).
+pub fn web_auth_with_store(
+    keycloak_url: &str,
+    app_url: &str,
+    settings: Option<&str>,
+    store: Arc<dyn SessionStore>,
+    adjust: impl FnOnce(&mut WebConfig),
+) -> Result<Arc<WebAuth>, keycloak_client::Error> {
     let mut web = WebConfig::new(app_url)?;
     web.callback_path = "/kc/callback".into();
     web.login_redirect_uri = "/howdy".into();
@@ -42,7 +55,6 @@ pub fn web_auth_with(
         web.refresh_margin_secs = m.parse().unwrap_or(30);
     }
     adjust(&mut web);
-    let store = Arc::new(MemoryStore::new(100_000));
     let auth = match settings {
         Some(json) => WebAuth::from_keycloak_json(json, web, store)?,
         None => WebAuth::new(
@@ -74,7 +86,7 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
                 ))
             }),
         )
-        .route("/howdy/deep", get(|User(u): User| async move { format!("deep page for {}", u.username.unwrap_or_default()) }))
+        .route("/howdy/deep", get(|User(u): User| async move { format!("deep page for {}", u.username.as_deref().unwrap_or_default()) }))
         .route("/public/bye", get(|| async { Html("<!DOCTYPE html><html><head><title>Bye</title></head><body><p id=\"bye\">Logged out.</p></body></html>") }))
         .route("/public", get(|| async { "public page" }))
         .route("/kc/callback", get(|| async { "unreachable: handled by the middleware" }))
@@ -128,7 +140,7 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
             get(|Auth(s): Auth| async move {
                 match s {
                     AuthStatus::Authenticated(i) => {
-                        format!("hello {}", i.username.unwrap_or_default())
+                        format!("hello {}", i.username.as_deref().unwrap_or_default())
                     }
                     AuthStatus::Anonymous => "hello anonymous".to_string(),
                     AuthStatus::Invalid(r) => {
