@@ -352,6 +352,19 @@ fn bearer_api_valid_wrong_audience_bad_signature_expired() {
         www.contains("error=\"invalid_token\"") && www.contains("signature"),
         "{www}"
     );
+    // a different payload under alice's (cached) signature: the cache is keyed by the signature,
+    // so this must fall through to verification and fail, never be served alice's identity
+    let (head, rest) = alice.split_once('.').unwrap();
+    let (_, sig) = rest.rsplit_once('.').unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&b64.decode(rest.split('.').next().unwrap()).unwrap()).unwrap();
+    claims["preferred_username"] = "mallory".into();
+    let spliced = format!("{head}.{}.{sig}", b64.encode(claims.to_string()));
+    let (s, www, _) = api(&app, "/api/me", Some(&spliced));
+    assert_eq!(s, 401);
+    assert!(www.unwrap().contains("signature"));
     // wrong audience: an app that expects another audience rejects the same valid token
     let other = start(0, |w| w.api_audience = Some("another-api".into()));
     let (s, www, _) = api(&other, "/api/me", Some(&alice));

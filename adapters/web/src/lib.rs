@@ -374,6 +374,15 @@ fn random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
+/// The verified-token cache's key: the JWS signature segment (no hashing on the hot path; a
+/// hit is confirmed by comparing the whole token), or the whole token if it has no long one.
+fn bearer_cache_key(token: &str) -> &str {
+    match token.rsplit_once('.') {
+        Some((_, sig)) if sig.len() >= 32 => sig,
+        _ => token,
+    }
+}
+
 fn token_key(token: &str) -> String {
     let d = sha2::Sha256::digest(token.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
@@ -751,10 +760,16 @@ impl WebAuth {
         let Some(token) = token else {
             return AuthStatus::Anonymous;
         };
-        let key = token_key(token);
+        let key = bearer_cache_key(token);
         let t = now();
-        if let Some(i) = self.bearer_cache.get(&key, t) {
-            return AuthStatus::Authenticated(i);
+        if let Some(i) = self.bearer_cache.get(key, t) {
+            // The key is only the signature; a hit counts only for the very token verified.
+            if keycloak_client::constant_time_eq(
+                i.access_token.secret().as_bytes(),
+                token.as_bytes(),
+            ) {
+                return AuthStatus::Authenticated(i);
+            }
         }
         match self.kc.validate_access_token(token).await {
             Ok(claims) => {
@@ -765,8 +780,12 @@ impl WebAuth {
                     .map(UnixTime)
                     .unwrap_or(t);
                 let identity = Identity::from_access_claims(claims, AccessToken::new(token));
-                self.bearer_cache
-                    .insert(key, identity.clone(), exp.min(t.plus(3600)), t);
+                self.bearer_cache.insert(
+                    key.to_string(),
+                    identity.clone(),
+                    exp.min(t.plus(3600)),
+                    t,
+                );
                 AuthStatus::Authenticated(identity)
             }
             Err(e) => AuthStatus::Invalid(e.to_string()),
