@@ -5,7 +5,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keycloak_client::{IdTokenExpectations, IdTokenValidator, JwkSet, Nonce, Response, TokenSet, TokenValidator, UnixTime};
+use keycloak_client::{
+    IdTokenExpectations, IdTokenValidator, JwkSet, Nonce, Response, TokenSet, TokenValidator,
+    UnixTime,
+};
 use keycloak_client_bench::{fixture, now, CLIENT_ID, ISSUER, NONCE};
 
 fn ours(c: &mut Criterion) {
@@ -22,14 +25,27 @@ fn ours(c: &mut Criterion) {
     };
     let mut rng = rand::rng();
     c.bench_function("ours/authorize_url", |b| {
-        b.iter(|| black_box(client.login().scope("email").build(&mut rng, UnixTime(now())).unwrap()))
+        b.iter(|| {
+            black_box(
+                client
+                    .login()
+                    .scope("email")
+                    .build(&mut rng, UnixTime(now()))
+                    .unwrap(),
+            )
+        })
     });
     c.bench_function("ours/token_response+id_token", |b| {
         b.iter(|| {
-            let r = keycloak_client::parse::token_response(&Response::json(200, f.token_body.clone())).unwrap();
+            let r =
+                keycloak_client::parse::token_response(&Response::json(200, f.token_body.clone()))
+                    .unwrap();
             let t = TokenSet::from_response(r, UnixTime(now()));
             let id = t.id_token.as_ref().unwrap();
-            black_box(v.validate_id_token(id, Some(&t.access_token), &expect, UnixTime(now())).unwrap())
+            black_box(
+                v.validate_id_token(id, Some(&t.access_token), &expect, UnixTime(now()))
+                    .unwrap(),
+            )
         })
     });
     let at = keycloak_client::AccessToken::new("at");
@@ -37,19 +53,26 @@ fn ours(c: &mut Criterion) {
         b.iter(|| {
             use keycloak_client::Exchange;
             let step = client.userinfo(&at).unwrap().expect_subject("f:1234:alice");
-            black_box(step.handle(Response::json(200, f.userinfo_body.clone()), UnixTime(now())).unwrap())
+            black_box(
+                step.handle(
+                    Response::json(200, f.userinfo_body.clone()),
+                    UnixTime(now()),
+                )
+                .unwrap(),
+            )
         })
     });
 }
 
 fn theirs(c: &mut Criterion) {
     use openidconnect::core::{
-        CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-        CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse, CoreUserInfoClaims,
+        CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJsonWebKeySet,
+        CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreSubjectIdentifierType,
+        CoreTokenResponse, CoreUserInfoClaims,
     };
     use openidconnect::{
-        AuthUrl, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata, IssuerUrl, JsonWebKeySetUrl, Nonce, PkceCodeChallenge,
-        RedirectUrl, ResponseTypes, Scope,
+        AuthUrl, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata, IssuerUrl,
+        JsonWebKeySetUrl, Nonce, PkceCodeChallenge, RedirectUrl, ResponseTypes, Scope,
     };
     let f = fixture();
     let meta = CoreProviderMetadata::new(
@@ -61,8 +84,12 @@ fn theirs(c: &mut Criterion) {
         vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
         EmptyAdditionalProviderMetadata {},
     );
-    let client = CoreClient::from_provider_metadata(meta, ClientId::new(CLIENT_ID.into()), Some(ClientSecret::new("rkc-rs-secret".into())))
-        .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:8000/callback".into()).unwrap());
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(CLIENT_ID.into()),
+        Some(ClientSecret::new("rkc-rs-secret".into())),
+    )
+    .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:8000/callback".into()).unwrap());
     let jwks: CoreJsonWebKeySet = serde_json::from_str(&f.jwks).unwrap();
     let verifier = CoreIdTokenVerifier::new_confidential_client(
         ClientId::new(CLIENT_ID.into()),
@@ -76,7 +103,11 @@ fn theirs(c: &mut Criterion) {
             let (pkce, _verifier) = PkceCodeChallenge::new_random_sha256();
             black_box(
                 client
-                    .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+                    .authorize_url(
+                        CoreAuthenticationFlow::AuthorizationCode,
+                        CsrfToken::new_random,
+                        Nonce::new_random,
+                    )
                     .add_scope(Scope::new("email".into()))
                     .set_pkce_challenge(pkce)
                     .url(),
@@ -92,7 +123,12 @@ fn theirs(c: &mut Criterion) {
     });
     c.bench_function("openidconnect/userinfo", |b| {
         let sub = openidconnect::SubjectIdentifier::new("f:1234:alice".into());
-        b.iter(|| black_box(CoreUserInfoClaims::from_json::<std::io::Error>(&f.userinfo_body, Some(&sub)).unwrap()))
+        b.iter(|| {
+            black_box(
+                CoreUserInfoClaims::from_json::<std::io::Error>(&f.userinfo_body, Some(&sub))
+                    .unwrap(),
+            )
+        })
     });
 }
 
@@ -115,8 +151,17 @@ fn limit(c: &mut Criterion) {
         b.iter(|| {
             let p: Plain = serde_json::from_slice(&f.token_body).unwrap();
             let (input, sig) = p.id_token.rsplit_once('.').unwrap();
-            let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
-            black_box(pk.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig).is_ok())
+            let sig =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig)
+                    .unwrap();
+            black_box(
+                pk.verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    input.as_bytes(),
+                    &sig,
+                )
+                .is_ok(),
+            )
         })
     });
     let _ = &f.id_token;

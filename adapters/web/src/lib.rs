@@ -374,11 +374,12 @@ fn random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-/// The verified-token cache's key: the JWS signature segment (no hashing on the hot path; a
-/// hit is confirmed by comparing the whole token), or the whole token if it has no long one.
+/// The verified-token cache's key: the last 32 characters of the JWS signature segment (192
+/// bits of signature; no hashing of the whole token on the hot path, and a hit is confirmed by
+/// comparing the whole token), or the whole token if it has no such segment.
 fn bearer_cache_key(token: &str) -> &str {
     match token.rsplit_once('.') {
-        Some((_, sig)) if sig.len() >= 32 => sig,
+        Some((_, sig)) if sig.len() >= 32 && sig.is_ascii() => &sig[sig.len() - 32..],
         _ => token,
     }
 }
@@ -667,10 +668,10 @@ impl WebAuth {
     }
 
     async fn session_identity(&self, id: &str) -> SessionState {
-        let Some(session) = self.store.load(id, now()).await else {
+        let Some(mut session) = self.store.load(id, now()).await else {
             return SessionState::Missing;
         };
-        let Some(tokens) = &session.tokens else {
+        let Some(tokens) = session.tokens.take() else {
             return SessionState::Missing;
         };
         let t = now();
@@ -680,13 +681,13 @@ impl WebAuth {
                 None => return SessionState::Ended,
             }
         } else {
-            tokens.clone()
+            tokens
         };
         let claims = match keycloak_client::jwt::decode_unverified(tokens.access_token.secret()) {
             // The access token came from the token endpoint over the back channel with the
             // session; its claims (roles) are read, not re-verified, on every request.
             Ok(j) => j.claims,
-            Err(_) => session.claims.clone().unwrap_or(Claims(Default::default())),
+            Err(_) => session.claims.take().unwrap_or(Claims(Default::default())),
         };
         SessionState::Valid(Box::new(Identity::from_access_claims(
             claims,

@@ -45,7 +45,9 @@ async fn akc_me(Extension(t): Extension<KeycloakToken<String>>) -> Json<serde_js
             _ => None,
         })
         .collect();
-    Json(serde_json::json!({"sub": t.subject, "username": t.extra.profile.preferred_username, "realm_roles": roles}))
+    Json(
+        serde_json::json!({"sub": t.subject, "username": t.extra.profile.preferred_username, "realm_roles": roles}),
+    )
 }
 
 #[tokio::main]
@@ -71,7 +73,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     std::fs::write(out.join("token"), alice.access_token.secret())?;
 
-    let hello = Router::new().route("/hello", get(|| async { "hello" }));
+    let hello = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .merge(
+            // the cost of any `from_fn` middleware, for reference
+            Router::new()
+                .route("/noop/hello", get(|| async { "hello" }))
+                .layer(axum::middleware::from_fn(
+                    |r: axum::extract::Request, n: axum::middleware::Next| n.run(r),
+                )),
+        );
     let app_url = format!("http://127.0.0.1:{port}");
     let rss_before = rss_kib("VmRSS:");
     let app = match mode.as_str() {
@@ -89,7 +100,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|t| keycloak_client::jwt::decode_unverified(t.secret()))
                 .transpose()?
                 .map(|j| j.claims);
-            let sid = id_claims.as_ref().and_then(|c| c.str("sid")).map(String::from);
+            let sid = id_claims
+                .as_ref()
+                .and_then(|c| c.str("sid"))
+                .map(String::from);
             let mut cookies = std::io::BufWriter::new(std::fs::File::create(out.join("cookies"))?);
             let t = now();
             for i in 0..sessions {
@@ -125,20 +139,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .route("/bearer/hello", get(|| async { "hello" }))
                 .route("/api/me", get(akc_me))
                 .layer(
-                KeycloakAuthLayer::<String>::builder()
-                    .instance(instance)
-                    .passthrough_mode(PassthroughMode::Block)
-                    .persist_raw_claims(false)
-                    .expected_audiences(vec!["rkc-api".to_string()])
-                    .build(),
-            );
+                    KeycloakAuthLayer::<String>::builder()
+                        .instance(instance)
+                        .passthrough_mode(PassthroughMode::Block)
+                        .persist_raw_claims(false)
+                        .expected_audiences(vec!["rkc-api".to_string()])
+                        .build(),
+                );
             hello.merge(guarded)
         }
         m => return Err(format!("unknown mode {m}").into()),
     };
     let rss_after = rss_kib("VmRSS:");
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("ready {mode} on {app_url}: {sessions} sessions, RSS {rss_before} KiB -> {rss_after} KiB");
+    println!(
+        "ready {mode} on {app_url}: {sessions} sessions, RSS {rss_before} KiB -> {rss_after} KiB"
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -22,14 +22,33 @@ fn tokens(i: usize) -> TokenSet {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
     let store = MemoryStore::new(n * 2);
     let before = rss_kib();
     for i in 0..n {
-        let claims: Claims = serde_json::from_value(serde_json::json!({"sub": format!("user-{i}"), "sid": format!("sid-{i}"),
-            "preferred_username": format!("user{i}"), "email": format!("user{i}@example.test")})).unwrap();
-        let s = Session { pending: None, tokens: Some(tokens(i)), claims: Some(claims), sid: Some(format!("sid-{i}")), created_at: UnixTime(1_800_000_000) };
-        store.store(&format!("{i:043}"), s, UnixTime(1_800_000_000), UnixTime(1_800_028_800)).await;
+        let claims: Claims = serde_json::from_value(
+            serde_json::json!({"sub": format!("user-{i}"), "sid": format!("sid-{i}"),
+            "preferred_username": format!("user{i}"), "email": format!("user{i}@example.test")}),
+        )
+        .unwrap();
+        let s = Session {
+            pending: None,
+            tokens: Some(tokens(i)),
+            claims: Some(claims),
+            sid: Some(format!("sid-{i}")),
+            created_at: UnixTime(1_800_000_000),
+        };
+        store
+            .store(
+                &format!("{i:043}"),
+                s,
+                UnixTime(1_800_000_000),
+                UnixTime(1_800_028_800),
+            )
+            .await;
     }
     let after = rss_kib();
     let per = (after - before) * 1024 / n as u64;

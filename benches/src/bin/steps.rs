@@ -4,7 +4,10 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use keycloak_client::{IdTokenExpectations, IdTokenValidator, JwkSet, Nonce, Response, TokenSet, TokenValidator, UnixTime};
+use keycloak_client::{
+    IdTokenExpectations, IdTokenValidator, JwkSet, Nonce, Response, TokenSet, TokenValidator,
+    UnixTime,
+};
 use keycloak_client_bench::{fixture, now, CLIENT_ID, ISSUER, NONCE};
 
 fn main() {
@@ -18,12 +21,19 @@ fn main() {
             let client = keycloak_client::doc_support::client();
             let mut rng = rand::rng();
             for _ in 0..n {
-                black_box(client.login().scope("email").build(&mut rng, UnixTime(now())).unwrap());
+                black_box(
+                    client
+                        .login()
+                        .scope("email")
+                        .build(&mut rng, UnixTime(now()))
+                        .unwrap(),
+                );
             }
         }
         "ours/token_response+id_token" => {
             let client = keycloak_client::doc_support::client();
-            let v = TokenValidator::new(&client, Arc::new(keycloak_client_ring::RingVerifier)).unwrap();
+            let v =
+                TokenValidator::new(&client, Arc::new(keycloak_client_ring::RingVerifier)).unwrap();
             v.install_keys(JwkSet::parse(f.jwks.as_bytes()).unwrap(), UnixTime(now()));
             let expect = IdTokenExpectations {
                 issuer: ISSUER.into(),
@@ -33,9 +43,21 @@ fn main() {
                 max_iat_age_secs: 600,
             };
             for _ in 0..n {
-                let r = keycloak_client::parse::token_response(&Response::json(200, f.token_body.clone())).unwrap();
+                let r = keycloak_client::parse::token_response(&Response::json(
+                    200,
+                    f.token_body.clone(),
+                ))
+                .unwrap();
                 let t = TokenSet::from_response(r, UnixTime(now()));
-                black_box(v.validate_id_token(t.id_token.as_ref().unwrap(), Some(&t.access_token), &expect, UnixTime(now())).unwrap());
+                black_box(
+                    v.validate_id_token(
+                        t.id_token.as_ref().unwrap(),
+                        Some(&t.access_token),
+                        &expect,
+                        UnixTime(now()),
+                    )
+                    .unwrap(),
+                );
             }
         }
         "ours/userinfo" => {
@@ -44,7 +66,13 @@ fn main() {
             let at = keycloak_client::AccessToken::new("at");
             for _ in 0..n {
                 let step = client.userinfo(&at).unwrap().expect_subject("f:1234:alice");
-                black_box(step.handle(Response::json(200, f.userinfo_body.clone()), UnixTime(now())).unwrap());
+                black_box(
+                    step.handle(
+                        Response::json(200, f.userinfo_body.clone()),
+                        UnixTime(now()),
+                    )
+                    .unwrap(),
+                );
             }
         }
         "openidconnect/token_response+id_token" => {
@@ -68,17 +96,20 @@ fn main() {
             use openidconnect::core::CoreUserInfoClaims;
             let sub = openidconnect::SubjectIdentifier::new("f:1234:alice".into());
             for _ in 0..n {
-                black_box(CoreUserInfoClaims::from_json::<std::io::Error>(&f.userinfo_body, Some(&sub)).unwrap());
+                black_box(
+                    CoreUserInfoClaims::from_json::<std::io::Error>(&f.userinfo_body, Some(&sub))
+                        .unwrap(),
+                );
             }
         }
         "openidconnect/authorize_url" => {
             use openidconnect::core::{
-                CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType,
-                CoreSubjectIdentifierType,
+                CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+                CoreResponseType, CoreSubjectIdentifierType,
             };
             use openidconnect::{
-                AuthUrl, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata, IssuerUrl, JsonWebKeySetUrl,
-                PkceCodeChallenge, RedirectUrl, ResponseTypes, Scope,
+                AuthUrl, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata,
+                IssuerUrl, JsonWebKeySetUrl, PkceCodeChallenge, RedirectUrl, ResponseTypes, Scope,
             };
             let meta = CoreProviderMetadata::new(
                 IssuerUrl::new(ISSUER.into()).unwrap(),
@@ -89,13 +120,21 @@ fn main() {
                 vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
                 EmptyAdditionalProviderMetadata {},
             );
-            let client = CoreClient::from_provider_metadata(meta, ClientId::new(CLIENT_ID.into()), Some(ClientSecret::new("s".into())))
-                .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:8000/callback".into()).unwrap());
+            let client = CoreClient::from_provider_metadata(
+                meta,
+                ClientId::new(CLIENT_ID.into()),
+                Some(ClientSecret::new("s".into())),
+            )
+            .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:8000/callback".into()).unwrap());
             for _ in 0..n {
                 let (pkce, _v) = PkceCodeChallenge::new_random_sha256();
                 let _ = black_box(
                     client
-                        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, openidconnect::Nonce::new_random)
+                        .authorize_url(
+                            CoreAuthenticationFlow::AuthorizationCode,
+                            CsrfToken::new_random,
+                            openidconnect::Nonce::new_random,
+                        )
                         .add_scope(Scope::new("email".into()))
                         .set_pkce_challenge(pkce)
                         .url(),

@@ -47,7 +47,9 @@ async fn one_flow(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "http://127.0.0.1:18080".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:18080".into());
     let flows: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let concurrency: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(16);
 
@@ -82,7 +84,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, c, alice, id, next) = (http.clone(), c.clone(), alice.clone(), id.clone(), next.clone());
+        let (http, c, alice, id, next) = (
+            http.clone(),
+            c.clone(),
+            alice.clone(),
+            id.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut granted = 0usize;
             while next.fetch_add(1, Ordering::Relaxed) < flows {
