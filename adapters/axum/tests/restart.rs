@@ -29,9 +29,14 @@ fn keycloak_restart_under_the_middleware() {
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
         .unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    // refresh on every request, so each request talks to Keycloak
-    let auth =
-        howdy::web_auth_with(&env.url, &base, None, |w| w.refresh_margin_secs = 300).unwrap();
+    // Refresh on every request, so each request talks to Keycloak. The restarted dev-mem
+    // Keycloak signs with new keys; a 5 s key-refetch cooldown (default 30 s) lets the new login
+    // below fetch them however fast the restart was.
+    let auth = howdy::web_auth_with(&env.url, &base, None, |w| {
+        w.refresh_margin_secs = 300;
+        w.jwks_policy.cooldown_secs = 5;
+    })
+    .unwrap();
     rt.spawn(async move { axum::serve(listener, howdy::app(auth)).await });
 
     let mut b = Browser::new();

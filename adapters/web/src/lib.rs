@@ -62,6 +62,9 @@ pub struct WebConfig {
     pub decision_ttl_secs: u64,
     /// Allowed clock skew when validating tokens (default 60 s).
     pub leeway_secs: u64,
+    /// When the realm's key set is refetched: its maximum age, and the cooldown between
+    /// fetches that bounds refetches on unknown `kid`s (defaults: 1 hour, 30 s).
+    pub jwks_policy: keycloak_client::JwksPolicy,
 }
 
 impl WebConfig {
@@ -84,6 +87,7 @@ impl WebConfig {
             bearer_cache_size: 10_000,
             decision_ttl_secs: 30,
             leeway_secs: 60,
+            jwks_policy: Default::default(),
         })
     }
 
@@ -411,7 +415,8 @@ impl WebAuth {
         let redirect = web.absolute(&web.callback_path);
         let mut kb = Keycloak::builder(config.redirect_uri(&redirect))
             .jws_verifier(Arc::new(keycloak_client_ring::RingVerifier))
-            .leeway_secs(web.leeway_secs);
+            .leeway_secs(web.leeway_secs)
+            .jwks_policy(web.jwks_policy);
         if let Some(aud) = &web.api_audience {
             kb = kb.access_token_audience(aud);
         }
