@@ -5,11 +5,9 @@ permission ticket (`KeycloakUMA.permission_ticket_create`, doc-1 read, id known 
 lookup), and Keycloak's decision for alice (`KeycloakUMA.permissions_check` with the ticket).
 Prints one JSON line like the Rust driver. Usage: pykc_flows.py <keycloak-url> <flows> <concurrency>
 """
-import json
-import resource
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
+
+from measure import run
 
 from keycloak import KeycloakOpenID, KeycloakOpenIDConnection, KeycloakUMA
 from keycloak.uma_permissions import UMAPermission
@@ -33,11 +31,4 @@ def flow(_):
     assert uma.permissions_check(alice, [perm], ticket=t["ticket"]) is True
 
 
-flow(0)  # warm-up
-r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-with ThreadPoolExecutor(concurrency) as ex:
-    list(ex.map(flow, range(flows)))
-r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - t0
-cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-print(json.dumps({"client": "python-keycloak 7.1.1 (Python)", "flows": flows,
-                  "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}))
+run("python-keycloak 7.1.1 (Python)", flow, flows, concurrency)

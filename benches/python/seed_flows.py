@@ -6,11 +6,10 @@ JSON line like the Rust driver. Usage: seed_flows.py <keycloak-url> <flows> <con
 """
 import json
 import os
-import resource
 import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
+
+from measure import run
 
 url, flows, concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 settings = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
@@ -44,11 +43,4 @@ def flow(_):
     assert "access_token" in rpt, rpt
 
 
-flow(0)  # warm-up
-r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-with ThreadPoolExecutor(concurrency) as ex:
-    list(ex.map(flow, range(flows)))
-r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - t0
-cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-print(json.dumps({"client": "keycloak 3.1.5 (seed, Python)", "flows": flows,
-                  "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}))
+run("keycloak 3.1.5 (seed, Python)", flow, flows, concurrency)

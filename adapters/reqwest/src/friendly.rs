@@ -10,12 +10,13 @@ use keycloak_client::uma::{
 };
 use keycloak_client::{
     AccessToken, Algorithm, CallbackParams, Claims, Client, ClientConfig, DeviceAuthorization,
-    DevicePoll, DiscoverFlow, IdTokenValidator, Introspection, JwksCache, JwksPolicy, JwsVerifier,
+    DevicePoll, DiscoverFlow, IdTokenValidator, Introspection, JwksPolicy, JwsVerifier,
     LoginTokens, PendingLogin, PermissionTicket, RefetchReason, TokenKind, TokenSet, TokenTypeHint,
     TokenValidator, UserInfo,
 };
 
 use crate::{now, Error, HttpClient};
+use keycloak_client_transport::ValidatorSettings;
 
 /// How long discovery documents are cached.
 const DISCOVERY_TTL_SECS: u64 = 3600;
@@ -258,15 +259,13 @@ impl Keycloak {
         let v = match init.as_ref() {
             Some(v) => v.clone(),
             None => {
-                let client = self.client().await?;
-                let mut v = TokenValidator::new(&client, verifier)?
-                    .allow_algorithms(&self.algorithms)
-                    .leeway_secs(self.leeway_secs)
-                    .with_cache(JwksCache::new(self.jwks_policy));
-                if let Some(aud) = &self.access_audience {
-                    v = v.access_token_audience(aud);
-                }
-                let v = Arc::new(v);
+                let settings = ValidatorSettings {
+                    algorithms: self.algorithms.clone(),
+                    leeway_secs: self.leeway_secs,
+                    jwks_policy: self.jwks_policy,
+                    access_audience: self.access_audience.clone(),
+                };
+                let v = Arc::new(settings.build(&self.client().await?, verifier)?);
                 *init = Some(v.clone());
                 v
             }

@@ -205,3 +205,35 @@ mod tests {
         );
     }
 }
+
+/// The token-validation settings of the adapters' friendly clients, and how they become a
+/// [`TokenValidator`](keycloak_client::TokenValidator) (one place for both adapters).
+#[derive(Clone, Debug)]
+pub struct ValidatorSettings {
+    /// Allowed signature algorithms.
+    pub algorithms: Vec<keycloak_client::Algorithm>,
+    /// Allowed clock skew.
+    pub leeway_secs: u64,
+    /// When the key set is refetched.
+    pub jwks_policy: keycloak_client::JwksPolicy,
+    /// The audience access tokens must carry (default: the client id).
+    pub access_audience: Option<String>,
+}
+
+impl ValidatorSettings {
+    /// A validator for `client`'s issuer with these settings and an empty key cache.
+    pub fn build(
+        &self,
+        client: &keycloak_client::Client,
+        verifier: std::sync::Arc<dyn keycloak_client::JwsVerifier>,
+    ) -> Result<keycloak_client::TokenValidator, keycloak_client::Error> {
+        let mut v = keycloak_client::TokenValidator::new(client, verifier)?
+            .allow_algorithms(&self.algorithms)
+            .leeway_secs(self.leeway_secs)
+            .with_cache(keycloak_client::JwksCache::new(self.jwks_policy));
+        if let Some(aud) = &self.access_audience {
+            v = v.access_token_audience(aud);
+        }
+        Ok(v)
+    }
+}
