@@ -367,6 +367,9 @@ pub struct WebAuth {
     cfg: WebConfig,
     store: Arc<dyn SessionStore>,
     bearer_cache: TtlCache<Identity>,
+    /// The identity read from a session's access token, by session id; used only while the
+    /// session (loaded from the store on every request) still holds that very token.
+    session_identities: TtlCache<Identity>,
     decisions: TtlCache<bool>,
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     realm_name: String,
@@ -427,6 +430,7 @@ impl WebAuth {
         let realm_name = kc.config().realm.clone().unwrap_or_else(|| "api".into());
         Ok(WebAuth {
             bearer_cache: TtlCache::new(web.bearer_cache_size),
+            session_identities: TtlCache::new(web.bearer_cache_size),
             decisions: TtlCache::new(web.bearer_cache_size),
             kc,
             cfg: web,
@@ -688,16 +692,27 @@ impl WebAuth {
         } else {
             tokens
         };
+        // The session was just loaded, so a deleted (logged-out) session never gets here; the
+        // cached identity is reused only for the byte-identical access token.
+        if let Some(i) = self.session_identities.get(id, t) {
+            if keycloak_client::constant_time_eq(
+                i.access_token.secret().as_bytes(),
+                tokens.access_token.secret().as_bytes(),
+            ) {
+                return SessionState::Valid(Box::new(i));
+            }
+        }
         let claims = match keycloak_client::jwt::decode_unverified(tokens.access_token.secret()) {
             // The access token came from the token endpoint over the back channel with the
             // session; its claims (roles) are read, not re-verified, on every request.
             Ok(j) => j.claims,
             Err(_) => session.claims.take().unwrap_or(Claims(Default::default())),
         };
-        SessionState::Valid(Box::new(Identity::from_access_claims(
-            claims,
-            tokens.access_token,
-        )))
+        let identity = Identity::from_access_claims(claims, tokens.access_token);
+        let until = tokens.expires_at.unwrap_or(t.plus(60)).min(t.plus(3600));
+        self.session_identities
+            .insert(id.to_string(), identity.clone(), until, t);
+        SessionState::Valid(Box::new(identity))
     }
 
     /// Refreshes a session's tokens; one refresh in flight per session. A failed refresh ends
