@@ -15,7 +15,7 @@ pub use friendly::{Keycloak, KeycloakBuilder};
 pub use keycloak_client;
 use keycloak_client::{Exchange, Flow, Request, Response, Single, Step};
 
-use keycloak_client_transport::{host_of, strip_query, Attempt};
+use keycloak_client_transport::{host_of, strip_query};
 pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
 
 /// An async HTTP client configured for talking to an authorization server.
@@ -179,25 +179,10 @@ impl HttpClient {
         let mut attempt = 1;
         loop {
             let result = self.send_once(req).await;
-            let outcome = match &result {
-                Ok(resp) => Attempt::Status(resp.status),
-                Err(e) => Attempt::Failed(e),
-            };
-            if !self.retry.should_retry(req.method, attempt, outcome) {
-                if let Err(e) = &result {
-                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "request failed");
-                }
-                return result;
+            match self.retry.next_attempt(req.method, attempt, &result) {
+                None => return result,
+                Some(pause) => tokio::time::sleep(pause).await,
             }
-            match &result {
-                Ok(resp) => {
-                    tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "retrying")
-                }
-            }
-            tokio::time::sleep(self.retry.backoff(attempt)).await;
             attempt += 1;
         }
     }

@@ -132,6 +132,35 @@ impl RetryPolicy {
         }
     }
 
+    /// After attempt `attempt` of a `method` request ended in `result`: the pause before the
+    /// next attempt, or `None` to hand `result` back. Logs the retry or the final failure.
+    pub fn next_attempt(
+        &self,
+        method: Method,
+        attempt: u32,
+        result: &Result<keycloak_client::Response, TransportError>,
+    ) -> Option<Duration> {
+        let outcome = match result {
+            Ok(resp) => Attempt::Status(resp.status),
+            Err(e) => Attempt::Failed(e),
+        };
+        if !self.should_retry(method, attempt, outcome) {
+            if let Err(e) = result {
+                tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "request failed");
+            }
+            return None;
+        }
+        match result {
+            Ok(resp) => {
+                tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying")
+            }
+            Err(e) => {
+                tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "retrying")
+            }
+        }
+        Some(self.backoff(attempt))
+    }
+
     /// The backoff before attempt `attempt + 1`.
     pub fn backoff(&self, attempt: u32) -> Duration {
         self.initial_backoff

@@ -16,7 +16,7 @@ pub use friendly::{Keycloak, KeycloakBuilder};
 pub use keycloak_client;
 use keycloak_client::{Exchange, Flow, Request, Response, Single, Step};
 
-use keycloak_client_transport::{host_of, strip_query, Attempt};
+use keycloak_client_transport::{host_of, strip_query};
 pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
 
 /// A blocking HTTP client configured for talking to an authorization server.
@@ -176,25 +176,10 @@ impl HttpClient {
         let mut attempt = 1;
         loop {
             let result = self.send_once(req);
-            let outcome = match &result {
-                Ok(resp) => Attempt::Status(resp.status),
-                Err(e) => Attempt::Failed(e),
-            };
-            if !self.retry.should_retry(req.method, attempt, outcome) {
-                if let Err(e) = &result {
-                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "request failed");
-                }
-                return result;
+            match self.retry.next_attempt(req.method, attempt, &result) {
+                None => return result,
+                Some(pause) => std::thread::sleep(pause),
             }
-            match &result {
-                Ok(resp) => {
-                    tracing::warn!(target: "keycloak_client::http", status = resp.status, attempt, "retrying")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "keycloak_client::http", error = %e, attempt, "retrying")
-                }
-            }
-            std::thread::sleep(self.retry.backoff(attempt));
             attempt += 1;
         }
     }
