@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::client::Client;
 use crate::error::{Error, OAuthError};
-use crate::flow::{Exchange, Flow, Step};
+use crate::flow::{Ending, Flow, Step};
 use crate::http::{Request, Response};
 use crate::jwt::{
     check_id_token_claims, decode_unverified, Claims, IdTokenExpectations, IdTokenValidator,
 };
 use crate::login::PendingLogin;
-use crate::secret::{AuthorizationCode, Nonce};
+use crate::secret::{AccessToken, AuthorizationCode, IdToken};
 use crate::time::UnixTime;
 use crate::token::{TokenCall, TokenSet};
 
@@ -81,21 +81,46 @@ impl CallbackParams {
     }
 }
 
-/// How the ID token of a code exchange is validated.
+/// How the ID token of a code exchange is validated: a required argument of
+/// [`Client::callback`], so the code can never be sent before validation is possible.
 #[derive(Clone)]
-pub(crate) enum IdTokenPolicy {
-    Unset,
-    Validator(Arc<dyn IdTokenValidator>),
-    DangerClaimsOnly,
+pub enum IdTokenPolicy {
+    /// Signature and claims, with a validator (e.g. [`TokenValidator`](crate::TokenValidator)).
+    /// If it has no keys yet, the flow fetches them *before* sending the code.
+    Verify(Arc<dyn IdTokenValidator>),
+    /// **Reduced assurance.** Every claim (`iss`, `aud`, `azp`, `exp`, `iat`, `nonce`, `sub`,
+    /// `auth_time`, `acr`, `typ`) but not the signature, relying on the TLS-protected back channel
+    /// to the token endpoint (OpenID Connect Core §3.1.3.7 item 6). Use only when the token
+    /// endpoint is reached over TLS or loopback.
+    DangerSkipSignature,
 }
 
 impl std::fmt::Debug for IdTokenPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            IdTokenPolicy::Unset => "Unset",
-            IdTokenPolicy::Validator(_) => "Validator",
-            IdTokenPolicy::DangerClaimsOnly => "DangerClaimsOnly",
+            IdTokenPolicy::Verify(_) => "Verify",
+            IdTokenPolicy::DangerSkipSignature => "DangerSkipSignature",
         })
+    }
+}
+
+impl IdTokenPolicy {
+    /// Checks `id_token`'s signature (unless skipped) and claims against `expect`.
+    pub(crate) fn check(
+        &self,
+        id_token: &IdToken,
+        access_token: Option<&AccessToken>,
+        expect: &IdTokenExpectations,
+        now: UnixTime,
+    ) -> Result<Claims, Error> {
+        match self {
+            IdTokenPolicy::Verify(v) => v.validate_id_token(id_token, access_token, expect, now),
+            IdTokenPolicy::DangerSkipSignature => {
+                let jwt = decode_unverified(id_token.secret())?;
+                check_id_token_claims(&jwt.claims, expect, now)?;
+                Ok(jwt.claims)
+            }
+        }
     }
 }
 
@@ -104,6 +129,7 @@ pub(crate) fn accept_callback(
     client: &Client,
     pending: PendingLogin,
     params: &CallbackParams,
+    policy: IdTokenPolicy,
     now: UnixTime,
 ) -> Result<CodeExchange, Error> {
     // 1. state first: an unrelated or forged response is rejected before anything else.
@@ -137,6 +163,7 @@ pub(crate) fn accept_callback(
             error: error.clone(),
             error_description: params.error_description.clone(),
             error_uri: params.error_uri.clone(),
+            ..Default::default()
         }));
     }
     // 4. Lifetime of the pending login.
@@ -159,19 +186,25 @@ pub(crate) fn accept_callback(
     .field("code", code.secret())
     .field("redirect_uri", &pending.redirect_uri)
     .field("code_verifier", pending.code_verifier.secret());
+    let expect = IdTokenExpectations {
+        nonce: Some(pending.nonce),
+        max_age: pending.max_age,
+        essential_acr: pending.essential_acr,
+        ..IdTokenExpectations::for_client(&client.config)
+    };
     Ok(CodeExchange {
         call,
-        nonce: pending.nonce,
+        expect,
         openid: pending
             .scope
             .split_ascii_whitespace()
             .any(|s| s == "openid"),
-        issuer: issuer.clone(),
-        client_id: client.config.client_id.clone(),
-        policy: IdTokenPolicy::Unset,
-        leeway_secs: 60,
+        policy,
         return_to: pending.return_to,
-        flow: FlowState::default(),
+        created_at: now,
+        state: ExchangeState::Start,
+        outgoing: None,
+        ending: Ending::default(),
     })
 }
 
@@ -186,55 +219,48 @@ pub struct LoginTokens {
     pub return_to: Option<String>,
 }
 
-/// The code exchange (RFC 6749 §4.1.3). Choose how the ID token is validated before handling
-/// the response: [`validate_id_token_with`](Self::validate_id_token_with) (signature and claims)
-/// or [`danger_skip_id_token_signature`](Self::danger_skip_id_token_signature).
+/// The code exchange (RFC 6749 §4.1.3) as a [`Flow`]: fetch the issuer's keys first if the
+/// validator has none, then the token request, then (if the ID token names an unknown key and
+/// the validator's policy allows) one key-set refetch, then validation. Tokens are released
+/// only once valid; the code is sent at most once, and only when validation is possible.
 #[derive(Debug)]
 pub struct CodeExchange {
     call: TokenCall,
-    nonce: Nonce,
+    expect: IdTokenExpectations,
     openid: bool,
-    issuer: String,
-    client_id: String,
     policy: IdTokenPolicy,
-    leeway_secs: u64,
     return_to: Option<String>,
-    flow: FlowState,
+    created_at: UnixTime,
+    state: ExchangeState,
+    /// A request decided while handling a response, handed out by the next `poll`.
+    outgoing: Option<Request>,
+    ending: Ending,
 }
 
-#[derive(Debug, Default)]
-struct FlowState {
-    sent: bool,
-    tokens: Option<TokenSet>,
-    key_request: Option<Request>,
-    result: Option<Result<LoginTokens, Error>>,
-    finished: bool,
-}
-
-impl CodeExchange {
-    /// Validates the ID token's signature and claims with `validator`.
-    pub fn validate_id_token_with(mut self, validator: Arc<dyn IdTokenValidator>) -> Self {
-        self.policy = IdTokenPolicy::Validator(validator);
-        self
-    }
-
-    /// **Reduced assurance.** Checks every ID-token claim (`iss`, `aud`, `azp`, `exp`, `iat`,
-    /// `nonce`, `sub`) but not the signature, relying on the TLS-protected back channel to the
-    /// token endpoint (allowed by OpenID Connect Core §3.1.3.7 item 6 for the code flow). Use
-    /// only when the token endpoint is reached over TLS or loopback.
-    pub fn danger_skip_id_token_signature(mut self) -> Self {
-        self.policy = IdTokenPolicy::DangerClaimsOnly;
-        self
-    }
-
-    /// Allowed clock skew for `exp`/`iat`/`nbf` (default 60 s).
-    pub fn leeway_secs(mut self, secs: u64) -> Self {
-        self.leeway_secs = secs;
-        self
-    }
+#[derive(Debug)]
+enum ExchangeState {
+    /// Nothing sent yet.
+    Start,
+    /// The key set was requested before the code.
+    KeysBeforeCode,
+    /// Keys are in; the code may be sent.
+    ReadyToSend,
+    /// The code was sent.
+    AwaitingTokens,
+    /// The ID token named an unknown key; the key set was requested.
+    KeysAfterCode(Box<TokenSet>),
+    /// Validated tokens, to hand out.
+    Validated(Box<LoginTokens>),
+    /// Handed out.
+    Done,
 }
 
 impl CodeExchange {
+    /// What the ID token will be checked against (nonce, `max_age`, `acr`, rules).
+    pub fn expectations(&self) -> &IdTokenExpectations {
+        &self.expect
+    }
+
     fn validate(&self, tokens: TokenSet, now: UnixTime) -> Result<LoginTokens, Error> {
         let id_token = match (&tokens.id_token, self.openid) {
             (Some(t), _) => t.clone(),
@@ -247,109 +273,106 @@ impl CodeExchange {
                 })
             }
         };
-        let expect = IdTokenExpectations {
-            issuer: self.issuer.clone(),
-            client_id: self.client_id.clone(),
-            nonce: Some(self.nonce.clone()),
-            leeway_secs: self.leeway_secs,
-            max_iat_age_secs: 600,
-        };
-        let claims = match &self.policy {
-            IdTokenPolicy::Validator(v) => {
-                v.validate_id_token(&id_token, Some(&tokens.access_token), &expect, now)?
-            }
-            IdTokenPolicy::DangerClaimsOnly => {
-                let jwt = decode_unverified(id_token.secret())?;
-                check_id_token_claims(&jwt.claims, &expect, now)?;
-                jwt.claims
-            }
-            IdTokenPolicy::Unset => return Err(Error::NoIdTokenValidator),
-        };
+        let claims = self
+            .policy
+            .check(&id_token, Some(&tokens.access_token), &self.expect, now)?;
         Ok(LoginTokens {
             tokens,
             id_claims: claims,
             return_to: self.return_to.clone(),
         })
     }
-}
 
-/// One round trip: the ID token must verify with the keys the validator already has.
-impl Exchange for CodeExchange {
-    type Output = LoginTokens;
-
-    fn request(&self) -> Request {
-        self.call.request()
-    }
-
-    fn handle(self, resp: Response, now: UnixTime) -> Result<LoginTokens, Error> {
-        if matches!(self.policy, IdTokenPolicy::Unset) {
-            return Err(Error::NoIdTokenValidator);
+    fn next(&mut self) -> Result<Step<LoginTokens>, Error> {
+        match std::mem::replace(&mut self.state, ExchangeState::Done) {
+            ExchangeState::Start => {
+                if let IdTokenPolicy::Verify(v) = &self.policy {
+                    if let Some(req) = v.prepare(self.created_at)? {
+                        self.state = ExchangeState::KeysBeforeCode;
+                        return Ok(Step::Send(req));
+                    }
+                }
+                self.state = ExchangeState::AwaitingTokens;
+                Ok(Step::Send(self.call.request()))
+            }
+            ExchangeState::ReadyToSend => {
+                self.state = ExchangeState::AwaitingTokens;
+                Ok(Step::Send(self.call.request()))
+            }
+            ExchangeState::Validated(out) => {
+                self.ending.finish();
+                Ok(Step::Done(*out))
+            }
+            ExchangeState::Done => Err(Error::FlowState("polled after completion")),
+            waiting => {
+                self.state = waiting;
+                Err(Error::FlowState(
+                    "awaiting the response to the last request",
+                ))
+            }
         }
-        let tokens = self.call.token_set(&resp, now)?;
-        self.validate(tokens, now)
+    }
+
+    fn take_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        match std::mem::replace(&mut self.state, ExchangeState::Done) {
+            ExchangeState::KeysBeforeCode => {
+                if let IdTokenPolicy::Verify(v) = &self.policy {
+                    v.accept_key_refresh(response, now)?;
+                }
+                self.state = ExchangeState::ReadyToSend;
+            }
+            ExchangeState::AwaitingTokens => {
+                let tokens = self.call.token_set(&response, now)?;
+                match self.validate(tokens.clone(), now) {
+                    Err(Error::UnknownKey(k)) => {
+                        let refresh = match &self.policy {
+                            IdTokenPolicy::Verify(v) => v.key_refresh_request(now),
+                            IdTokenPolicy::DangerSkipSignature => None,
+                        };
+                        let req = refresh.ok_or(Error::UnknownKey(k))?;
+                        self.state = ExchangeState::KeysAfterCode(Box::new(tokens));
+                        self.outgoing = Some(req);
+                    }
+                    other => self.state = ExchangeState::Validated(Box::new(other?)),
+                }
+            }
+            ExchangeState::KeysAfterCode(tokens) => {
+                if let IdTokenPolicy::Verify(v) = &self.policy {
+                    v.accept_key_refresh(response, now)?;
+                }
+                self.state = ExchangeState::Validated(Box::new(self.validate(*tokens, now)?));
+            }
+            other => {
+                self.state = other;
+                return Err(Error::FlowState("response without request"));
+            }
+        }
+        Ok(())
     }
 }
 
-/// As a flow: token request, then (if the ID token names an unknown key and the validator's
-/// policy allows) one key-set refetch, then validation. Tokens are released only once valid.
 impl Flow for CodeExchange {
     type Output = LoginTokens;
 
     fn poll(&mut self) -> Result<Step<LoginTokens>, Error> {
-        if let Some(result) = self.flow.result.take() {
-            self.flow.finished = true;
-            return result.map(Step::Done);
+        self.ending.check()?;
+        if let Some(req) = self.outgoing.take() {
+            return Ok(Step::Send(req));
         }
-        if self.flow.finished {
-            return Err(Error::FlowState("polled after completion"));
+        let step = self.next();
+        match step {
+            Err(Error::FlowState(m)) => Err(Error::FlowState(m)),
+            other => self.ending.record(other),
         }
-        if let Some(r) = &self.flow.key_request {
-            return Ok(Step::Send(r.clone()));
-        }
-        if matches!(self.policy, IdTokenPolicy::Unset) {
-            self.flow.finished = true;
-            return Err(Error::NoIdTokenValidator);
-        }
-        if !self.flow.sent {
-            self.flow.sent = true;
-            return Ok(Step::Send(self.call.request()));
-        }
-        Err(Error::FlowState("waiting for a response"))
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        if self.flow.key_request.take().is_some() {
-            if let IdTokenPolicy::Validator(v) = &self.policy {
-                v.accept_key_refresh(response, now)?;
-            }
-            let tokens = self
-                .flow
-                .tokens
-                .take()
-                .ok_or(Error::FlowState("tokens lost"))?;
-            self.flow.result = Some(self.validate(tokens, now));
-            return Ok(());
-        }
-        if !self.flow.sent || self.flow.tokens.is_some() || self.flow.result.is_some() {
+        if self.ending.check().is_err() {
             return Err(Error::FlowState("response without request"));
         }
-        let tokens = self.call.token_set(&response, now)?;
-        match self.validate(tokens.clone(), now) {
-            Err(Error::UnknownKey(k)) => {
-                let refresh = match &self.policy {
-                    IdTokenPolicy::Validator(v) => v.key_refresh_request(now),
-                    _ => None,
-                };
-                match refresh {
-                    Some(req) => {
-                        self.flow.tokens = Some(tokens);
-                        self.flow.key_request = Some(req);
-                    }
-                    None => self.flow.result = Some(Err(Error::UnknownKey(k))),
-                }
-            }
-            other => self.flow.result = Some(other),
+        match self.take_response(response, now) {
+            Err(Error::FlowState(m)) => Err(Error::FlowState(m)),
+            other => self.ending.record(other),
         }
-        Ok(())
     }
 }

@@ -4,8 +4,9 @@
 use crate::error::Error;
 use crate::secret::PermissionTicket;
 
-/// One authentication challenge: a scheme and its parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One authentication challenge: a scheme and its parameters. `Debug` redacts the `token68`
+/// form and the `ticket` parameter (a UMA permission ticket is a bearer credential).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// The auth scheme as sent (compare case-insensitively).
     pub scheme: String,
@@ -13,6 +14,28 @@ pub struct Challenge {
     pub token68: Option<String>,
     /// Parameters (names lower-cased), quoted strings unescaped.
     pub params: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let params: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let shown = if k.eq_ignore_ascii_case("ticket") {
+                    "[redacted]"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Challenge")
+            .field("scheme", &self.scheme)
+            .field("token68", &self.token68.as_ref().map(|_| "[redacted]"))
+            .field("params", &params)
+            .finish()
+    }
 }
 
 fn is_tchar(c: u8) -> bool {
@@ -261,10 +284,12 @@ impl UmaChallenge {
             .param("ticket")
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::InvalidChallenge("UMA challenge without ticket".into()))?;
+        let ticket = PermissionTicket::try_new(ticket)
+            .map_err(|_| Error::InvalidChallenge("the ticket is not a b64token".into()))?;
         Ok(UmaChallenge {
             realm: ch.param("realm").map(str::to_owned),
             as_uri,
-            ticket: PermissionTicket::new(ticket),
+            ticket,
         })
     }
 

@@ -1,9 +1,9 @@
 //! [`Client`]: a configuration plus discovered metadata; the factory for every flow's step.
 
 use crate::api::{EmptyCall, JsonCall};
-use crate::callback::{accept_callback, CallbackParams, CodeExchange};
+use crate::callback::{accept_callback, CallbackParams, CodeExchange, IdTokenPolicy};
 use crate::config::ClientConfig;
-use crate::device::{DeviceAuthorization, DeviceAuthorizationRequest, DeviceTokenRequest};
+use crate::device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoller};
 use crate::discovery::{Discovered, ProviderMetadata, UmaMetadata};
 use crate::error::Error;
 use crate::http::{Method, Request};
@@ -86,8 +86,12 @@ impl Client {
         self.backchannel(&self.provider.token_endpoint)
     }
 
-    fn bearer(req: Request, token: &AccessToken) -> Request {
-        req.header("authorization", format!("Bearer {}", token.secret()))
+    /// `Authorization: Bearer` (RFC 6750 §2.1); a token that is not a `b64token` is refused.
+    fn bearer(req: Request, token: &AccessToken) -> Result<Request, Error> {
+        if !token.is_well_formed() {
+            return Err(Error::InvalidTokenSyntax("the access token"));
+        }
+        Ok(req.header("authorization", format!("Bearer {}", token.secret())))
     }
 
     // ---- OpenID Connect -------------------------------------------------------------------
@@ -99,7 +103,9 @@ impl Client {
 
     /// Finishes a login (the seed's `callback(code)`): checks the authorization response
     /// against the pending login (state in constant time, RFC 9207 `iss`, errors, lifetime)
-    /// and returns the code exchange to send.
+    /// and returns the code exchange, a [`Flow`](crate::Flow) that validates the ID token with
+    /// `policy` (nonce, `max_age`/`auth_time`, essential `acr`, the configured
+    /// [`ClaimRules`](crate::ClaimRules)) before it releases any token.
     ///
     /// ```
     /// # use keycloak_client::{doc_support::*, *};
@@ -114,22 +120,27 @@ impl Client {
     /// // ...the browser comes back to the redirect URI with this query:
     /// let query = format!("state={}&session_state=x&iss=http%3A%2F%2F127.0.0.1%3A18080%2Frealms%2Frkc&code=abc",
     ///     pending.state.secret());
-    /// let exchange = client.callback(pending, &CallbackParams::from_query(&query)?, NOW)?;
-    /// let req = exchange.request();
+    /// // The ID-token policy is an argument: the code cannot be sent without one. With a
+    /// // `TokenValidator` (`IdTokenPolicy::Verify`) the flow fetches the keys first if needed.
+    /// let mut exchange = client.callback(pending, &CallbackParams::from_query(&query)?,
+    ///     IdTokenPolicy::DangerSkipSignature, NOW)?;
+    /// let Step::Send(req) = exchange.poll()? else { unreachable!() };
     /// assert!(String::from_utf8(req.body).unwrap().contains("code_verifier="));
     /// // A forged state never gets this far:
     /// let (_, pending) = client.login().build(&mut R(9), NOW)?;
     /// let forged = CallbackParams::from_query("state=unknown&code=abc")?;
-    /// assert!(matches!(client.callback(pending, &forged, NOW), Err(Error::StateMismatch)));
+    /// let policy = IdTokenPolicy::DangerSkipSignature;
+    /// assert!(matches!(client.callback(pending, &forged, policy, NOW), Err(Error::StateMismatch)));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn callback(
         &self,
         pending: PendingLogin,
         params: &CallbackParams,
+        policy: IdTokenPolicy,
         now: UnixTime,
     ) -> Result<CodeExchange, Error> {
-        accept_callback(self, pending, params, now)
+        accept_callback(self, pending, params, policy, now)
     }
 
     /// UserInfo (the seed's `fetch_userinfo(access_token)`).
@@ -149,6 +160,9 @@ impl Client {
             .userinfo_endpoint
             .as_ref()
             .ok_or(Error::MissingEndpoint("userinfo_endpoint"))?;
+        if !access_token.is_well_formed() {
+            return Err(Error::InvalidTokenSyntax("the access token"));
+        }
         Ok(UserInfoRequest {
             url: self.backchannel(url),
             token: access_token.clone(),
@@ -310,9 +324,13 @@ impl Client {
     /// let client = client();
     /// let auth = client.device_authorization(None)?.handle(Response::json(200,
     ///     r#"{"device_code":"dc","user_code":"ABCD-EFGH","verification_uri":"http://127.0.0.1:18080/realms/rkc/device","expires_in":600,"interval":5}"#), NOW)?;
-    /// let poll = client.device_token(&auth, auth.interval)
-    ///     .handle(Response::json(400, r#"{"error":"authorization_pending"}"#), NOW.plus(5))?;
-    /// assert!(matches!(poll, DevicePoll::Pending { interval: 5 }));
+    /// let mut poller = client.device_poller(&auth, NOW);
+    /// assert_eq!(poller.next_poll_at(), NOW.plus(5));
+    /// let slow = Response::json(400, r#"{"error":"slow_down"}"#);
+    /// let poll = poller.handle(slow, NOW.plus(5))?;
+    /// // The core carries the grown interval (RFC 8628 §3.5): wait until `next_poll_at`.
+    /// assert!(matches!(poll, DevicePoll::Pending { interval: 10, .. }));
+    /// assert_eq!(poller.next_poll_at(), NOW.plus(15));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn device_authorization(
@@ -338,14 +356,17 @@ impl Client {
         })
     }
 
-    /// One device token poll (RFC 8628 §3.4); see [`DevicePoll`](crate::DevicePoll).
-    pub fn device_token(&self, auth: &DeviceAuthorization, interval: u64) -> DeviceTokenRequest {
-        DeviceTokenRequest {
+    /// Polling for a started device authorization (RFC 8628 §3.4): see
+    /// [`DevicePoller`](crate::DevicePoller). The first poll may go out one interval after
+    /// `now`.
+    pub fn device_poller(&self, auth: &DeviceAuthorization, now: UnixTime) -> DevicePoller {
+        DevicePoller {
             call: TokenCall::new(&self.config, self.token_endpoint(), "device token")
                 .field("grant_type", "urn:ietf:params:oauth:grant-type:device_code")
                 .field("device_code", auth.device_code.secret()),
-            interval,
+            interval: auth.interval,
             expires_at: auth.expires_at,
+            next_poll_at: now.plus(auth.interval),
         }
     }
 
@@ -354,8 +375,9 @@ impl Client {
     /// ```
     /// # use keycloak_client::{doc_support::*, *};
     /// let step = client().token_exchange("eyJ.a.b", ACCESS_TOKEN_TYPE).audience("rkc-api");
-    /// let t = step.handle(Response::json(200, token_body()), NOW)?;
-    /// assert!(t.expires_at.is_some());
+    /// let t = step.handle(Response::json(200, r#"{"access_token":"eyJ.a.b","token_type":"Bearer",
+    ///     "expires_in":300,"issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}"#), NOW)?;
+    /// assert_eq!(t.issued_token_type.as_deref(), Some(ACCESS_TOKEN_TYPE));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn token_exchange(
@@ -371,6 +393,7 @@ impl Client {
                 )
                 .field("subject_token", subject_token)
                 .field("subject_token_type", subject_token_type),
+            requested: None,
         }
     }
 
@@ -484,7 +507,7 @@ impl Client {
     ) -> Result<JsonCall<Resource>, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
         let req =
-            Self::bearer(Request::new(Method::Post, self.resource_url(None)?), pat).json(body);
+            Self::bearer(Request::new(Method::Post, self.resource_url(None)?), pat)?.json(body);
         Ok(JsonCall::new(
             req,
             "create resource",
@@ -495,7 +518,7 @@ impl Client {
 
     /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
     pub fn get_resource(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
-        let req = Self::bearer(Request::new(Method::Get, self.resource_url(Some(id))?), pat)
+        let req = Self::bearer(Request::new(Method::Get, self.resource_url(Some(id))?), pat)?
             .header("accept", "application/json");
         Ok(JsonCall::new(
             req,
@@ -514,7 +537,7 @@ impl Client {
     ) -> Result<EmptyCall, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
         let req =
-            Self::bearer(Request::new(Method::Put, self.resource_url(Some(id))?), pat).json(body);
+            Self::bearer(Request::new(Method::Put, self.resource_url(Some(id))?), pat)?.json(body);
         Ok(EmptyCall {
             request: req,
             what: "update resource",
@@ -528,7 +551,7 @@ impl Client {
         let req = Self::bearer(
             Request::new(Method::Delete, self.resource_url(Some(id))?),
             pat,
-        );
+        )?;
         Ok(EmptyCall {
             request: req,
             what: "delete resource",
@@ -546,7 +569,7 @@ impl Client {
         let mut u = self.resource_url(None)?;
         query.apply(&mut u, false);
         let req =
-            Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
+            Self::bearer(Request::new(Method::Get, u), pat)?.header("accept", "application/json");
         Ok(JsonCall::new(
             req,
             "query resources",
@@ -564,7 +587,7 @@ impl Client {
         let mut u = self.resource_url(None)?;
         query.apply(&mut u, true);
         let req =
-            Self::bearer(Request::new(Method::Get, u), pat).header("accept", "application/json");
+            Self::bearer(Request::new(Method::Get, u), pat)?.header("accept", "application/json");
         Ok(JsonCall::new(
             req,
             "query resources",
@@ -608,7 +631,7 @@ impl Client {
         let req = Self::bearer(
             Request::new(Method::Post, self.policy_url(Some(resource_id))?),
             user_token,
-        )
+        )?
         .json(body);
         Ok(JsonCall::new(
             req,
@@ -629,7 +652,7 @@ impl Client {
         let req = Self::bearer(
             Request::new(Method::Put, self.policy_url(Some(policy_id))?),
             user_token,
-        )
+        )?
         .json(body);
         Ok(EmptyCall {
             request: req,
@@ -648,7 +671,7 @@ impl Client {
         let req = Self::bearer(
             Request::new(Method::Delete, self.policy_url(Some(policy_id))?),
             user_token,
-        );
+        )?;
         Ok(EmptyCall {
             request: req,
             what: "delete UMA policy",
@@ -665,7 +688,7 @@ impl Client {
     ) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
         let mut u = self.policy_url(None)?;
         query.apply(&mut u);
-        let req = Self::bearer(Request::new(Method::Get, u), user_token)
+        let req = Self::bearer(Request::new(Method::Get, u), user_token)?
             .header("accept", "application/json");
         Ok(JsonCall::new(
             req,

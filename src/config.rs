@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::claim_rules::ClaimRules;
 use crate::error::Error;
 use crate::http::{Request, DEFAULT_MAX_BODY_BYTES};
 use crate::secret::ClientSecret;
@@ -79,6 +80,8 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
     /// How long a pending login stays valid, in seconds.
     pub login_ttl_secs: u64,
+    /// How token claims are checked (leeway, `iat` age, `auth_time`, `typ`).
+    pub claim_rules: ClaimRules,
 }
 
 /// Joins `/realms/{realm}` onto a server URL, keeping any path prefix such as `/auth`.
@@ -136,6 +139,7 @@ impl ClientConfig {
             expected_issuer: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             login_ttl_secs: 600,
+            claim_rules: ClaimRules::default(),
         }
     }
 
@@ -263,6 +267,7 @@ pub struct ClientConfigBuilder {
     expected_issuer: Option<String>,
     max_body_bytes: usize,
     login_ttl_secs: u64,
+    claim_rules: ClaimRules,
 }
 
 impl ClientConfigBuilder {
@@ -311,6 +316,36 @@ impl ClientConfigBuilder {
     /// How long a pending login stays valid (default 600 s).
     pub fn login_ttl_secs(mut self, secs: u64) -> Self {
         self.login_ttl_secs = secs;
+        self
+    }
+
+    /// Allowed clock skew for token times, in seconds (default 60).
+    pub fn leeway_secs(mut self, secs: u64) -> Self {
+        self.claim_rules.leeway_secs = secs;
+        self
+    }
+
+    /// The oldest acceptable ID token by `iat`, in seconds (default 600).
+    pub fn max_iat_age_secs(mut self, secs: u64) -> Self {
+        self.claim_rules.max_iat_age_secs = secs;
+        self
+    }
+
+    /// Requires `auth_time` in every ID token (OpenID Connect Core §2 `require_auth_time`).
+    pub fn require_auth_time(mut self, required: bool) -> Self {
+        self.claim_rules.require_auth_time = required;
+        self
+    }
+
+    /// Requires Keycloak's payload `typ` in every token (`ID`, `Bearer`, `Logout`).
+    pub fn require_typ(mut self, required: bool) -> Self {
+        self.claim_rules.require_typ = required;
+        self
+    }
+
+    /// Replaces all claim rules at once.
+    pub fn claim_rules(mut self, rules: ClaimRules) -> Self {
+        self.claim_rules = rules;
         self
     }
 
@@ -370,6 +405,7 @@ impl ClientConfigBuilder {
             scopes: self.scopes,
             max_body_bytes: self.max_body_bytes,
             login_ttl_secs: self.login_ttl_secs,
+            claim_rules: self.claim_rules,
         })
     }
 }

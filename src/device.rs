@@ -67,50 +67,78 @@ impl Exchange for DeviceAuthorizationRequest {
 /// The outcome of one device token poll (RFC 8628 §3.5).
 #[derive(Debug)]
 pub enum DevicePoll {
-    /// The user has not finished yet; poll again after `interval` seconds.
+    /// The user has not finished yet (`authorization_pending`, or `slow_down`, after which the
+    /// interval has grown by 5 seconds). Poll again at `next_poll_at`.
     Pending {
-        /// Seconds to wait.
-        interval: u64,
-    },
-    /// The server asked to slow down; the interval grew by 5 seconds.
-    SlowDown {
-        /// The new interval.
+        /// When the next poll may go out.
+        next_poll_at: UnixTime,
+        /// The interval now in force, in seconds.
         interval: u64,
     },
     /// The user approved.
     Done(Box<TokenSet>),
 }
 
-/// One poll of the token endpoint with the device code.
+/// Polls the token endpoint with a device code (RFC 8628 §3.4). The poller carries the interval
+/// (5 s more after each `slow_down`, §3.5) and when the next poll may go out; the caller only
+/// waits until [`next_poll_at`](Self::next_poll_at) and sends [`request`](Self::request).
 #[derive(Debug)]
-pub struct DeviceTokenRequest {
+pub struct DevicePoller {
     pub(crate) call: TokenCall,
     pub(crate) interval: u64,
     pub(crate) expires_at: UnixTime,
+    pub(crate) next_poll_at: UnixTime,
 }
 
-impl Exchange for DeviceTokenRequest {
-    type Output = DevicePoll;
-    fn request(&self) -> Request {
+impl DevicePoller {
+    /// When the next poll may be sent (never earlier: RFC 8628 §3.5).
+    pub fn next_poll_at(&self) -> UnixTime {
+        self.next_poll_at
+    }
+
+    /// The polling interval now in force, in seconds.
+    pub fn interval(&self) -> u64 {
+        self.interval
+    }
+
+    /// When the device code expires.
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+
+    /// The poll request.
+    pub fn request(&self) -> Request {
         self.call.request()
     }
-    fn handle(self, resp: Response, now: UnixTime) -> Result<DevicePoll, Error> {
+
+    /// Handles the response to one poll received at `now`. `access_denied`, `expired_token` and
+    /// any other error end the grant.
+    pub fn handle(&mut self, resp: Response, now: UnixTime) -> Result<DevicePoll, Error> {
         if resp.status == 200 {
             return Ok(DevicePoll::Done(Box::new(self.call.token_set(&resp, now)?)));
         }
         crate::response::check_size("device token", &resp, self.call.limit)?;
         let err = error_from("device token", &resp);
-        match err.oauth_error() {
-            Some("authorization_pending") if now < self.expires_at => Ok(DevicePoll::Pending {
-                interval: self.interval,
-            }),
-            Some("slow_down") if now < self.expires_at => Ok(DevicePoll::SlowDown {
-                interval: self.interval.saturating_add(5),
-            }),
-            Some("authorization_pending" | "slow_down" | "expired_token") => {
-                Err(Error::DeviceExpired)
+        let pending = match err.oauth_error() {
+            Some("authorization_pending") => true,
+            Some("slow_down") => {
+                self.interval = self.interval.saturating_add(5);
+                true
             }
-            _ => Err(err),
+            Some("expired_token") => return Err(Error::DeviceExpired),
+            _ => false,
+        };
+        if !pending {
+            return Err(err);
         }
+        let next = now.plus(self.interval);
+        if next >= self.expires_at {
+            return Err(Error::DeviceExpired);
+        }
+        self.next_poll_at = next;
+        Ok(DevicePoll::Pending {
+            next_poll_at: next,
+            interval: self.interval,
+        })
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::flow::{Exchange, Flow, Step};
+use crate::flow::{Ending, Exchange, Flow, Step};
 use crate::http::{Method, Request, Response};
 use crate::response::parse_json;
 use crate::time::UnixTime;
@@ -105,7 +105,7 @@ fn check_issuer(expected: &str, got: &str) -> Result<(), Error> {
     } else {
         Err(Error::IssuerMismatch {
             expected: expected.to_string(),
-            got: got.to_string(),
+            got: crate::error::sanitize(got),
         })
     }
 }
@@ -189,28 +189,30 @@ pub struct Discovered {
 
 /// Flow: OpenID discovery, then (optionally) UMA discovery.
 pub struct DiscoverFlow {
-    oidc: Option<DiscoveryRequest>,
+    oidc: DiscoveryRequest,
     uma: Option<UmaDiscoveryRequest>,
     provider: Option<ProviderMetadata>,
     uma_meta: Option<UmaMetadata>,
     uma_optional: bool,
     uma_absent: bool,
+    awaiting: bool,
     fetched_at: UnixTime,
-    done: bool,
+    ending: Ending,
 }
 
 impl DiscoverFlow {
     /// Discovery of the configured issuer; `with_uma` also fetches the UMA document.
     pub fn new(config: &ClientConfig, with_uma: bool) -> Self {
         DiscoverFlow {
-            oidc: Some(DiscoveryRequest::new(config)),
+            oidc: DiscoveryRequest::new(config),
             uma: with_uma.then(|| UmaDiscoveryRequest::new(config)),
             provider: None,
             uma_meta: None,
             uma_optional: false,
             uma_absent: false,
+            awaiting: false,
             fetched_at: UnixTime(0),
-            done: false,
+            ending: Ending::default(),
         }
     }
 
@@ -221,60 +223,66 @@ impl DiscoverFlow {
         f.uma_optional = true;
         f
     }
+
+    fn wants_uma(&self) -> bool {
+        self.uma.is_some() && self.uma_meta.is_none() && !self.uma_absent
+    }
 }
 
 impl Flow for DiscoverFlow {
     type Output = Discovered;
 
     fn poll(&mut self) -> Result<Step<Discovered>, Error> {
-        if self.done {
-            return Err(Error::FlowState("polled after completion"));
+        self.ending.check()?;
+        if self.awaiting {
+            return Err(Error::FlowState(
+                "awaiting the response to the last request",
+            ));
         }
-        if self.provider.is_none() {
-            let r = self
-                .oidc
-                .as_ref()
-                .ok_or(Error::FlowState("discovery state lost"))?;
-            return Ok(Step::Send(r.request()));
+        let next = match (&self.provider, &self.uma) {
+            (None, _) => Some(self.oidc.request()),
+            (Some(_), Some(u)) if self.wants_uma() => Some(u.request()),
+            _ => None,
+        };
+        if let Some(req) = next {
+            self.awaiting = true;
+            return Ok(Step::Send(req));
         }
-        if let Some(u) = &self.uma {
-            if self.uma_meta.is_none() && !self.uma_absent {
-                return Ok(Step::Send(u.request()));
-            }
-        }
-        self.done = true;
+        let provider = self.provider.take();
+        let provider = self
+            .ending
+            .record(provider.ok_or(Error::FlowState("no provider")))?;
+        self.ending.finish();
         Ok(Step::Done(Discovered {
-            provider: self
-                .provider
-                .take()
-                .ok_or(Error::FlowState("no provider"))?,
+            provider,
             uma: self.uma_meta.take(),
             fetched_at: self.fetched_at,
         }))
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        if self.provider.is_none() {
-            let r = self
-                .oidc
-                .take()
-                .ok_or(Error::FlowState("response without request"))?;
-            self.provider = Some(r.handle(response, now)?);
-            self.fetched_at = now;
-        } else if self.uma_meta.is_none() && !self.uma_absent {
-            let r = self
-                .uma
-                .take()
-                .ok_or(Error::FlowState("response without request"))?;
-            if self.uma_optional && response.status == 404 {
-                // a provider without UMA: fine in optional mode
-                self.uma_absent = true;
-            } else {
-                self.uma_meta = Some(r.handle(response, now)?);
-            }
-        } else {
+        if !self.awaiting || self.ending.check().is_err() {
             return Err(Error::FlowState("response without request"));
         }
+        self.awaiting = false;
+        if self.provider.is_none() {
+            let provider = self
+                .ending
+                .record(self.oidc.clone().handle(response, now))?;
+            self.provider = Some(provider);
+            self.fetched_at = now;
+            return Ok(());
+        }
+        let Some(u) = self.uma.clone() else {
+            return Err(Error::FlowState("response without request"));
+        };
+        if self.uma_optional && response.status == 404 {
+            // a provider without UMA: fine in optional mode
+            self.uma_absent = true;
+            return Ok(());
+        }
+        let meta = self.ending.record(u.handle(response, now))?;
+        self.uma_meta = Some(meta);
         Ok(())
     }
 }

@@ -3,8 +3,9 @@
 use std::fmt;
 
 /// An OAuth 2.0 error response body (RFC 6749 §5.2), as Keycloak sends it from the token,
-/// introspection, revocation, logout, userinfo and protection endpoints.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+/// introspection, revocation, logout, userinfo and protection endpoints, with the members the
+/// UMA grant adds to `need_info` and `request_submitted` (UMA Grant §3.3.6).
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 pub struct OAuthError {
     /// The error code, e.g. `invalid_grant`.
     pub error: String,
@@ -14,6 +15,48 @@ pub struct OAuthError {
     /// A URI with more information.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_uri: Option<String>,
+    /// UMA `need_info` / `request_submitted`: the new permission ticket to continue with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<crate::secret::PermissionTicket>,
+    /// UMA `need_info`: the claims the authorization server needs (UMA Grant §3.3.6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_claims: Vec<RequiredClaim>,
+    /// UMA `need_info`: where to redirect the requesting party for claims gathering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_user: Option<String>,
+    /// UMA `request_submitted`: seconds to wait before asking again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+}
+
+impl OAuthError {
+    /// An error body with just a code.
+    pub fn new(error: impl Into<String>) -> Self {
+        OAuthError {
+            error: error.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// One entry of a UMA `need_info` error's `required_claims` (UMA Grant §3.3.6).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct RequiredClaim {
+    /// `claim_token_format`: accepted formats.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claim_token_format: Vec<String>,
+    /// `claim_type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_type: Option<String>,
+    /// `friendly_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// `issuer`: accepted issuers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuer: Vec<String>,
+    /// `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl fmt::Display for OAuthError {
@@ -42,7 +85,7 @@ pub(crate) fn sanitize(s: &str) -> String {
 pub type What = &'static str;
 
 /// Everything that can go wrong in the core.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The server answered with an OAuth error body (`error`, `error_description`).
@@ -191,9 +234,20 @@ pub enum Error {
     #[error("token validation failed: {0}")]
     TokenValidation(String),
 
-    /// No ID token validator was supplied for a flow that receives an ID token.
-    #[error("an ID token was received but no ID token validator was configured (use `validate_id_token_with`, or the explicitly insecure `danger_skip_id_token_validation`)")]
+    /// A login was finished without a way to validate the ID token (a friendly client built
+    /// without a `jws_verifier` and without the explicitly insecure signature skip).
+    #[error("no ID token validator is configured (give a JWS verifier, or explicitly opt out of signature checks)")]
     NoIdTokenValidator,
+
+    /// The ID-token validator has no keys and may not fetch them now (cooldown): the code
+    /// exchange is refused before the authorization code is spent.
+    #[error("the issuer's keys are not loaded and may not be fetched yet (cooldown); the authorization code was not sent")]
+    KeysUnavailable,
+
+    /// A token or ticket from a server, or handed in by the caller, has characters that may not
+    /// appear where it is used (RFC 6750 §2.1 `b64token`, RFC 6749 Appendix A `VSCHAR`).
+    #[error("{0} has characters outside its allowed syntax")]
+    InvalidTokenSyntax(&'static str),
 
     /// The token response lacks the ID token although `openid` was requested.
     #[error("the token response has no id_token although the `openid` scope was requested")]

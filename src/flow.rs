@@ -44,18 +44,61 @@ pub enum Step<T> {
 }
 
 /// A driven multi-step state machine.
+///
+/// # The rule every flow follows
+/// * `poll` returns `Send(request)` once per request; hand its response to
+///   [`handle_response`](Flow::handle_response). Polling again before that is a driver error
+///   ([`Error::FlowState`]) and changes nothing; a request is never re-sent implicitly (a code
+///   exchange must not spend its code twice). To retry after a transport failure, start a new
+///   flow.
+/// * When `handle_response` (or `poll`) reports an error for the flow itself (the server said
+///   no, the response was malformed, a token failed validation), the flow is finished: every
+///   later `poll` returns that same error. It never turns into a success or gets stuck.
+/// * After `Done`, `poll` returns [`Error::FlowState`].
 pub trait Flow {
     /// The final result.
     type Output;
-    /// The next step. After `Done` has been returned, further calls return an error.
+    /// The next step.
     fn poll(&mut self) -> Result<Step<Self::Output>, Error>;
     /// Feeds the response to the request last returned by `poll`.
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error>;
 }
 
+/// The end of a flow: the error it failed with, or that it is done (see [`Flow`]'s rule).
+#[derive(Debug, Default)]
+pub(crate) struct Ending {
+    failed: Option<Error>,
+    done: bool,
+}
+
+impl Ending {
+    /// `Err` when the flow has ended: its error again, or "polled after completion".
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match (&self.failed, self.done) {
+            (Some(e), _) => Err(e.clone()),
+            (None, true) => Err(Error::FlowState("polled after completion")),
+            (None, false) => Ok(()),
+        }
+    }
+
+    /// Passes `result` through; an error ends the flow with it.
+    pub(crate) fn record<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// Marks the flow done (its output was handed out).
+    pub(crate) fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
 /// Adapts an [`Exchange`] into a one-step [`Flow`].
 pub struct Single<E: Exchange> {
     state: SingleState<E>,
+    ending: Ending,
 }
 
 enum SingleState<E: Exchange> {
@@ -70,6 +113,7 @@ impl<E: Exchange> Single<E> {
     pub fn new(exchange: E) -> Self {
         Single {
             state: SingleState::Ready(exchange),
+            ending: Ending::default(),
         }
     }
 }
@@ -78,13 +122,23 @@ impl<E: Exchange> Flow for Single<E> {
     type Output = E::Output;
 
     fn poll(&mut self) -> Result<Step<E::Output>, Error> {
+        self.ending.check()?;
         match std::mem::replace(&mut self.state, SingleState::Gone) {
-            SingleState::Ready(e) | SingleState::Sent(e) => {
+            SingleState::Ready(e) => {
                 let req = e.request();
                 self.state = SingleState::Sent(e);
                 Ok(Step::Send(req))
             }
-            SingleState::Finished(out) => Ok(Step::Done(out)),
+            SingleState::Sent(e) => {
+                self.state = SingleState::Sent(e);
+                Err(Error::FlowState(
+                    "awaiting the response to the last request",
+                ))
+            }
+            SingleState::Finished(out) => {
+                self.ending.finish();
+                Ok(Step::Done(out))
+            }
             SingleState::Gone => Err(Error::FlowState("polled after completion")),
         }
     }
@@ -92,11 +146,14 @@ impl<E: Exchange> Flow for Single<E> {
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
         match std::mem::replace(&mut self.state, SingleState::Gone) {
             SingleState::Sent(e) => {
-                let out = e.handle(response, now)?;
+                let out = self.ending.record(e.handle(response, now))?;
                 self.state = SingleState::Finished(out);
                 Ok(())
             }
-            _ => Err(Error::FlowState("response without a pending request")),
+            other => {
+                self.state = other;
+                Err(Error::FlowState("response without a pending request"))
+            }
         }
     }
 }

@@ -91,8 +91,15 @@ impl Request {
         }
     }
 
+    /// Adds a header. A value with a control character (CR, LF, NUL, ...) never reaches the
+    /// header list: it is replaced by an empty value, so the request fails closed at the server
+    /// instead of smuggling a header (RFC 9110 §5.5). Callers check tokens before this.
     pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        let mut value = value.into();
+        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            value.clear();
+        }
+        self.headers.push((name.to_ascii_lowercase(), value));
         self
     }
 

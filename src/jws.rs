@@ -223,13 +223,22 @@ impl JwkSet {
     }
 }
 
-/// Key material handed to a [`JwsVerifier`].
-#[derive(Clone, Copy, Debug)]
+/// Key material handed to a [`JwsVerifier`]. `Debug` never prints a shared secret.
+#[derive(Clone, Copy)]
 pub enum VerificationKey<'a> {
     /// A public key from the issuer's JWKS.
     Public(&'a Jwk),
     /// A shared secret (HS* only; the client secret's octets).
     Secret(&'a [u8]),
+}
+
+impl std::fmt::Debug for VerificationKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerificationKey::Public(k) => f.debug_tuple("Public").field(k).finish(),
+            VerificationKey::Secret(_) => f.write_str("Secret([redacted])"),
+        }
+    }
 }
 
 /// Signature math, implemented by a crypto backend (see `keycloak-client-ring`). Implementations

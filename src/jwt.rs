@@ -6,6 +6,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use crate::claim_rules::ClaimRules;
 use crate::error::Error;
 use crate::secret::{AccessToken, IdToken, Nonce};
 use crate::time::UnixTime;
@@ -172,19 +173,41 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedJwt, Error> {
     })
 }
 
-/// What an ID token must satisfy (OpenID Connect Core §3.1.3.7).
+/// What an ID token must satisfy (OpenID Connect Core §3.1.3.7, §12.2).
 #[derive(Clone, Debug)]
 pub struct IdTokenExpectations {
     /// Expected `iss` (exact match).
     pub issuer: String,
     /// The client id, which `aud` must contain.
     pub client_id: String,
-    /// Expected `nonce` (required at login, absent on refresh).
+    /// Expected `nonce`: required and compared at login; `None` on refresh and the other
+    /// grants, where a `nonce` is not required (§12.2; Keycloak 25+ omits it on refresh).
     pub nonce: Option<Nonce>,
-    /// Allowed clock skew in seconds.
-    pub leeway_secs: u64,
-    /// Maximum ID token age by `iat`, in seconds.
-    pub max_iat_age_secs: u64,
+    /// The `sub` the token must name (refresh: the original login's subject, §12.2).
+    pub subject: Option<String>,
+    /// The `max_age` sent with the authorization request: `auth_time` is then required and
+    /// must be at most this old (§3.1.2.1, §3.1.3.7 item 13).
+    pub max_age: Option<u64>,
+    /// `acr` values requested as essential (§5.5.1.1): `acr` must be one of them.
+    pub essential_acr: Option<Vec<String>>,
+    /// Leeway, `iat` age, `require_auth_time`, `require_typ`: from the client configuration.
+    pub rules: ClaimRules,
+}
+
+impl IdTokenExpectations {
+    /// The expectations of any ID token for this client: issuer, audience and the configured
+    /// rules; no nonce, subject, `max_age` or `acr`.
+    pub fn for_client(config: &crate::ClientConfig) -> Self {
+        IdTokenExpectations {
+            issuer: config.issuer.clone(),
+            client_id: config.client_id.clone(),
+            nonce: None,
+            subject: None,
+            max_age: None,
+            essential_acr: None,
+            rules: config.claim_rules,
+        }
+    }
 }
 
 /// Checks the claims of an ID token. Signature checking is the caller's (see [`IdTokenValidator`]).
@@ -205,8 +228,13 @@ pub fn check_id_token_claims(
         }
         None => return fail("`iss` is missing".into()),
     }
-    if claims.sub().is_none_or(str::is_empty) {
-        return fail("`sub` is missing".into());
+    check_typ(claims, "ID", expect.rules.require_typ)?;
+    match (claims.sub(), &expect.subject) {
+        (None, _) | (Some(""), _) => return fail("`sub` is missing".into()),
+        (Some(got), Some(want)) if got != want => {
+            return fail("`sub` differs from the original login's subject".into())
+        }
+        _ => {}
     }
     let aud = claims.aud();
     if !aud.contains(&expect.client_id.as_str()) {
@@ -228,7 +256,7 @@ pub fn check_id_token_claims(
             ));
         }
     }
-    let leeway = expect.leeway_secs;
+    let leeway = expect.rules.leeway_secs;
     match claims.numeric_date("exp")? {
         Some(exp) if now.0 < exp.saturating_add(leeway) => {}
         Some(_) => return fail("token expired (`exp`)".into()),
@@ -239,7 +267,7 @@ pub fn check_id_token_claims(
             if iat > now.0.saturating_add(leeway) {
                 return fail("`iat` is in the future".into());
             }
-            if now.0.saturating_sub(iat) > expect.max_iat_age_secs.saturating_add(leeway) {
+            if now.0.saturating_sub(iat) > expect.rules.max_iat_age_secs.saturating_add(leeway) {
                 return fail("`iat` is too old".into());
             }
         }
@@ -250,6 +278,19 @@ pub fn check_id_token_claims(
             return fail("token not yet valid (`nbf`)".into());
         }
     }
+    check_auth_time(claims, expect, now)?;
+    if let Some(wanted) = &expect.essential_acr {
+        match claims.str("acr") {
+            Some(acr) if wanted.iter().any(|w| w == acr) => {}
+            Some(acr) => {
+                return fail(format!(
+                    "`acr` `{}` is not one of the essential values requested",
+                    crate::error::sanitize(acr)
+                ))
+            }
+            None => return fail("`acr` is missing although it was requested as essential".into()),
+        }
+    }
     match (&expect.nonce, claims.get("nonce")) {
         (Some(n), Some(Value::String(got))) if n.ct_eq(got) => {}
         (Some(_), Some(_)) => return fail("`nonce` does not match".into()),
@@ -257,6 +298,57 @@ pub fn check_id_token_claims(
         (None, _) => {}
     }
     Ok(())
+}
+
+/// `auth_time` (OpenID Connect Core §2): required with `max_age` or `require_auth_time`, never in
+/// the future, and with `max_age` no older than `max_age` plus the leeway.
+fn check_auth_time(
+    claims: &Claims,
+    expect: &IdTokenExpectations,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let leeway = expect.rules.leeway_secs;
+    let required = expect.max_age.is_some() || expect.rules.require_auth_time;
+    let Some(auth_time) = claims.numeric_date("auth_time")? else {
+        if required {
+            return Err(Error::TokenValidation(
+                "`auth_time` is missing although `max_age` or `require_auth_time` asks for it"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    };
+    if auth_time > now.0.saturating_add(leeway) {
+        return Err(Error::TokenValidation(
+            "`auth_time` is in the future".into(),
+        ));
+    }
+    if let Some(max_age) = expect.max_age {
+        if now.0.saturating_sub(auth_time) > max_age.saturating_add(leeway) {
+            return Err(Error::TokenValidation(format!(
+                "the user authenticated {} s ago, more than `max_age` {max_age} s",
+                now.0.saturating_sub(auth_time)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keycloak's payload `typ` (`ID`, `Bearer`, `Logout`): a present value must be `want`
+/// (case-insensitively); a missing one fails only when `required`.
+pub(crate) fn check_typ(claims: &Claims, want: &str, required: bool) -> Result<(), Error> {
+    match claims.get("typ") {
+        None if !required => Ok(()),
+        None => Err(Error::TokenValidation(format!(
+            "`typ` is missing (expected `{want}`)"
+        ))),
+        Some(Value::String(t)) if t.eq_ignore_ascii_case(want) => Ok(()),
+        Some(Value::String(t)) => Err(Error::TokenValidation(format!(
+            "a `{}` token is not an `{want}` token",
+            crate::error::sanitize(t)
+        ))),
+        Some(_) => Err(Error::TokenValidation("`typ` is not a string".into())),
+    }
 }
 
 /// Verifies an ID token's signature and claims. Implemented by a crypto backend plus a key set.
@@ -269,6 +361,13 @@ pub trait IdTokenValidator: Send + Sync {
         expect: &IdTokenExpectations,
         now: UnixTime,
     ) -> Result<Claims, Error>;
+
+    /// Called before the authorization code is sent: `Ok(Some(request))` when the keys must be
+    /// fetched first (none loaded, or stale), `Err` when validation is impossible and the code
+    /// must not be spent ([`Error::KeysUnavailable`]). Default: ready.
+    fn prepare(&self, _now: UnixTime) -> Result<Option<crate::http::Request>, Error> {
+        Ok(None)
+    }
 
     /// When validation failed with [`Error::UnknownKey`]: the request that refreshes the keys,
     /// if the validator's policy allows one now. Default: none.
@@ -300,8 +399,15 @@ pub(crate) mod tests {
             issuer: "http://i".into(),
             client_id: "c".into(),
             nonce: Some(Nonce::new("n1")),
-            leeway_secs: 30,
-            max_iat_age_secs: 600,
+            subject: None,
+            max_age: None,
+            essential_acr: None,
+            rules: ClaimRules {
+                leeway_secs: 30,
+                max_iat_age_secs: 600,
+                require_auth_time: false,
+                require_typ: false,
+            },
         }
     }
 

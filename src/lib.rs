@@ -33,6 +33,7 @@
 mod api;
 mod callback;
 mod challenge;
+mod claim_rules;
 mod client;
 mod config;
 mod device;
@@ -57,15 +58,16 @@ mod userinfo;
 mod validator;
 
 pub use api::{EmptyCall, JsonCall};
-pub use callback::{CallbackParams, CodeExchange, LoginTokens};
+pub use callback::{CallbackParams, CodeExchange, IdTokenPolicy, LoginTokens};
 pub use challenge::{Challenge, UmaChallenge};
+pub use claim_rules::ClaimRules;
 pub use client::Client;
 pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
-pub use device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DeviceTokenRequest};
+pub use device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller};
 pub use discovery::{
     DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,
 };
-pub use error::{Error, OAuthError};
+pub use error::{Error, OAuthError, RequiredClaim};
 pub use flow::{Exchange, Flow, Single, Step};
 pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
 pub use introspection::{Introspection, IntrospectionRequest};
@@ -74,8 +76,8 @@ pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
 pub use secret::{
-    constant_time_eq, AccessToken, AuthorizationCode, ClientSecret, DeviceCode, IdToken, Nonce,
-    Password, PermissionTicket, PkceVerifier, RefreshToken, State,
+    constant_time_eq, is_b64token, AccessToken, AuthorizationCode, ClientSecret, DeviceCode,
+    IdToken, Nonce, Password, PermissionTicket, PkceVerifier, RefreshToken, State,
 };
 pub use time::UnixTime;
 pub use token::{

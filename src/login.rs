@@ -42,8 +42,12 @@ pub struct PendingLogin {
     pub created_at: UnixTime,
     /// How long it stays valid.
     pub ttl_secs: u64,
-    /// `max_age` sent, if any.
+    /// `max_age` sent, if any: the ID token's `auth_time` is then required and checked.
+    #[serde(default)]
     pub max_age: Option<u64>,
+    /// `acr` values requested as essential, if any: the ID token's `acr` must be one of them.
+    #[serde(default)]
+    pub essential_acr: Option<Vec<String>>,
     /// Where the application wants to send the user afterwards (application data).
     pub return_to: Option<String>,
 }
@@ -58,6 +62,8 @@ pub struct LoginBuilder<'a> {
     scopes: Vec<String>,
     params: Vec<(String, String)>,
     max_age: Option<u64>,
+    essential_acr: Option<Vec<String>>,
+    refused: Option<String>,
     return_to: Option<String>,
 }
 
@@ -70,6 +76,8 @@ impl<'a> LoginBuilder<'a> {
             scopes: client.config.scopes.clone(),
             params: vec![],
             max_age: None,
+            essential_acr: None,
+            refused: None,
             return_to: None,
         }
     }
@@ -89,38 +97,59 @@ impl<'a> LoginBuilder<'a> {
 
     /// `prompt` (`none`, `login`, `consent`, `create`).
     pub fn prompt(self, prompt: &str) -> Self {
-        self.param("prompt", prompt)
+        self.set_param("prompt", prompt)
     }
 
     /// `login_hint`.
     pub fn login_hint(self, hint: &str) -> Self {
-        self.param("login_hint", hint)
+        self.set_param("login_hint", hint)
     }
 
-    /// `max_age` in seconds (the ID token's `auth_time` must then be recent).
+    /// `max_age` in seconds (OpenID Connect Core §3.1.2.1): the ID token must then carry
+    /// `auth_time`, at most this many seconds (plus the leeway) before the callback.
     pub fn max_age(mut self, secs: u64) -> Self {
         self.max_age = Some(secs);
-        self.param("max_age", &secs.to_string())
+        self.set_param("max_age", &secs.to_string())
+    }
+
+    /// `acr_values` as a voluntary request (OpenID Connect Core §3.1.2.1): not checked. Use
+    /// [`essential_acr`](Self::essential_acr) when the login must fail without one of them.
+    pub fn acr_values(self, values: &[&str]) -> Self {
+        self.set_param("acr_values", &values.join(" "))
+    }
+
+    /// Requests `acr` as an essential claim with these values (the `claims` parameter, OpenID
+    /// Connect Core §5.5.1.1): the callback then rejects an ID token whose `acr` is not one of
+    /// them.
+    pub fn essential_acr(mut self, values: &[&str]) -> Self {
+        let claims = serde_json::json!({
+            "id_token": { "acr": { "essential": true, "values": values } }
+        });
+        self.essential_acr = Some(values.iter().map(|v| v.to_string()).collect());
+        self.set_param("claims", &claims.to_string())
     }
 
     /// `ui_locales`.
     pub fn ui_locales(self, locales: &str) -> Self {
-        self.param("ui_locales", locales)
+        self.set_param("ui_locales", locales)
     }
 
     /// Keycloak's `kc_idp_hint`: go straight to an identity provider.
     pub fn kc_idp_hint(self, alias: &str) -> Self {
-        self.param("kc_idp_hint", alias)
+        self.set_param("kc_idp_hint", alias)
     }
 
     /// Keycloak's `kc_action` (application-initiated action, e.g. `UPDATE_PASSWORD`).
     pub fn kc_action(self, action: &str) -> Self {
-        self.param("kc_action", action)
+        self.set_param("kc_action", action)
     }
 
-    /// Any other parameter. Parameters this builder controls (`state`, `nonce`, PKCE,
-    /// `client_id`, `response_type`, `redirect_uri`, `scope`) cannot be overridden.
-    pub fn param(mut self, name: &str, value: &str) -> Self {
+    /// Any other parameter; a second call with the same name replaces the first (RFC 6749
+    /// §3.1: no repeated parameters). The parameters this builder controls or checks (`state`,
+    /// `nonce`, PKCE, `client_id`, `response_type`, `redirect_uri`, `scope`, `max_age`, `claims`,
+    /// `request`, `request_uri`) are refused: [`build`](Self::build) then fails with
+    /// [`Error::Config`] naming the parameter. Use the typed setters instead.
+    pub fn param(self, name: &str, value: &str) -> Self {
         const RESERVED: &[&str] = &[
             "state",
             "nonce",
@@ -130,11 +159,23 @@ impl<'a> LoginBuilder<'a> {
             "response_type",
             "redirect_uri",
             "scope",
+            "max_age",
+            "claims",
+            "request",
+            "request_uri",
+            "response_mode",
         ];
-        if !RESERVED.contains(&name) {
-            self.params.retain(|(k, _)| k != name);
-            self.params.push((name.to_string(), value.to_string()));
+        if RESERVED.contains(&name) {
+            let mut this = self;
+            this.refused.get_or_insert_with(|| name.to_string());
+            return this;
         }
+        self.set_param(name, value)
+    }
+
+    fn set_param(mut self, name: &str, value: &str) -> Self {
+        self.params.retain(|(k, _)| k != name);
+        self.params.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -151,6 +192,12 @@ impl<'a> LoginBuilder<'a> {
         rng: &mut R,
         now: UnixTime,
     ) -> Result<(url::Url, PendingLogin), Error> {
+        if let Some(name) = &self.refused {
+            return Err(Error::Config(format!(
+                "the login parameter `{}` is set by the builder; use its typed setter",
+                crate::error::sanitize(name)
+            )));
+        }
         let redirect_uri = self
             .redirect_uri
             .ok_or_else(|| Error::Config("no redirect_uri configured for login".into()))?;
@@ -199,6 +246,7 @@ impl<'a> LoginBuilder<'a> {
                 created_at: now,
                 ttl_secs: self.client.config.login_ttl_secs,
                 max_age: self.max_age,
+                essential_acr: self.essential_acr,
                 return_to: self.return_to,
             },
         ))

@@ -65,6 +65,8 @@ pub(crate) fn error_from(what: What, resp: &Response) -> Error {
         if let Some(obj) = v.as_object() {
             if let Some(serde_json::Value::String(error)) = obj.get("error") {
                 let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                // UMA Grant §3.3.6 members; a malformed one is dropped, not fatal.
+                let member = |k: &str| obj.get(k).cloned().unwrap_or(serde_json::Value::Null);
                 return Error::OAuth {
                     what,
                     status,
@@ -72,6 +74,11 @@ pub(crate) fn error_from(what: What, resp: &Response) -> Error {
                         error: error.clone(),
                         error_description: text("error_description"),
                         error_uri: text("error_uri"),
+                        ticket: serde_json::from_value(member("ticket")).unwrap_or(None),
+                        required_claims: serde_json::from_value(member("required_claims"))
+                            .unwrap_or_default(),
+                        redirect_user: text("redirect_user"),
+                        interval: obj.get("interval").and_then(|v| v.as_u64()),
                     },
                 };
             }
@@ -96,6 +103,7 @@ pub(crate) fn error_from(what: What, resp: &Response) -> Error {
                         error: error.to_string(),
                         error_description: ch.param("error_description").map(str::to_owned),
                         error_uri: ch.param("error_uri").map(str::to_owned),
+                        ..Default::default()
                     },
                 };
             }

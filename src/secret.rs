@@ -19,17 +19,64 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// What characters a secret may hold when it comes from outside (a server response, storage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    /// RFC 6750 §2.1 `b64token`: the value goes into an `Authorization` header.
+    Token68,
+    /// RFC 6749 Appendix A `VSCHAR` (`%x20-7E`), non-empty.
+    Vschar,
+    /// Anything (values this library generated, or the caller's own secrets).
+    Any,
+}
+
+/// Whether `s` is an RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+/// "+" / "/" ) *"="`.
+pub fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+impl Syntax {
+    pub(crate) fn allows(self, s: &str) -> bool {
+        match self {
+            Syntax::Token68 => is_b64token(s),
+            Syntax::Vschar => !s.is_empty() && s.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+            Syntax::Any => true,
+        }
+    }
+}
+
 macro_rules! secret_string {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $syntax:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Serialize, Deserialize)]
+        #[derive(Clone, Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
-            /// Wraps a value.
+            /// Wraps a value as given (the caller's own value; see `try_new` for outside input).
             pub fn new(value: impl Into<String>) -> Self {
                 $name(value.into())
+            }
+
+            /// Wraps a value after checking its syntax, as the core does for values it reads
+            /// from servers and storage.
+            pub fn try_new(value: impl Into<String>) -> Result<Self, crate::error::Error> {
+                let value = value.into();
+                if $syntax.allows(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(crate::error::Error::InvalidTokenSyntax(stringify!($name)))
+                }
+            }
+
+            /// Whether the value has the syntax required where the core uses it.
+            pub fn is_well_formed(&self) -> bool {
+                $syntax.allows(&self.0)
             }
 
             /// The secret value. Do not log it.
@@ -43,6 +90,20 @@ macro_rules! secret_string {
             }
         }
 
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(d)?;
+                if $syntax.allows(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(serde::de::Error::custom(concat!(
+                        stringify!($name),
+                        " has characters outside its allowed syntax"
+                    )))
+                }
+            }
+        }
+
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, concat!(stringify!($name), "([redacted])"))
@@ -53,47 +114,60 @@ macro_rules! secret_string {
 
 secret_string!(
     /// A confidential client's secret (RFC 6749 §2.3.1).
-    ClientSecret
+    ClientSecret,
+    Syntax::Any
 );
 secret_string!(
-    /// An OAuth access token (RFC 6749 §1.4), often a Keycloak-signed JWT.
-    AccessToken
+    /// An OAuth access token (RFC 6749 §1.4), often a Keycloak-signed JWT. From a server it must
+    /// be a `b64token` (RFC 6750 §2.1): it goes into `Authorization` headers.
+    AccessToken,
+    Syntax::Token68
 );
 secret_string!(
     /// A refresh token (RFC 6749 §1.5). Keycloak issues HS512 JWTs: treat them as opaque.
-    RefreshToken
+    RefreshToken,
+    Syntax::Vschar
 );
 secret_string!(
     /// An OpenID Connect ID token (OpenID Connect Core §2).
-    IdToken
+    IdToken,
+    Syntax::Vschar
 );
 secret_string!(
     /// An authorization code (RFC 6749 §4.1.2).
-    AuthorizationCode
+    AuthorizationCode,
+    Syntax::Any
 );
 secret_string!(
     /// A PKCE code verifier (RFC 7636 §4.1).
-    PkceVerifier
+    PkceVerifier,
+    Syntax::Any
 );
 secret_string!(
     /// The `state` value binding an authorization response to its request (RFC 6749 §10.12).
-    State
+    State,
+    Syntax::Any
 );
 secret_string!(
     /// The OpenID Connect `nonce` (OpenID Connect Core §3.1.2.1).
-    Nonce
+    Nonce,
+    Syntax::Any
 );
 secret_string!(
     /// A device code (RFC 8628 §3.2).
-    DeviceCode
+    DeviceCode,
+    Syntax::Vschar
 );
 secret_string!(
-    /// A UMA permission ticket (UMA 2.0 Federated Authorization §4.3).
-    PermissionTicket
+    /// A UMA permission ticket (UMA 2.0 Federated Authorization §4.3). From a server it must be
+    /// a `b64token`: it is repeated in `WWW-Authenticate` challenges and forms.
+    PermissionTicket,
+    Syntax::Token68
 );
 secret_string!(
     /// A user's password (only for the resource-owner password grant, which exists for testing).
-    Password
+    Password,
+    Syntax::Any
 );
 
 #[cfg(test)]
@@ -105,6 +179,45 @@ mod tests {
         let s = ClientSecret::new("hunter2");
         assert_eq!(format!("{s:?}"), "ClientSecret([redacted])");
         assert_eq!(s.secret(), "hunter2");
+    }
+
+    #[test]
+    fn tokens_from_outside_must_fit_their_header_syntax() {
+        for bad in ["", "a b", "a\r\nx-evil: 1", "a\n", "é", "a,b", "=", "\"q\""] {
+            assert!(
+                serde_json::from_value::<AccessToken>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
+            assert!(
+                serde_json::from_value::<PermissionTicket>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
+            assert!(AccessToken::try_new(bad).is_err(), "{bad:?}");
+            assert!(!AccessToken::new(bad).is_well_formed(), "{bad:?}");
+        }
+        for good in ["eyJ.a-b_c.d~e", "abc+/==", "x", "a="] {
+            assert!(
+                serde_json::from_value::<AccessToken>(serde_json::json!(good)).is_ok(),
+                "{good}"
+            );
+            assert!(AccessToken::try_new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a\rb", "a\nb", "\u{7f}", "é"] {
+            assert!(
+                serde_json::from_value::<RefreshToken>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
+            assert!(
+                serde_json::from_value::<IdToken>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
+            assert!(
+                serde_json::from_value::<DeviceCode>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(serde_json::from_value::<RefreshToken>(serde_json::json!("a b~")).is_ok());
+        assert!(serde_json::from_value::<Password>(serde_json::json!("a\nb é")).is_ok());
     }
 
     #[test]

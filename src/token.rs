@@ -8,6 +8,7 @@ use crate::config::{ClientAuth, ClientConfig};
 use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Method, Request, Response};
+use crate::jwt::{check_id_token_claims, decode_unverified, IdTokenExpectations};
 use crate::response::parse_json;
 use crate::secret::{AccessToken, IdToken, Password, RefreshToken};
 use crate::time::UnixTime;
@@ -64,7 +65,12 @@ pub struct TokenSet {
     pub refresh_token: Option<RefreshToken>,
     /// When the refresh token expires (`None`: no expiry given).
     pub refresh_expires_at: Option<UnixTime>,
-    /// The ID token.
+    /// The ID token. Every flow of the core that hands out a token set has checked it first:
+    /// the code exchange with its [`IdTokenPolicy`](crate::IdTokenPolicy); refresh, the device
+    /// grant, token exchange, client credentials and the password grant by the ID-token claim
+    /// rules (`iss`, `aud`, `azp`, `exp`, `iat` age, `typ`, and on refresh the same `sub`, OpenID
+    /// Connect Core §12.2), trusting the back channel for the signature (§3.1.3.7 item 6).
+    /// `None`: the response carried no ID token (refresh keeps the previous one).
     pub id_token: Option<IdToken>,
     /// Granted scopes.
     pub scope: Option<String>,
@@ -152,6 +158,9 @@ pub(crate) struct TokenCall {
     pub bearer: Option<AccessToken>,
     pub limit: usize,
     pub what: &'static str,
+    /// How an ID token in the response is checked; `None` only for the code exchange, which
+    /// checks it with its own policy before releasing anything.
+    pub id_token_check: Option<Box<IdTokenExpectations>>,
 }
 
 impl std::fmt::Debug for TokenCall {
@@ -189,12 +198,22 @@ impl TokenCall {
             bearer: None,
             limit: config.max_body_bytes,
             what,
+            id_token_check: Some(Box::new(IdTokenExpectations::for_client(config))),
         }
     }
 
+    /// Appends a parameter (for the repeatable ones: `permission`, `resource`, `audience` of
+    /// token exchange).
     pub(crate) fn field(mut self, k: &str, v: &str) -> Self {
         self.form.push((k.to_string(), v.to_string()));
         self
+    }
+
+    /// Sets a single-valued parameter: a second call replaces the first (RFC 6749 §3.2 forbids
+    /// repeating a parameter).
+    pub(crate) fn set(mut self, k: &str, v: &str) -> Self {
+        self.form.retain(|(name, _)| name != k);
+        self.field(k, v)
     }
 
     pub(crate) fn opt(self, k: &str, v: Option<&str>) -> Self {
@@ -220,10 +239,25 @@ impl TokenCall {
         req.form(&form)
     }
 
-    pub(crate) fn token_set(&self, resp: &Response, now: UnixTime) -> Result<TokenSet, Error> {
-        let r: TokenResponse = parse_json(self.what, resp, &[200], self.limit)?;
-        check_bearer(&r.token_type)?;
+    /// Parses a success response.
+    pub(crate) fn parse(&self, resp: &Response) -> Result<TokenResponse, Error> {
+        parse_json(self.what, resp, &[200], self.limit)
+    }
+
+    /// Checks the ID token a response carries (if any) and builds the token set.
+    pub(crate) fn finish(&self, r: TokenResponse, now: UnixTime) -> Result<TokenSet, Error> {
+        if let (Some(expect), Some(id_token)) = (&self.id_token_check, &r.id_token) {
+            let jwt = decode_unverified(id_token.secret())?;
+            check_id_token_claims(&jwt.claims, expect, now)?;
+        }
         Ok(TokenSet::from_response(r, now))
+    }
+
+    /// Parses a `Bearer` token response and checks its ID token.
+    pub(crate) fn token_set(&self, resp: &Response, now: UnixTime) -> Result<TokenSet, Error> {
+        let r = self.parse(resp)?;
+        check_bearer(&r.token_type)?;
+        self.finish(r, now)
     }
 }
 
@@ -246,18 +280,27 @@ impl RefreshRequest {
             .refresh_token
             .clone()
             .ok_or_else(|| Error::Config("the token set has no refresh token".into()))?;
+        let mut call = TokenCall::new(config, token_endpoint, "refresh")
+            .field("grant_type", "refresh_token")
+            .field("refresh_token", rt.secret());
+        // OpenID Connect Core §12.2: the new ID token names the same subject; no nonce needed.
+        if let (Some(expect), Some(old)) = (call.id_token_check.as_mut(), &tokens.id_token) {
+            expect.subject = decode_unverified(old.secret())?
+                .claims
+                .sub()
+                .map(str::to_owned);
+        }
         Ok(RefreshRequest {
-            call: TokenCall::new(config, token_endpoint, "refresh")
-                .field("grant_type", "refresh_token")
-                .field("refresh_token", rt.secret()),
+            call,
             old_refresh: rt,
             old_id_token: tokens.id_token.clone(),
         })
     }
 
-    /// Narrows the scope of the new access token (RFC 6749 §6).
+    /// Narrows the scope of the new access token (RFC 6749 §6). Set once: a second call
+    /// replaces the first.
     pub fn scope(mut self, scope: &str) -> Self {
-        self.call = self.call.field("scope", scope);
+        self.call = self.call.set("scope", scope);
         self
     }
 }
@@ -299,9 +342,9 @@ impl ClientCredentialsRequest {
         })
     }
 
-    /// Requests specific scopes.
+    /// Requests specific scopes. Set once: a second call replaces the first.
     pub fn scope(mut self, scope: &str) -> Self {
-        self.call = self.call.field("scope", scope);
+        self.call = self.call.set("scope", scope);
         self
     }
 }

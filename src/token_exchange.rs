@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Request, Response};
 use crate::time::UnixTime;
-use crate::token::{TokenCall, TokenSet};
+use crate::token::{check_bearer, TokenCall, TokenSet};
 
 /// RFC 8693 §3 token type URI for access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -17,32 +17,68 @@ pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 #[derive(Debug)]
 pub struct TokenExchangeRequest {
     pub(crate) call: TokenCall,
+    pub(crate) requested: Option<String>,
 }
 
 impl TokenExchangeRequest {
-    /// `audience`: the client the new token is for.
+    /// `audience`: a client the new token is for (repeatable, RFC 8693 §2.1).
     pub fn audience(mut self, aud: &str) -> Self {
         self.call = self.call.field("audience", aud);
         self
     }
-    /// `requested_token_type` (default: access token).
-    pub fn requested_token_type(mut self, t: &str) -> Self {
-        self.call = self.call.field("requested_token_type", t);
+    /// `resource`: a URI where the new token will be used (repeatable, RFC 8693 §2.1).
+    pub fn resource(mut self, uri: &str) -> Self {
+        self.call = self.call.field("resource", uri);
         self
     }
-    /// `scope`.
+    /// `requested_token_type` (default: the server's choice, usually an access token). The
+    /// response's `issued_token_type` must then be this type.
+    pub fn requested_token_type(mut self, t: &str) -> Self {
+        self.call = self.call.set("requested_token_type", t);
+        self.requested = Some(t.to_string());
+        self
+    }
+    /// `scope`. Set once: a second call replaces the first.
     pub fn scope(mut self, scope: &str) -> Self {
-        self.call = self.call.field("scope", scope);
+        self.call = self.call.set("scope", scope);
+        self
+    }
+    /// `actor_token` and `actor_token_type` (RFC 8693 §2.1, delegation): who acts for the
+    /// subject.
+    pub fn actor_token(mut self, token: &str, token_type: &str) -> Self {
+        self.call = self
+            .call
+            .set("actor_token", token)
+            .set("actor_token_type", token_type);
         self
     }
 }
 
+/// The result of a token exchange: the issued token is in `access_token` whatever its type;
+/// `issued_token_type` (RFC 8693 §2.2.1, required) says what it is.
 impl Exchange for TokenExchangeRequest {
     type Output = TokenSet;
     fn request(&self) -> Request {
         self.call.request()
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
-        self.call.token_set(&resp, now)
+        let r = self.call.parse(&resp)?;
+        let issued = r.issued_token_type.as_deref().ok_or(Error::MissingField {
+            what: "token exchange",
+            field: "issued_token_type".into(),
+        })?;
+        if let Some(want) = &self.requested {
+            if issued != want {
+                return Err(Error::TokenValidation(format!(
+                    "token exchange issued `{}`, but `{want}` was requested",
+                    crate::error::sanitize(issued)
+                )));
+            }
+        }
+        // RFC 8693 §2.2.1: `N_A` when the issued token is not an access token.
+        if issued == ACCESS_TOKEN_TYPE || !r.token_type.eq_ignore_ascii_case("N_A") {
+            check_bearer(&r.token_type)?;
+        }
+        self.call.finish(r, now)
     }
 }

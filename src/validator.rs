@@ -9,14 +9,15 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::claim_rules::ClaimRules;
 use crate::client::Client;
 use crate::error::{sanitize, Error};
 use crate::flow::{Exchange, Flow, Step};
 use crate::http::{Method, Request, Response};
 use crate::jws::{Algorithm, JwkSet, JwsVerifier, VerificationKey};
 use crate::jwt::{
-    check_id_token_claims, decode_unverified, Claims, IdTokenExpectations, IdTokenValidator,
-    UnverifiedJwt,
+    check_id_token_claims, check_typ, decode_unverified, Claims, IdTokenExpectations,
+    IdTokenValidator, UnverifiedJwt,
 };
 use crate::secret::{AccessToken, ClientSecret, IdToken};
 use crate::time::UnixTime;
@@ -144,8 +145,7 @@ pub struct TokenValidator {
     limit: usize,
     allowed: Vec<Algorithm>,
     hs_secret: Option<ClientSecret>,
-    leeway_secs: u64,
-    max_iat_age_secs: u64,
+    rules: ClaimRules,
     access_audience: String,
     verifier: Arc<dyn JwsVerifier>,
     cache: Mutex<JwksCache>,
@@ -179,9 +179,9 @@ fn lock(m: &Mutex<JwksCache>) -> std::sync::MutexGuard<'_, JwksCache> {
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 impl TokenValidator {
-    /// A validator for the client's issuer, allowing RS256 only, with a leeway of 60 s; access
-    /// tokens must name the client id in `aud` (change with
-    /// [`access_token_audience`](Self::access_token_audience)).
+    /// A validator for the client's issuer, allowing RS256 only, with the configuration's
+    /// [`ClaimRules`] (leeway, `iat` age, `typ`); access tokens must name the client id in `aud`
+    /// (change with [`access_token_audience`](Self::access_token_audience)).
     pub fn new(client: &Client, verifier: Arc<dyn JwsVerifier>) -> Result<TokenValidator, Error> {
         let jwks_uri = client
             .provider
@@ -195,8 +195,7 @@ impl TokenValidator {
             limit: client.config.max_body_bytes,
             allowed: vec![Algorithm::RS256],
             hs_secret: None,
-            leeway_secs: 60,
-            max_iat_age_secs: 600,
+            rules: client.config.claim_rules,
             access_audience: client.config.client_id.clone(),
             verifier,
             cache: Mutex::new(JwksCache::default()),
@@ -222,12 +221,6 @@ impl TokenValidator {
             self.allowed
                 .extend(algs.iter().copied().filter(|a| a.is_symmetric()));
         }
-        self
-    }
-
-    /// Allowed clock skew in seconds (default 60).
-    pub fn leeway_secs(mut self, secs: u64) -> Self {
-        self.leeway_secs = secs;
         self
     }
 
@@ -307,11 +300,11 @@ impl TokenValidator {
                 &jwt.signature,
             )
         } else {
-            let cache = lock(&self.cache);
-            let key = cache.keys.select(alg, kid)?;
+            // Select under the lock, verify outside it: verifications run in parallel.
+            let key = lock(&self.cache).keys.select(alg, kid)?.clone();
             self.verifier.verify(
                 alg,
-                VerificationKey::Public(key),
+                VerificationKey::Public(&key),
                 jwt.signing_input.as_bytes(),
                 &jwt.signature,
             )
@@ -321,7 +314,7 @@ impl TokenValidator {
     }
 
     fn check_times(&self, c: &Claims, now: UnixTime, require_exp: bool) -> Result<(), Error> {
-        let l = self.leeway_secs;
+        let l = self.rules.leeway_secs;
         match c.numeric_date("exp")? {
             Some(exp) if now.0 >= exp.saturating_add(l) => {
                 return Err(Error::TokenValidation("token expired (`exp`)".into()))
@@ -369,14 +362,7 @@ impl TokenValidator {
             }
         }
         let c = jwt.claims;
-        if let Some(t) = c.str("typ") {
-            if !t.eq_ignore_ascii_case("bearer") {
-                return Err(Error::TokenValidation(format!(
-                    "a `{}` token is not an access token",
-                    sanitize(t)
-                )));
-            }
-        }
+        check_typ(&c, "Bearer", self.rules.require_typ)?;
         self.check_iss(&c)?;
         self.check_times(&c, now, true)?;
         if !c.aud().contains(&self.access_audience.as_str()) {
@@ -403,6 +389,7 @@ impl TokenValidator {
             }
         }
         let c = jwt.claims;
+        check_typ(&c, "Logout", self.rules.require_typ)?;
         self.check_iss(&c)?;
         if !c.aud().contains(&self.client_id.as_str()) {
             return Err(Error::TokenValidation(format!(
@@ -479,20 +466,8 @@ impl IdTokenValidator for TokenValidator {
     ) -> Result<Claims, Error> {
         let jwt = self.verify_signature(id_token.secret())?;
         let c = jwt.claims;
-        if let Some(t) = c.str("typ") {
-            if t != "ID" {
-                return Err(Error::TokenValidation(format!(
-                    "a `{}` token is not an ID token",
-                    sanitize(t)
-                )));
-            }
-        }
-        let expect = IdTokenExpectations {
-            leeway_secs: self.leeway_secs,
-            max_iat_age_secs: self.max_iat_age_secs,
-            ..expect.clone()
-        };
-        check_id_token_claims(&c, &expect, now)?;
+        // The expectations carry the rules (from the configuration); nothing here overrides them.
+        check_id_token_claims(&c, expect, now)?;
         if let (Some(h), Some(at)) = (c.get("at_hash"), access_token) {
             let alg =
                 Algorithm::from_name(jwt.header.get("alg").and_then(|v| v.as_str()).unwrap_or(""))
@@ -507,6 +482,27 @@ impl IdTokenValidator for TokenValidator {
             }
         }
         Ok(c)
+    }
+
+    fn prepare(&self, now: UnixTime) -> Result<Option<Request>, Error> {
+        if self.allowed.iter().all(|a| a.is_symmetric()) {
+            return Ok(None);
+        }
+        let mut c = lock(&self.cache);
+        if !c.keys.keys.is_empty() && !c.is_stale(now) {
+            return Ok(None);
+        }
+        if c.should_refetch(now, RefetchReason::Stale) {
+            c.begin_fetch(now);
+            return Ok(Some(
+                JwksRequest::new(self.jwks_uri.clone(), self.limit).request(),
+            ));
+        }
+        if c.keys.keys.is_empty() {
+            // No keys and no fetch allowed yet: refuse before the code is spent.
+            return Err(Error::KeysUnavailable);
+        }
+        Ok(None)
     }
 
     fn key_refresh_request(&self, now: UnixTime) -> Option<Request> {

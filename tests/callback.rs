@@ -3,7 +3,7 @@
 mod common;
 
 use common::{client, CountingRng, NOW};
-use keycloak_client::{CallbackParams, Error};
+use keycloak_client::{CallbackParams, Error, IdTokenPolicy};
 
 const ISS_Q: &str = "iss=http%3A%2F%2F127.0.0.1%3A18080%2Frealms%2Frkc";
 
@@ -22,7 +22,12 @@ fn matching_callback_yields_exchange() {
     let (c, p) = pending();
     let state = p.state.secret().to_string();
     assert!(c
-        .callback(p, &q(&format!("state={state}&{ISS_Q}&code=c")), NOW)
+        .callback(
+            p,
+            &q(&format!("state={state}&{ISS_Q}&code=c")),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW
+        )
         .is_ok());
 }
 
@@ -37,7 +42,12 @@ fn state_missing_forged_or_default_is_refused() {
     ] {
         let (c, p) = pending();
         let e = c
-            .callback(p, &q(&format!("{bad}&{ISS_Q}&code=c")), NOW)
+            .callback(
+                p,
+                &q(&format!("{bad}&{ISS_Q}&code=c")),
+                IdTokenPolicy::DangerSkipSignature,
+                NOW,
+            )
             .unwrap_err();
         assert!(matches!(e, Error::StateMismatch), "{bad}: {e:?}");
     }
@@ -53,6 +63,7 @@ fn issuer_mixup_and_missing_iss_are_refused() {
             &q(&format!(
                 "state={s}&iss=http%3A%2F%2Fevil%2Frealms%2Frkc&code=c"
             )),
+            IdTokenPolicy::DangerSkipSignature,
             NOW,
         )
         .unwrap_err();
@@ -63,7 +74,12 @@ fn issuer_mixup_and_missing_iss_are_refused() {
     let (c, p) = pending();
     let s = p.state.secret().to_string();
     let e = c
-        .callback(p, &q(&format!("state={s}&code=c")), NOW)
+        .callback(
+            p,
+            &q(&format!("state={s}&code=c")),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW,
+        )
         .unwrap_err();
     assert!(matches!(e, Error::CallbackIssuer(_)), "{e:?}");
 }
@@ -78,6 +94,7 @@ fn authorization_error_is_typed_after_state_check() {
             &q(&format!(
                 "error=access_denied&error_description=User+said+no&state={s}&{ISS_Q}"
             )),
+            IdTokenPolicy::DangerSkipSignature,
             NOW,
         )
         .unwrap_err();
@@ -88,7 +105,12 @@ fn authorization_error_is_typed_after_state_check() {
     // an error with a forged state is a CSRF attempt, not an authorization error
     let (c, p) = pending();
     let e = c
-        .callback(p, &q(&format!("error=access_denied&state=x&{ISS_Q}")), NOW)
+        .callback(
+            p,
+            &q(&format!("error=access_denied&state=x&{ISS_Q}")),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW,
+        )
         .unwrap_err();
     assert!(matches!(e, Error::StateMismatch));
 }
@@ -98,13 +120,23 @@ fn expired_pending_login_and_missing_code() {
     let (c, p) = pending();
     let s = p.state.secret().to_string();
     let e = c
-        .callback(p, &q(&format!("state={s}&{ISS_Q}&code=c")), NOW.plus(601))
+        .callback(
+            p,
+            &q(&format!("state={s}&{ISS_Q}&code=c")),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW.plus(601),
+        )
         .unwrap_err();
     assert!(matches!(e, Error::LoginExpired(1)), "{e:?}");
     let (c, p) = pending();
     let s = p.state.secret().to_string();
     let e = c
-        .callback(p, &q(&format!("state={s}&{ISS_Q}")), NOW)
+        .callback(
+            p,
+            &q(&format!("state={s}&{ISS_Q}")),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW,
+        )
         .unwrap_err();
     assert!(matches!(e, Error::InvalidCallback(_)), "{e:?}");
 }
@@ -160,6 +192,7 @@ fn debug_of_every_step_redacts_secrets() {
         .callback(
             p,
             &q(&format!("state={s}&{ISS_Q}&code=the-secret-code")),
+            IdTokenPolicy::DangerSkipSignature,
             NOW,
         )
         .unwrap();

@@ -7,8 +7,8 @@ use keycloak_client::uma::{
     PermissionRequest, Resource, ResourceQuery, UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
 };
 use keycloak_client::{
-    AccessToken, CallbackParams, Exchange, IdToken, Method, Password, PermissionTicket,
-    RefreshToken, Request, TokenSet, TokenTypeHint, UnixTime,
+    AccessToken, CallbackParams, Exchange, Flow, IdToken, Method, Password, PermissionTicket,
+    RefreshToken, Request, Step, TokenSet, TokenTypeHint, UnixTime,
 };
 
 const ISS: &str = "http://127.0.0.1:18080/realms/rkc";
@@ -44,9 +44,12 @@ const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded")
 const ACCEPT: (&str, &str) = ("accept", "application/json");
 
 fn tokens() -> TokenSet {
+    let id = common::unsigned_jwt(&common::id_claims("rkc-rs", "u1", NOW));
     let r = keycloak_client::parse::token_response(&keycloak_client::Response::json(
         200,
-        r#"{"access_token":"AT","token_type":"Bearer","expires_in":300,"refresh_token":"RT","id_token":"IT"}"#,
+        serde_json::json!({"access_token":"AT","token_type":"Bearer","expires_in":300,
+            "refresh_token":"RT","id_token":id})
+        .to_string(),
     ))
     .unwrap();
     TokenSet::from_response(r, NOW)
@@ -85,7 +88,6 @@ fn authorization_url_is_exact() {
         .ui_locales("de")
         .kc_idp_hint("github")
         .param("acr_values", "gold")
-        .param("state", "attacker-chosen")
         .build(&mut CountingRng(0), NOW)
         .unwrap();
     // 32 bytes 0..31, 32..63, 64..95 as base64url
@@ -130,10 +132,17 @@ fn code_exchange_public_and_confidential() {
             "state={}&session_state=s&iss=http%3A%2F%2F127.0.0.1%3A18080%2Frealms%2Frkc&code=CODE",
             pending.state.secret()
         );
-        let ex = c
-            .callback(pending, &CallbackParams::from_query(&q).unwrap(), NOW)
+        let mut ex = c
+            .callback(
+                pending,
+                &CallbackParams::from_query(&q).unwrap(),
+                keycloak_client::IdTokenPolicy::DangerSkipSignature,
+                NOW,
+            )
             .unwrap();
-        let r = ex.request();
+        let Step::Send(r) = ex.poll().unwrap() else {
+            panic!("the code exchange must send the code first")
+        };
         let mut headers = vec![ACCEPT];
         headers.extend(auth_header);
         headers.push(FORM);
@@ -295,7 +304,7 @@ fn device_requests() {
         interval: 5,
     };
     check(
-        &c.device_token(&auth, 5).request(),
+        &c.device_poller(&auth, NOW).request(),
         Method::Post,
         &format!("{OIDC}/token"),
         &[ACCEPT, FORM],

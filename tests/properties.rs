@@ -46,7 +46,7 @@ proptest! {
         let (_, pending) = c.login().build(&mut CountingRng(seed), NOW).unwrap();
         prop_assume!(state != pending.state.secret());
         let q = format!("state={state}&iss=http%3A%2F%2F127.0.0.1%3A18080%2Frealms%2Frkc&code={code}");
-        let e = c.callback(pending, &CallbackParams::from_query(&q).unwrap(), NOW).unwrap_err();
+        let e = c.callback(pending, &CallbackParams::from_query(&q).unwrap(), keycloak_client::IdTokenPolicy::DangerSkipSignature, NOW).unwrap_err();
         prop_assert!(matches!(e, Error::StateMismatch));
     }
 
@@ -57,7 +57,7 @@ proptest! {
         let (_, pending) = c.login().build(&mut CountingRng(seed), NOW).unwrap();
         prop_assume!(iss != "http://127.0.0.1:18080/realms/rkc");
         let q = format!("state={}&iss={}&code=c", pending.state.secret(), url::form_urlencoded::byte_serialize(iss.as_bytes()).collect::<String>());
-        let e = c.callback(pending, &CallbackParams::from_query(&q).unwrap(), NOW).unwrap_err();
+        let e = c.callback(pending, &CallbackParams::from_query(&q).unwrap(), keycloak_client::IdTokenPolicy::DangerSkipSignature, NOW).unwrap_err();
         prop_assert!(matches!(e, Error::CallbackIssuer(_)));
     }
 
@@ -78,11 +78,24 @@ proptest! {
 
     /// What a resource server formats as a UMA challenge parses back identically.
     #[test]
-    fn uma_challenge_round_trips(realm in "[ -~]{0,40}", ticket in "[ -~]{1,80}") {
+    fn uma_challenge_round_trips(realm in "[ -~]{0,40}", ticket in "[A-Za-z0-9._~+/-]{1,80}={0,2}") {
         let c = UmaChallenge { realm: Some(realm.clone()), as_uri: "http://127.0.0.1:18080/realms/rkc".parse().unwrap(), ticket: keycloak_client::PermissionTicket::new(ticket.clone()) };
         let back = UmaChallenge::parse(&c.to_header_value()).unwrap();
         prop_assert_eq!(back.realm.as_deref(), Some(realm.as_str()));
         prop_assert_eq!(back.ticket.secret(), ticket.as_str());
+    }
+
+    /// A challenge whose ticket is not a b64token is refused, never half-parsed.
+    #[test]
+    fn uma_challenge_ticket_is_always_a_b64token(ticket in "[ -~]{0,80}") {
+        let c = UmaChallenge { realm: None, as_uri: "http://127.0.0.1:18080/realms/rkc".parse().unwrap(), ticket: keycloak_client::PermissionTicket::new(ticket.clone()) };
+        match UmaChallenge::parse(&c.to_header_value()) {
+            Ok(back) => {
+                prop_assert!(keycloak_client::is_b64token(back.ticket.secret()));
+                prop_assert_eq!(back.ticket.secret(), ticket.as_str());
+            }
+            Err(_) => prop_assert!(!keycloak_client::is_b64token(&ticket)),
+        }
     }
 
     /// Arbitrary callback queries never panic.

@@ -105,13 +105,27 @@ fn token_responses() {
     let old = keycloak_client::parse::token_response(&recorded("token_password")).unwrap();
     assert!(old.id_token.is_some() && old.refresh_token.is_some() && old.session_state.is_some());
     assert_eq!(old.refresh_expires_in, Some(1800));
-    let set = keycloak_client::TokenSet::from_response(old, NOW);
+    // Recorded at 1795803638 (the ID tokens' `iat`); refresh checks the new ID token's claims.
+    let recorded_at = keycloak_client::UnixTime(1_795_803_638);
+    let set = keycloak_client::TokenSet::from_response(old, recorded_at);
+    let raw = keycloak_client::parse::token_response(&recorded("token_refresh")).unwrap();
     let r = c
         .refresh(&set)
         .unwrap()
-        .handle(recorded("token_refresh"), NOW)
+        .handle(recorded("token_refresh"), recorded_at.plus(5))
         .unwrap();
-    assert!(r.refresh_token.is_some());
+    // The rotated refresh token from the response, not the old one kept by the fallback.
+    let (new_rt, old_rt) = (r.refresh_token.unwrap(), set.refresh_token.clone().unwrap());
+    assert_eq!(new_rt.secret(), raw.refresh_token.unwrap().secret());
+    assert_ne!(new_rt.secret(), old_rt.secret());
+    assert_eq!(r.id_token.unwrap().secret(), raw.id_token.unwrap().secret());
+    // The same refresh response long after its ID token's `iat` is refused, not stored.
+    let e = c
+        .refresh(&set)
+        .unwrap()
+        .handle(recorded("token_refresh"), recorded_at.plus(3600))
+        .unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
 }
 
 #[test]
@@ -209,7 +223,15 @@ fn uma_ticket_rpt_decision_permissions_denied() {
         .rpt_for_ticket(&pat, &t)
         .handle(recorded("rpt"), NOW)
         .unwrap();
-    assert!(!rpt.upgraded);
+    assert!(!rpt.upgraded, "Keycloak answered `upgraded: false`");
+    // The same recorded body with `upgraded: true` must read as upgraded.
+    let mut body: serde_json::Value = serde_json::from_slice(&recorded("rpt").body).unwrap();
+    body["upgraded"] = serde_json::json!(true);
+    let up = c
+        .rpt_for_ticket(&pat, &t)
+        .handle(keycloak_client::Response::json(200, body.to_string()), NOW)
+        .unwrap();
+    assert!(up.upgraded);
     let g = || {
         c.uma_grant(UmaGrantAuth::Bearer(pat.clone()))
             .audience("rkc-rs")
@@ -290,16 +312,19 @@ fn device_and_logout() {
         .unwrap();
     assert_eq!(a.expires_at, NOW.plus(600));
     assert_eq!(a.interval, 1);
-    match c
-        .device_token(&a, a.interval)
-        .handle(recorded("device_pending"), NOW)
+    let mut poller = c.device_poller(&a, NOW);
+    assert_eq!(poller.next_poll_at(), NOW.plus(1));
+    match poller
+        .handle(recorded("device_pending"), NOW.plus(1))
         .unwrap()
     {
-        keycloak_client::DevicePoll::Pending { interval } => assert_eq!(interval, 1),
+        keycloak_client::DevicePoll::Pending {
+            interval,
+            next_poll_at,
+        } => assert_eq!((interval, next_poll_at), (1, NOW.plus(2))),
         other => panic!("{other:?}"),
     }
-    let e = c
-        .device_token(&a, 1)
+    let e = poller
         .handle(recorded("device_pending"), NOW.plus(601))
         .unwrap_err();
     assert!(matches!(e, Error::DeviceExpired));

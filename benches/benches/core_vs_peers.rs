@@ -20,8 +20,7 @@ fn ours(c: &mut Criterion) {
         issuer: ISSUER.into(),
         client_id: CLIENT_ID.into(),
         nonce: Some(Nonce::new(NONCE)),
-        leeway_secs: 60,
-        max_iat_age_secs: 600,
+        ..IdTokenExpectations::for_client(&client.config)
     };
     let mut rng = rand::rng();
     c.bench_function("ours/authorize_url", |b| {

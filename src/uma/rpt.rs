@@ -9,7 +9,7 @@ use crate::http::{Request, Response};
 use crate::response::{error_from, parse_json};
 use crate::secret::{AccessToken, PermissionTicket};
 use crate::time::UnixTime;
-use crate::token::{TokenCall, TokenSet};
+use crate::token::{check_bearer, TokenCall, TokenSet};
 
 use super::{GrantedPermission, UMA_TICKET_GRANT};
 
@@ -45,7 +45,7 @@ impl UmaGrant {
 
     /// `ticket`: a permission ticket from the resource server.
     pub fn ticket(mut self, ticket: &PermissionTicket) -> Self {
-        self.call = self.call.field("ticket", ticket.secret());
+        self.call = self.call.set("ticket", ticket.secret());
         self
     }
     /// `permission`: `resource#scope1,scope2`, `resource` or `#scope` (repeatable).
@@ -60,20 +60,20 @@ impl UmaGrant {
     }
     /// `audience`: the resource server's client id (required without a ticket).
     pub fn audience(mut self, client_id: &str) -> Self {
-        self.call = self.call.field("audience", client_id);
+        self.call = self.call.set("audience", client_id);
         self
     }
     /// `claim_token` and `claim_token_format`.
     pub fn claim_token(mut self, token: &str, format: &str) -> Self {
         self.call = self
             .call
-            .field("claim_token", token)
-            .field("claim_token_format", format);
+            .set("claim_token", token)
+            .set("claim_token_format", format);
         self
     }
     /// `rpt`: a previous RPT to upgrade (incremental authorization).
     pub fn rpt(mut self, rpt: &AccessToken) -> Self {
-        self.call = self.call.field("rpt", rpt.secret());
+        self.call = self.call.set("rpt", rpt.secret());
         self
     }
     /// `submit_request` (Keycloak default true with a ticket): create pending permission
@@ -81,17 +81,17 @@ impl UmaGrant {
     pub fn submit_request(mut self, submit: bool) -> Self {
         self.call = self
             .call
-            .field("submit_request", if submit { "true" } else { "false" });
+            .set("submit_request", if submit { "true" } else { "false" });
         self
     }
     /// `scope`: extra scopes added to every requested permission.
     pub fn scope(mut self, scope: &str) -> Self {
-        self.call = self.call.field("scope", scope);
+        self.call = self.call.set("scope", scope);
         self
     }
     /// `response_include_resource_name` (Keycloak default true).
     pub fn include_resource_name(mut self, include: bool) -> Self {
-        self.call = self.call.field(
+        self.call = self.call.set(
             "response_include_resource_name",
             if include { "true" } else { "false" },
         );
@@ -99,7 +99,14 @@ impl UmaGrant {
     }
     /// `permission_resource_format=uri`: resources in `permission` are URIs.
     pub fn resources_as_uris(mut self) -> Self {
-        self.call = self.call.field("permission_resource_format", "uri");
+        self.call = self.call.set("permission_resource_format", "uri");
+        self
+    }
+
+    /// `pct`: a persisted claims token from an earlier grant (UMA Grant §3.3.1), so the
+    /// requesting party need not push its claims again.
+    pub fn pct(mut self, pct: &str) -> Self {
+        self.call = self.call.set("pct", pct);
         self
     }
 
@@ -110,24 +117,27 @@ impl UmaGrant {
     /// Asks only for the decision (`response_mode=decision`).
     pub fn decision(self) -> DecisionRequest {
         DecisionRequest {
-            call: self.call.field("response_mode", "decision"),
+            call: self.call.set("response_mode", "decision"),
         }
     }
     /// Asks for the granted permissions (`response_mode=permissions`).
     pub fn permissions(self) -> PermissionsRequest {
         PermissionsRequest {
-            call: self.call.field("response_mode", "permissions"),
+            call: self.call.set("response_mode", "permissions"),
         }
     }
 }
 
-/// An RPT and whether it kept all previous permissions.
+/// An RPT, whether it kept all previous permissions, and its persisted claims token.
 #[derive(Clone, Debug)]
 pub struct Rpt {
     /// The RPT (an access token) and its refresh token, if any.
     pub tokens: TokenSet,
-    /// `upgraded` (UMA Grant §3.3.5).
+    /// `upgraded` (UMA Grant §3.3.5): the RPT holds the permissions of the `rpt` sent with
+    /// the request as well as the new ones. `false` when absent.
     pub upgraded: bool,
+    /// `pct` (UMA Grant §3.3.5): a persisted claims token to send with later grants.
+    pub pct: Option<String>,
 }
 
 /// Requests an RPT. Denial is `Error::OAuth` with `access_denied` (see [`Error::is_access_denied`]).
@@ -142,13 +152,25 @@ impl Exchange for RptRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<Rpt, Error> {
-        let tokens = self.call.token_set(&resp, now)?;
-        let upgraded = tokens
-            .extra
-            .get("upgraded")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        Ok(Rpt { tokens, upgraded })
+        let mut r = self.call.parse(&resp)?;
+        check_bearer(&r.token_type)?;
+        let upgraded = r.upgraded.unwrap_or(false);
+        let pct = match r.extra.remove("pct") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(p)) => Some(p),
+            Some(_) => {
+                return Err(Error::MalformedJson {
+                    what: "UMA grant",
+                    detail: "`pct` is not a string".into(),
+                })
+            }
+        };
+        let tokens = self.call.finish(r, now)?;
+        Ok(Rpt {
+            tokens,
+            upgraded,
+            pct,
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::flow::{Exchange, Flow, Step};
+use crate::flow::{Ending, Exchange, Flow, Step};
 use crate::http::{Method, Request, Response};
 use crate::response::parse_json;
 use crate::secret::{AccessToken, PermissionTicket};
@@ -60,6 +60,9 @@ impl PermissionTicketRequest {
                 "a permission ticket needs at least one permission".into(),
             ));
         }
+        if !pat.is_well_formed() {
+            return Err(Error::InvalidTokenSyntax("the PAT"));
+        }
         let url = client.uma()?.permission_endpoint.clone();
         Ok(PermissionTicketRequest {
             url: client.config.to_backchannel(&url),
@@ -91,9 +94,15 @@ pub struct PatTicketFlow {
     pat: Option<TokenSet>,
     client: Client,
     permissions: Vec<PermissionRequest>,
-    ticket_request: Option<PermissionTicketRequest>,
     ticket: Option<PermissionTicket>,
-    done: bool,
+    awaiting: Option<Awaiting>,
+    ending: Ending,
+}
+
+/// Which response the flow waits for.
+enum Awaiting {
+    Pat(ClientCredentialsRequest),
+    Ticket(PermissionTicketRequest),
 }
 
 impl PatTicketFlow {
@@ -111,15 +120,46 @@ impl PatTicketFlow {
             None => Some(client.client_credentials()?),
         };
         client.uma()?;
+        if permissions.is_empty() {
+            return Err(Error::Config(
+                "a permission ticket needs at least one permission".into(),
+            ));
+        }
         Ok(PatTicketFlow {
             pat_request,
             pat,
             client: client.clone(),
             permissions,
-            ticket_request: None,
             ticket: None,
-            done: false,
+            awaiting: None,
+            ending: Ending::default(),
         })
+    }
+
+    fn next(&mut self) -> Result<Step<(PermissionTicket, TokenSet)>, Error> {
+        if let Some(r) = self.pat_request.take() {
+            let req = r.request();
+            self.awaiting = Some(Awaiting::Pat(r));
+            return Ok(Step::Send(req));
+        }
+        let pat = self.pat.as_ref().ok_or(Error::FlowState("no PAT"))?;
+        match self.ticket.take() {
+            None => {
+                let r = PermissionTicketRequest::new(
+                    &self.client,
+                    &pat.access_token,
+                    &self.permissions,
+                )?;
+                let req = r.request();
+                self.awaiting = Some(Awaiting::Ticket(r));
+                Ok(Step::Send(req))
+            }
+            Some(ticket) => {
+                let pat = self.pat.take().ok_or(Error::FlowState("no PAT"))?;
+                self.ending.finish();
+                Ok(Step::Done((ticket, pat)))
+            }
+        }
     }
 }
 
@@ -127,56 +167,28 @@ impl Flow for PatTicketFlow {
     type Output = (PermissionTicket, TokenSet);
 
     fn poll(&mut self) -> Result<Step<Self::Output>, Error> {
-        if self.done {
-            return Err(Error::FlowState("polled after completion"));
+        self.ending.check()?;
+        if self.awaiting.is_some() {
+            return Err(Error::FlowState(
+                "awaiting the response to the last request",
+            ));
         }
-        if self.pat.is_none() {
-            let r = self
-                .pat_request
-                .as_ref()
-                .ok_or(Error::FlowState("PAT request lost"))?;
-            return Ok(Step::Send(r.request()));
-        }
-        if self.ticket.is_none() {
-            if self.ticket_request.is_none() {
-                let pat = self
-                    .pat
-                    .as_ref()
-                    .map(|p| p.access_token.clone())
-                    .ok_or(Error::FlowState("no PAT"))?;
-                self.ticket_request = Some(PermissionTicketRequest::new(
-                    &self.client,
-                    &pat,
-                    &self.permissions,
-                )?);
-            }
-            let r = self
-                .ticket_request
-                .as_ref()
-                .ok_or(Error::FlowState("ticket request lost"))?;
-            return Ok(Step::Send(r.request()));
-        }
-        self.done = true;
-        let ticket = self.ticket.take().ok_or(Error::FlowState("no ticket"))?;
-        let pat = self.pat.take().ok_or(Error::FlowState("no PAT"))?;
-        Ok(Step::Done((ticket, pat)))
+        let step = self.next();
+        self.ending.record(step)
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        if self.pat.is_none() {
-            let r = self
-                .pat_request
-                .take()
-                .ok_or(Error::FlowState("response without request"))?;
-            self.pat = Some(r.handle(response, now)?);
-        } else if self.ticket.is_none() {
-            let r = self
-                .ticket_request
-                .take()
-                .ok_or(Error::FlowState("response without request"))?;
-            self.ticket = Some(r.handle(response, now)?);
-        } else {
+        if self.ending.check().is_err() {
             return Err(Error::FlowState("response without request"));
+        }
+        match self.awaiting.take() {
+            Some(Awaiting::Pat(r)) => {
+                self.pat = Some(self.ending.record(r.handle(response, now))?);
+            }
+            Some(Awaiting::Ticket(r)) => {
+                self.ticket = Some(self.ending.record(r.handle(response, now))?);
+            }
+            None => return Err(Error::FlowState("response without request")),
         }
         Ok(())
     }

@@ -76,3 +76,26 @@ pub fn rs() -> Client {
 pub fn form(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
+
+pub const ISS: &str = "http://127.0.0.1:18080/realms/rkc";
+
+/// A JWS-shaped token with these claims and a meaningless signature (for claim-only paths).
+pub fn unsigned_jwt(claims: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    let e = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.c2ln",
+        e(&serde_json::json!({"alg":"RS256","kid":"k1"})),
+        e(claims)
+    )
+}
+
+/// Keycloak-shaped ID-token claims for `client_id`, issued at `iat`.
+pub fn id_claims(client_id: &str, sub: &str, iat: UnixTime) -> serde_json::Value {
+    serde_json::json!({
+        "iss": ISS, "sub": sub, "aud": client_id, "azp": client_id, "typ": "ID",
+        "iat": iat.0, "exp": iat.0 + 300, "auth_time": iat.0 - 10, "sid": "s1"
+    })
+}

@@ -160,13 +160,7 @@ pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
                     v.install_keys(r.handle(resp, now())?, now());
                 }
             }
-            let expect = IdTokenExpectations {
-                issuer: ctx.kc.config().issuer.clone(),
-                client_id: ctx.kc.config().client_id.clone(),
-                nonce: None,
-                leeway_secs: 60,
-                max_iat_age_secs: 600,
-            };
+            let expect = IdTokenExpectations::for_client(ctx.kc.config());
             Some(v.validate_id_token(id, Some(&tokens.access_token), &expect, now())?)
         }
         None => None,

@@ -10,9 +10,9 @@ use keycloak_client::uma::{
 };
 use keycloak_client::{
     AccessToken, Algorithm, CallbackParams, Claims, Client, ClientConfig, DeviceAuthorization,
-    DevicePoll, DiscoverFlow, IdTokenValidator, Introspection, JwksPolicy, JwsVerifier,
-    LoginTokens, PendingLogin, PermissionTicket, RefetchReason, TokenKind, TokenSet, TokenTypeHint,
-    TokenValidator, UserInfo,
+    DevicePoll, DiscoverFlow, IdTokenPolicy, IdTokenValidator, Introspection, JwksPolicy,
+    JwsVerifier, LoginTokens, PendingLogin, PermissionTicket, RefetchReason, TokenKind, TokenSet,
+    TokenTypeHint, TokenValidator, UserInfo,
 };
 
 use crate::{now, Error, HttpClient};
@@ -49,7 +49,6 @@ pub struct Keycloak {
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
-    leeway_secs: u64,
     /// The validator once its key set is loaded (the lock-free fast path).
     token_validator: std::sync::OnceLock<Arc<TokenValidator>>,
     /// The validator being created and warmed: concurrent first callers wait here for the one
@@ -79,7 +78,6 @@ pub struct KeycloakBuilder {
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
     jwks_policy: JwksPolicy,
-    leeway_secs: u64,
 }
 
 impl KeycloakBuilder {
@@ -120,9 +118,10 @@ impl KeycloakBuilder {
         self.access_audience = Some(aud.to_string());
         self
     }
-    /// Allowed clock skew for `exp`/`nbf`/`iat` in seconds (default 60).
+    /// Allowed clock skew for `exp`/`nbf`/`iat`/`auth_time` in seconds (default 60): sets the
+    /// configuration's [`ClaimRules`](keycloak_client::ClaimRules), the one source every check reads.
     pub fn leeway_secs(mut self, secs: u64) -> Self {
-        self.leeway_secs = secs;
+        self.config = self.config.leeway_secs(secs);
         self
     }
     /// The key-set refetch policy.
@@ -136,7 +135,7 @@ impl KeycloakBuilder {
         self
     }
     /// **Reduced assurance**: check ID-token claims but not the signature (see
-    /// [`keycloak_client::CodeExchange::danger_skip_id_token_signature`]).
+    /// [`keycloak_client::IdTokenPolicy::DangerSkipSignature`]).
     pub fn danger_skip_id_token_signature(mut self) -> Self {
         self.skip_signature = true;
         self
@@ -153,7 +152,6 @@ impl KeycloakBuilder {
             algorithms: self.algorithms,
             access_audience: self.access_audience,
             jwks_policy: self.jwks_policy,
-            leeway_secs: self.leeway_secs,
             token_validator: std::sync::OnceLock::new(),
             validator_init: AsyncMutex::new(None),
             discovered: AsyncMutex::new(None),
@@ -175,7 +173,6 @@ impl Keycloak {
             algorithms: vec![Algorithm::RS256],
             access_audience: None,
             jwks_policy: JwksPolicy::default(),
-            leeway_secs: 60,
         }
     }
 
@@ -231,15 +228,17 @@ impl Keycloak {
     pub async fn callback(&self, pending: PendingLogin, query: &str) -> Result<LoginTokens, Error> {
         let client = self.client().await?;
         let params = CallbackParams::from_query(query)?;
-        let mut exchange = client.callback(pending, &params, now())?;
-        if let Some(v) = &self.validator {
-            exchange = exchange.validate_id_token_with(v.clone());
+        let policy = if let Some(v) = &self.validator {
+            IdTokenPolicy::Verify(v.clone())
         } else if let Some(v) = self.token_validator().await? {
-            exchange = exchange.validate_id_token_with(v);
+            IdTokenPolicy::Verify(v)
         } else if self.skip_signature {
-            exchange = exchange.danger_skip_id_token_signature();
-        }
-        // As a flow: one key-set refetch if the ID token names a key not yet known.
+            IdTokenPolicy::DangerSkipSignature
+        } else {
+            return Err(keycloak_client::Error::NoIdTokenValidator.into());
+        };
+        let exchange = client.callback(pending, &params, policy, now())?;
+        // As a flow: keys first if none are loaded, one key-set refetch on an unknown `kid`.
         self.http.run(exchange).await
     }
 
@@ -261,7 +260,6 @@ impl Keycloak {
             None => {
                 let settings = ValidatorSettings {
                     algorithms: self.algorithms.clone(),
-                    leeway_secs: self.leeway_secs,
                     jwks_policy: self.jwks_policy,
                     access_audience: self.access_audience.clone(),
                 };
@@ -433,17 +431,17 @@ impl Keycloak {
         mut on_wait: impl FnMut(u64) -> bool,
     ) -> Result<TokenSet, Error> {
         let client = self.client().await?;
-        let mut interval = auth.interval;
+        // The core carries the interval (grown on `slow_down`) and the next poll time.
+        let mut poller = client.device_poller(auth, now());
         loop {
-            match self.http.exec(client.device_token(auth, interval)).await? {
-                DevicePoll::Done(t) => return Ok(*t),
-                DevicePoll::Pending { interval: i } | DevicePoll::SlowDown { interval: i } => {
-                    interval = i;
-                    if !on_wait(interval) {
-                        return Err(keycloak_client::Error::DeviceExpired.into());
-                    }
-                    tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
-                }
+            if !on_wait(poller.interval()) {
+                return Err(keycloak_client::Error::DeviceExpired.into());
+            }
+            let wait = now().until(poller.next_poll_at());
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            let resp = self.http.send(&poller.request()).await?;
+            if let DevicePoll::Done(t) = poller.handle(resp, now())? {
+                return Ok(*t);
             }
         }
     }

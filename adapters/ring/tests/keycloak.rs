@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keycloak_client::{
-    Client, ClientConfig, DiscoverFlow, Error, Exchange, Flow, JwksCache, JwksPolicy, Password,
-    Request, Response, Single, Step, TokenKind, TokenValidator,
+    Client, ClientConfig, DiscoverFlow, Error, Exchange, Flow, IdTokenPolicy, JwksCache,
+    JwksPolicy, Password, Request, Response, Single, Step, TokenKind, TokenValidator,
 };
 use keycloak_client_ring::RingVerifier;
 use keycloak_client_testkit::e2e::{browser_login, now};
@@ -61,9 +61,8 @@ fn realm_tokens_validate_with_realm_keys() {
     let fetches = Cell::new(0);
     let login = run(
         &http,
-        c.callback(pending, &params, now())
-            .unwrap()
-            .validate_id_token_with(v.clone()),
+        c.callback(pending, &params, IdTokenPolicy::Verify(v.clone()), now())
+            .unwrap(),
         &fetches,
     )
     .unwrap();

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use keycloak_client::{
-    Algorithm, CallbackParams, Client, ClientConfig, Discovered, Error, Flow, JwksCache,
-    JwksPolicy, LoginTokens, ProviderMetadata, Request, Response, Step, TokenKind, TokenValidator,
-    UnixTime,
+    Algorithm, CallbackParams, Client, ClientConfig, Discovered, Error, Flow, IdTokenPolicy,
+    JwksCache, JwksPolicy, LoginTokens, ProviderMetadata, Request, Response, Step, TokenKind,
+    TokenValidator, UnixTime,
 };
 use keycloak_client_ring::RingVerifier;
 use ring::rand::SystemRandom;
@@ -174,9 +174,13 @@ fn login(v: Arc<TokenValidator>, jwks: &Value, make: impl Fn(&str) -> String) ->
         url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
     );
     let mut flow = c
-        .callback(pending, &CallbackParams::from_query(&q).unwrap(), NOW)
-        .unwrap()
-        .validate_id_token_with(v);
+        .callback(
+            pending,
+            &CallbackParams::from_query(&q).unwrap(),
+            IdTokenPolicy::Verify(v),
+            NOW,
+        )
+        .unwrap();
     let id_token = make(&nonce);
     let fetches = Cell::new(0);
     let serve = |req: &Request| -> Response {
@@ -502,11 +506,18 @@ fn rp_token_endpoint_client_secret_basic() {
         pending.state.secret(),
         url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
     );
-    use keycloak_client::Exchange;
-    let req = c
-        .callback(pending, &CallbackParams::from_query(&q).unwrap(), NOW)
+    let Ok(Step::Send(req)) = c
+        .callback(
+            pending,
+            &CallbackParams::from_query(&q).unwrap(),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW,
+        )
         .unwrap()
-        .request();
+        .poll()
+    else {
+        panic!("the code exchange sends the code first")
+    };
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!(
@@ -564,9 +575,13 @@ fn rp_key_rotation() {
             url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
         );
         let mut flow = c
-            .callback(pending, &CallbackParams::from_query(&q).unwrap(), at)
-            .unwrap()
-            .validate_id_token_with(v.clone());
+            .callback(
+                pending,
+                &CallbackParams::from_query(&q).unwrap(),
+                IdTokenPolicy::Verify(v.clone()),
+                at,
+            )
+            .unwrap();
         let mut claims = good_claims(&nonce);
         claims["iat"] = json!(at.0);
         let idt = k.sign(rs256(Some(kid)), &claims);

@@ -8,8 +8,8 @@ use keycloak_client::uma::{
 };
 use keycloak_client::{
     AccessToken, CallbackParams, Client, ClientConfig, DevicePoll, DiscoverFlow, Error, Exchange,
-    Flow, LoginTokens, Password, PendingLogin, Single, Step, TokenSet, TokenTypeHint, UmaChallenge,
-    UnixTime,
+    Flow, IdTokenPolicy, LoginTokens, Password, PendingLogin, Single, Step, TokenSet,
+    TokenTypeHint, UmaChallenge, UnixTime,
 };
 
 use crate::browser::Browser;
@@ -137,10 +137,9 @@ pub fn browser_login(
 pub fn login(s: &dyn Sender, c: &Client, user: &str, pass: &str) -> LoginTokens {
     let (pending, params) = browser_login(c, &mut Browser::new(), user, pass);
     let ex = c
-        .callback(pending, &params, now())
-        .unwrap()
-        .danger_skip_id_token_signature();
-    exec(s, ex).unwrap()
+        .callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+        .unwrap();
+    run(s, ex).unwrap()
 }
 
 fn user_token(s: &dyn Sender, c: &Client, user: &str) -> AccessToken {
@@ -241,11 +240,10 @@ pub fn rp_initiated_logout(s: &dyn Sender) {
     let c = spa(s);
     let mut browser = Browser::new();
     let (pending, params) = browser_login(&c, &mut browser, "alice", "alice-pass");
-    let t = exec(
+    let t = run(
         s,
-        c.callback(pending, &params, now())
-            .unwrap()
-            .danger_skip_id_token_signature(),
+        c.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap(),
     )
     .unwrap();
     let url = c
@@ -629,10 +627,12 @@ pub fn device_grant(s: &dyn Sender) {
     let c = client(s, DEVICE_CLIENT, None);
     let auth = exec(s, c.device_authorization(Some("profile")).unwrap()).unwrap();
     assert!(auth.user_code.len() >= 8);
-    match exec(s, c.device_token(&auth, auth.interval)).unwrap() {
-        DevicePoll::Pending { .. } | DevicePoll::SlowDown { .. } => {}
-        DevicePoll::Done(_) => panic!("tokens before approval"),
-    }
+    let mut poller = c.device_poller(&auth, now());
+    let pending = poller.handle(s.send(&poller.request()).unwrap(), now());
+    assert!(
+        matches!(pending, Ok(DevicePoll::Pending { .. })),
+        "tokens or an error before approval: {pending:?}"
+    );
     Browser::new()
         .approve_device(
             auth.verification_uri_complete.as_deref().unwrap(),
@@ -640,14 +640,17 @@ pub fn device_grant(s: &dyn Sender) {
             "alice-pass",
         )
         .unwrap();
-    let mut interval = auth.interval;
+    // The core carries the interval and the next poll time; this loop only sleeps.
     let tokens: TokenSet = loop {
-        std::thread::sleep(std::time::Duration::from_secs(interval));
-        match exec(s, c.device_token(&auth, interval)).unwrap() {
+        std::thread::sleep(std::time::Duration::from_secs(
+            now().until(poller.next_poll_at()),
+        ));
+        match poller
+            .handle(s.send(&poller.request()).unwrap(), now())
+            .unwrap()
+        {
             DevicePoll::Done(t) => break *t,
-            DevicePoll::Pending { interval: i } | DevicePoll::SlowDown { interval: i } => {
-                interval = i
-            }
+            DevicePoll::Pending { .. } => {}
         }
         assert!(now() < auth.expires_at);
     };
@@ -719,11 +722,10 @@ pub fn bad_cases(s: &dyn Sender) {
     let verifier = pending.code_verifier.secret().to_string();
     let state = pending.state.secret().to_string();
     let redirect = pending.redirect_uri.clone();
-    exec(
+    run(
         s,
-        spa.callback(pending, &params, now())
-            .unwrap()
-            .danger_skip_id_token_signature(),
+        spa.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap(),
     )
     .unwrap();
     let again = PendingLogin {
@@ -735,24 +737,23 @@ pub fn bad_cases(s: &dyn Sender) {
         created_at: now(),
         ttl_secs: 600,
         max_age: None,
+        essential_acr: None,
         return_to: None,
     };
-    let e = exec(
+    let e = run(
         s,
-        spa.callback(again, &params, now())
-            .unwrap()
-            .danger_skip_id_token_signature(),
+        spa.callback(again, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap(),
     )
     .unwrap_err();
     assert!(e.is_invalid_grant(), "reused code: {e}");
     // wrong redirect_uri
     let (mut pending, params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     pending.redirect_uri = "http://127.0.0.1/other".into();
-    let e = exec(
+    let e = run(
         s,
-        spa.callback(pending, &params, now())
-            .unwrap()
-            .danger_skip_id_token_signature(),
+        spa.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap(),
     )
     .unwrap_err();
     assert!(
@@ -763,11 +764,10 @@ pub fn bad_cases(s: &dyn Sender) {
     let (mut pending, params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     pending.code_verifier =
         keycloak_client::PkceVerifier::new(keycloak_client::random_token(&mut rand::rng()));
-    let e = exec(
+    let e = run(
         s,
-        spa.callback(pending, &params, now())
-            .unwrap()
-            .danger_skip_id_token_signature(),
+        spa.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap(),
     )
     .unwrap_err();
     assert!(
@@ -778,20 +778,18 @@ pub fn bad_cases(s: &dyn Sender) {
     let (pending, mut params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     params.state = Some("forged".into());
     assert!(matches!(
-        spa.callback(pending, &params, now()).unwrap_err(),
+        spa.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap_err(),
         Error::StateMismatch
     ));
     // missing iss although advertised
     let (pending, mut params) = browser_login(&spa, &mut b, "carol", "carol-pass");
     params.iss = None;
     assert!(matches!(
-        spa.callback(pending, &params, now()).unwrap_err(),
+        spa.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())
+            .unwrap_err(),
         Error::CallbackIssuer(_)
     ));
-    // no ID-token policy chosen: refused
-    let (pending, params) = browser_login(&spa, &mut b, "carol", "carol-pass");
-    let e = exec(s, spa.callback(pending, &params, now()).unwrap()).unwrap_err();
-    assert!(matches!(e, Error::NoIdTokenValidator));
     // authorization error delivered to the redirect URI (prompt=none without a session)
     let (url, pending) = spa
         .login()
@@ -801,7 +799,12 @@ pub fn bad_cases(s: &dyn Sender) {
     let page = Browser::new().get(url.as_str()).unwrap();
     let cb = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
     let e = spa
-        .callback(pending, &CallbackParams::from_url(&cb).unwrap(), now())
+        .callback(
+            pending,
+            &CallbackParams::from_url(&cb).unwrap(),
+            IdTokenPolicy::DangerSkipSignature,
+            now(),
+        )
         .unwrap_err();
     assert_eq!(e.oauth_error(), Some("login_required"), "{e}");
     // password grant disabled on the public client

@@ -241,8 +241,6 @@ mod tests {
 pub struct ValidatorSettings {
     /// Allowed signature algorithms.
     pub algorithms: Vec<keycloak_client::Algorithm>,
-    /// Allowed clock skew.
-    pub leeway_secs: u64,
     /// When the key set is refetched.
     pub jwks_policy: keycloak_client::JwksPolicy,
     /// The audience access tokens must carry (default: the client id).
@@ -258,7 +256,6 @@ impl ValidatorSettings {
     ) -> Result<keycloak_client::TokenValidator, keycloak_client::Error> {
         let mut v = keycloak_client::TokenValidator::new(client, verifier)?
             .allow_algorithms(&self.algorithms)
-            .leeway_secs(self.leeway_secs)
             .with_cache(keycloak_client::JwksCache::new(self.jwks_policy));
         if let Some(aud) = &self.access_audience {
             v = v.access_token_audience(aud);

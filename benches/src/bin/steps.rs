@@ -39,8 +39,7 @@ fn main() {
                 issuer: ISSUER.into(),
                 client_id: CLIENT_ID.into(),
                 nonce: Some(Nonce::new(NONCE)),
-                leeway_secs: 60,
-                max_iat_age_secs: 600,
+                ..IdTokenExpectations::for_client(&client.config)
             };
             for _ in 0..n {
                 let r = keycloak_client::parse::token_response(&Response::json(
