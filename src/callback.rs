@@ -159,12 +159,12 @@ pub(crate) fn accept_callback(
     }
     // 3. Errors reported by the authorization server.
     if let Some(error) = &params.error {
-        return Err(Error::Authorization(OAuthError {
+        return Err(Error::Authorization(Box::new(OAuthError {
             error: error.clone(),
             error_description: params.error_description.clone(),
             error_uri: params.error_uri.clone(),
             ..Default::default()
-        }));
+        })));
     }
     // 4. Lifetime of the pending login.
     let deadline = pending.created_at.plus(pending.ttl_secs);

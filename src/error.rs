@@ -95,8 +95,8 @@ pub enum Error {
         what: What,
         /// HTTP status.
         status: u16,
-        /// The error body.
-        body: OAuthError,
+        /// The error body (boxed: `Error` stays small on the happy path).
+        body: Box<OAuthError>,
     },
 
     /// A non-success status without an OAuth error body.
@@ -207,7 +207,7 @@ pub enum Error {
 
     /// The authorization server redirected back with an error (RFC 6749 §4.1.2.1).
     #[error("authorization failed: {0}")]
-    Authorization(OAuthError),
+    Authorization(Box<OAuthError>),
 
     /// The callback query is malformed (missing `code`, duplicated parameters, ...).
     #[error("invalid authorization response: {0}")]

@@ -70,7 +70,7 @@ pub(crate) fn error_from(what: What, resp: &Response) -> Error {
                 return Error::OAuth {
                     what,
                     status,
-                    body: OAuthError {
+                    body: Box::new(OAuthError {
                         error: error.clone(),
                         error_description: text("error_description"),
                         error_uri: text("error_uri"),
@@ -79,7 +79,7 @@ pub(crate) fn error_from(what: What, resp: &Response) -> Error {
                             .unwrap_or_default(),
                         redirect_user: text("redirect_user"),
                         interval: obj.get("interval").and_then(|v| v.as_u64()),
-                    },
+                    }),
                 };
             }
             // Keycloak's admin-style error shape: {"errorMessage": "..."}
@@ -99,12 +99,12 @@ pub(crate) fn error_from(what: What, resp: &Response) -> Error {
                 return Error::OAuth {
                     what,
                     status,
-                    body: OAuthError {
+                    body: Box::new(OAuthError {
                         error: error.to_string(),
                         error_description: ch.param("error_description").map(str::to_owned),
                         error_uri: ch.param("error_uri").map(str::to_owned),
                         ..Default::default()
-                    },
+                    }),
                 };
             }
         }

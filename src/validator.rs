@@ -12,7 +12,7 @@ use sha2::Digest;
 use crate::claim_rules::ClaimRules;
 use crate::client::Client;
 use crate::error::{sanitize, Error};
-use crate::flow::{Exchange, Flow, Step};
+use crate::flow::{Ending, Exchange, Flow, Step};
 use crate::http::{Method, Request, Response};
 use crate::jws::{Algorithm, JwkSet, JwsVerifier, VerificationKey};
 use crate::jwt::{
@@ -435,8 +435,9 @@ impl TokenValidator {
             kind,
             now,
             pending: None,
+            awaiting: false,
             refetched: false,
-            done: false,
+            ending: Ending::default(),
         }
     }
 }
@@ -524,26 +525,24 @@ pub struct ValidateFlow<'a> {
     kind: TokenKind,
     now: UnixTime,
     pending: Option<JwksRequest>,
+    awaiting: bool,
     refetched: bool,
-    done: bool,
+    ending: Ending,
 }
 
-impl Flow for ValidateFlow<'_> {
-    type Output = Claims;
+impl ValidateFlow<'_> {
+    fn fetch(&mut self, r: JwksRequest) -> Step<Claims> {
+        self.refetched = true;
+        self.awaiting = true;
+        let req = r.request();
+        self.pending = Some(r);
+        Step::Send(req)
+    }
 
-    fn poll(&mut self) -> Result<Step<Claims>, Error> {
-        if self.done {
-            return Err(Error::FlowState("polled after completion"));
-        }
-        if let Some(p) = &self.pending {
-            return Ok(Step::Send(p.request()));
-        }
+    fn next(&mut self) -> Result<Step<Claims>, Error> {
         if !self.refetched {
             if let Some(r) = self.v.begin_key_fetch(self.now, RefetchReason::Stale) {
-                self.refetched = true;
-                let req = r.request();
-                self.pending = Some(r);
-                return Ok(Step::Send(req));
+                return Ok(self.fetch(r));
             }
         }
         let result = match self.kind {
@@ -553,35 +552,43 @@ impl Flow for ValidateFlow<'_> {
         match result {
             Err(Error::UnknownKey(k)) if !self.refetched => {
                 match self.v.begin_key_fetch(self.now, RefetchReason::UnknownKey) {
-                    Some(r) => {
-                        self.refetched = true;
-                        let req = r.request();
-                        self.pending = Some(r);
-                        Ok(Step::Send(req))
-                    }
-                    None => {
-                        self.done = true;
-                        Err(Error::UnknownKey(k))
-                    }
+                    Some(r) => Ok(self.fetch(r)),
+                    None => Err(Error::UnknownKey(k)),
                 }
             }
             Ok(c) => {
-                self.done = true;
+                self.ending.finish();
                 Ok(Step::Done(c))
             }
-            Err(e) => {
-                self.done = true;
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
+    }
+}
+
+impl Flow for ValidateFlow<'_> {
+    type Output = Claims;
+
+    fn poll(&mut self) -> Result<Step<Claims>, Error> {
+        self.ending.check()?;
+        if self.awaiting {
+            return Err(Error::FlowState(
+                "awaiting the response to the last request",
+            ));
+        }
+        let step = self.next();
+        self.ending.record(step)
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        if !self.awaiting || self.ending.check().is_err() {
+            return Err(Error::FlowState("response without request"));
+        }
+        self.awaiting = false;
         let r = self
             .pending
             .take()
             .ok_or(Error::FlowState("response without request"))?;
-        let keys = r.handle(response, now)?;
+        let keys = self.ending.record(r.handle(response, now))?;
         self.v.install_keys(keys, now);
         Ok(())
     }
