@@ -737,7 +737,7 @@ fn expired_and_future_tokens() {
     );
     expect_err(
         run_with(|c| c["typ"] = json!("Refresh"), rs256(Some("k1"))),
-        "not an ID token",
+        "not an `ID` token",
     );
 }
 
