@@ -223,6 +223,14 @@ pub struct LoginTokens {
 /// validator has none, then the token request, then (if the ID token names an unknown key and
 /// the validator's policy allows) one key-set refetch, then validation. Tokens are released
 /// only once valid; the code is sent at most once, and only when validation is possible.
+///
+/// There is deliberately no one-trip [`Exchange`](crate::Exchange) form, which could spend the
+/// code before the keys are there:
+///
+/// ```compile_fail
+/// fn one_trip<E: keycloak_client::Exchange>() {}
+/// one_trip::<keycloak_client::CodeExchange>();
+/// ```
 #[derive(Debug)]
 pub struct CodeExchange {
     call: TokenCall,
