@@ -354,4 +354,25 @@ mod tests {
         assert_eq!(again.realm.as_deref(), Some("rkc"));
         assert_eq!(again.ticket.secret(), "abc");
     }
+
+    #[test]
+    fn whitespace_around_the_equals_sign_is_allowed() {
+        // RFC 9110 §11.2: auth-param = token BWS "=" BWS ( token / quoted-string )
+        let c = Challenge::parse("UMA realm = \"rkc\" ,as_uri= \"http://h\", ticket =t1").unwrap();
+        assert_eq!(c.param("realm"), Some("rkc"));
+        assert_eq!(c.param("as_uri"), Some("http://h"));
+        assert_eq!(c.param("ticket"), Some("t1"));
+        let c = Challenge::parse("Bearer error\t=\t\"invalid_token\"").unwrap();
+        assert_eq!(c.param("error"), Some("invalid_token"));
+    }
+
+    #[test]
+    fn header_length_limit_is_exactly_16_kib() {
+        let header = |n: usize| format!("Bearer realm=\"{}\"", "a".repeat(n - 15));
+        assert_eq!(header(100).len(), 100);
+        assert!(Challenge::parse(&header(2000)).is_ok());
+        assert!(Challenge::parse(&header(16 * 1024)).is_ok());
+        assert!(Challenge::parse(&header(16 * 1024 + 1)).is_err());
+        assert!(Challenge::parse(&header(20_000)).is_err());
+    }
 }

@@ -240,3 +240,140 @@ fn debug_of_every_step_redacts_secrets() {
         }
     }
 }
+
+// ---- boundaries and fields the mutation run showed untested ----------------------------------
+
+#[test]
+fn query_length_limit_is_exactly_64_kib() {
+    let pad = |n: usize| format!("state=s&x={}", "a".repeat(n - "state=s&x=".len()));
+    assert!(CallbackParams::from_query(&pad(64 * 1024)).is_ok());
+    assert!(CallbackParams::from_query(&pad(2000)).is_ok());
+    let e = CallbackParams::from_query(&pad(64 * 1024 + 1)).unwrap_err();
+    assert!(matches!(e, Error::InvalidCallback(_)), "{e:?}");
+}
+
+#[test]
+fn every_parameter_is_read_and_from_url_reads_the_query() {
+    let u = url::Url::parse(
+        "http://127.0.0.1/cb?code=c&state=s&iss=i&session_state=ss&error=e&error_description=d&error_uri=http%3A%2F%2Fu",
+    )
+    .unwrap();
+    let p = CallbackParams::from_url(&u).unwrap();
+    assert_eq!(p.code.unwrap().secret(), "c");
+    assert_eq!(
+        (
+            p.state.as_deref(),
+            p.iss.as_deref(),
+            p.session_state.as_deref(),
+            p.error.as_deref(),
+            p.error_description.as_deref(),
+            p.error_uri.as_deref()
+        ),
+        (
+            Some("s"),
+            Some("i"),
+            Some("ss"),
+            Some("e"),
+            Some("d"),
+            Some("http://u")
+        )
+    );
+    for k in [
+        "session_state",
+        "error_uri",
+        "error_description",
+        "error",
+        "iss",
+    ] {
+        let e = CallbackParams::from_query(&format!("{k}=a&{k}=b")).unwrap_err();
+        assert!(e.to_string().contains(k), "{k}: {e}");
+    }
+}
+
+#[test]
+fn authorization_error_keeps_its_uri() {
+    let (c, p) = pending();
+    let s = p.state.secret().to_string();
+    let e = c
+        .callback(
+            p,
+            &q(&format!(
+                "error=access_denied&error_uri=http%3A%2F%2Fhelp&state={s}&{ISS_Q}"
+            )),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW,
+        )
+        .unwrap_err();
+    let Error::Authorization(body) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(body.error_uri.as_deref(), Some("http://help"));
+}
+
+#[test]
+fn missing_iss_is_fine_when_the_server_does_not_advertise_it() {
+    let mut c = client("rkc-spa", None);
+    c.provider.authorization_response_iss_parameter_supported = false;
+    let (_, p) = c.login().build(&mut CountingRng(0), NOW).unwrap();
+    let s = p.state.secret().to_string();
+    c.callback(
+        p,
+        &q(&format!("state={s}&code=c")),
+        IdTokenPolicy::DangerSkipSignature,
+        NOW,
+    )
+    .unwrap();
+}
+
+#[test]
+fn pending_login_is_valid_up_to_its_deadline_inclusive() {
+    let (c, p) = pending();
+    let s = p.state.secret().to_string();
+    c.callback(
+        p,
+        &q(&format!("state={s}&{ISS_Q}&code=c")),
+        IdTokenPolicy::DangerSkipSignature,
+        NOW.plus(600),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_openid_login_without_an_id_token_is_refused() {
+    use keycloak_client::{Flow, Response, Step};
+    let c = client("rkc-spa", None);
+    let (_, p) = c.login().build(&mut CountingRng(0), NOW).unwrap();
+    assert_eq!(p.scope, "openid");
+    let s = p.state.secret().to_string();
+    let mut ex = c
+        .callback(
+            p,
+            &q(&format!("state={s}&{ISS_Q}&code=c")),
+            IdTokenPolicy::DangerSkipSignature,
+            NOW,
+        )
+        .unwrap();
+    assert!(matches!(ex.poll(), Ok(Step::Send(_))));
+    let e = ex
+        .handle_response(
+            Response::json(200, r#"{"access_token":"eyJ.a.b","token_type":"Bearer"}"#),
+            NOW,
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::MissingIdToken), "{e:?}");
+}
+
+#[test]
+fn policies_and_challenges_have_readable_debug() {
+    assert_eq!(
+        format!("{:?}", IdTokenPolicy::DangerSkipSignature),
+        "DangerSkipSignature"
+    );
+    let ch =
+        keycloak_client::Challenge::parse(r#"Bearer realm="rkc", error="invalid_token""#).unwrap();
+    let d = format!("{ch:?}");
+    assert!(
+        d.contains("Bearer") && d.contains("invalid_token") && d.contains("rkc"),
+        "{d}"
+    );
+}
