@@ -340,4 +340,41 @@ mod tests {
         assert_eq!(set.keys.len(), 1);
         assert!(JwkSet::parse(b"{}").is_err());
     }
+
+    #[test]
+    fn every_algorithm_round_trips_by_name_with_its_key_type_and_curve() {
+        use Algorithm::*;
+        let all = [
+            (RS256, "RSA", None),
+            (RS384, "RSA", None),
+            (RS512, "RSA", None),
+            (PS256, "RSA", None),
+            (PS384, "RSA", None),
+            (PS512, "RSA", None),
+            (ES256, "EC", Some("P-256")),
+            (ES384, "EC", Some("P-384")),
+            (EdDSA, "OKP", Some("Ed25519")),
+            (HS256, "oct", None),
+            (HS384, "oct", None),
+            (HS512, "oct", None),
+        ];
+        for (alg, kty, crv) in all {
+            assert_eq!(Algorithm::from_name(alg.name()), Some(alg), "{alg:?}");
+            assert_eq!(alg.to_string(), alg.name());
+            assert_eq!((alg.key_type(), alg.curve()), (kty, crv), "{alg:?}");
+            assert_eq!(alg.is_symmetric(), kty == "oct");
+        }
+    }
+
+    #[test]
+    fn parse_drops_keys_with_any_private_member() {
+        for member in ["d", "p", "k"] {
+            let doc = format!(
+                r#"{{"keys":[{{"kty":"RSA","kid":"x","n":"AQAB","e":"AQAB","{member}":"AQAB"}},{{"kty":"RSA","kid":"ok","n":"AQAB","e":"AQAB"}}]}}"#
+            );
+            let set = JwkSet::parse(doc.as_bytes()).unwrap();
+            assert_eq!(set.keys.len(), 1, "{member}");
+            assert_eq!(set.keys[0].kid.as_deref(), Some("ok"));
+        }
+    }
 }
