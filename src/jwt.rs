@@ -474,4 +474,40 @@ pub(crate) mod tests {
         assert_eq!(t.claims.sub(), Some("u"));
         assert_eq!(t.signature, b"sig");
     }
+
+    #[test]
+    fn numeric_dates_accept_non_negative_fractions_only() {
+        let c = |v: Value| Claims(serde_json::json!({ "exp": v }).as_object().unwrap().clone());
+        assert_eq!(
+            c(serde_json::json!(1100)).numeric_date("exp").unwrap(),
+            Some(1100)
+        );
+        assert_eq!(
+            c(serde_json::json!(1100.7)).numeric_date("exp").unwrap(),
+            Some(1100)
+        );
+        assert_eq!(
+            c(serde_json::json!(0.0)).numeric_date("exp").unwrap(),
+            Some(0)
+        );
+        assert!(c(serde_json::json!(-1.5)).numeric_date("exp").is_err());
+        assert!(c(serde_json::json!(-1)).numeric_date("exp").is_err());
+        assert!(c(serde_json::json!("1100")).numeric_date("exp").is_err());
+        assert_eq!(c(serde_json::json!(1)).numeric_date("iat").unwrap(), None);
+    }
+
+    #[test]
+    fn token_size_limit_is_exactly_64_kib_and_alg_is_required() {
+        // The size check comes first: at the limit the token is parsed (and fails on content),
+        // one byte over it is refused for its size.
+        let sized = |n: usize| format!("{}.e30.c2ln", "a".repeat(n - 9));
+        assert_eq!(sized(MAX_TOKEN_BYTES).len(), MAX_TOKEN_BYTES);
+        let at = decode_unverified(&sized(MAX_TOKEN_BYTES)).unwrap_err();
+        assert!(!at.to_string().contains("64 KiB"), "{at}");
+        let over = decode_unverified(&sized(MAX_TOKEN_BYTES + 1)).unwrap_err();
+        assert!(over.to_string().contains("64 KiB"), "{over}");
+        let e = decode_unverified(&unsigned_jwt(&serde_json::json!({"typ":"JWT"}), &good()))
+            .unwrap_err();
+        assert!(e.to_string().contains("no `alg`"), "{e}");
+    }
 }
