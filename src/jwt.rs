@@ -510,4 +510,37 @@ pub(crate) mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("no `alg`"), "{e}");
     }
+
+    #[test]
+    fn every_time_check_is_exact_at_its_boundary() {
+        // now 1010, leeway 30, max iat age 600
+        let at = |k: &str, v: u64| {
+            let mut c = good();
+            c[k] = serde_json::json!(v);
+            check(c)
+        };
+        // exp: valid while now < exp + leeway
+        assert!(at("exp", 981).is_ok());
+        assert!(at("exp", 980).unwrap_err().to_string().contains("expired"));
+        // iat: not after now + leeway, not older than max age + leeway
+        assert!(at("iat", 1040).is_ok());
+        assert!(at("iat", 1041).unwrap_err().to_string().contains("future"));
+        assert!(at("iat", 1010 - 630).is_ok());
+        assert!(at("iat", 1010 - 631).unwrap_err().to_string().contains("too old"));
+        // nbf: not after now + leeway
+        assert!(at("nbf", 1040).is_ok());
+        assert!(at("nbf", 1041).unwrap_err().to_string().contains("nbf"));
+        // auth_time: not after now + leeway; with max_age 100, not older than 130 s
+        assert!(at("auth_time", 1040).is_ok());
+        assert!(at("auth_time", 1041).unwrap_err().to_string().contains("future"));
+        let mut e = expect();
+        e.max_age = Some(100);
+        let with_auth = |t: u64| {
+            let mut c = good();
+            c["auth_time"] = serde_json::json!(t);
+            check_id_token_claims(&Claims(c.as_object().unwrap().clone()), &e, UnixTime(1010))
+        };
+        assert!(with_auth(1010 - 130).is_ok());
+        assert!(with_auth(1010 - 131).unwrap_err().to_string().contains("max_age"));
+    }
 }
