@@ -526,13 +526,19 @@ pub(crate) mod tests {
         assert!(at("iat", 1040).is_ok());
         assert!(at("iat", 1041).unwrap_err().to_string().contains("future"));
         assert!(at("iat", 1010 - 630).is_ok());
-        assert!(at("iat", 1010 - 631).unwrap_err().to_string().contains("too old"));
+        assert!(at("iat", 1010 - 631)
+            .unwrap_err()
+            .to_string()
+            .contains("too old"));
         // nbf: not after now + leeway
         assert!(at("nbf", 1040).is_ok());
         assert!(at("nbf", 1041).unwrap_err().to_string().contains("nbf"));
         // auth_time: not after now + leeway; with max_age 100, not older than 130 s
         assert!(at("auth_time", 1040).is_ok());
-        assert!(at("auth_time", 1041).unwrap_err().to_string().contains("future"));
+        assert!(at("auth_time", 1041)
+            .unwrap_err()
+            .to_string()
+            .contains("future"));
         let mut e = expect();
         e.max_age = Some(100);
         let with_auth = |t: u64| {
@@ -541,6 +547,9 @@ pub(crate) mod tests {
             check_id_token_claims(&Claims(c.as_object().unwrap().clone()), &e, UnixTime(1010))
         };
         assert!(with_auth(1010 - 130).is_ok());
-        assert!(with_auth(1010 - 131).unwrap_err().to_string().contains("max_age"));
+        assert!(with_auth(1010 - 131)
+            .unwrap_err()
+            .to_string()
+            .contains("max_age"));
     }
 }

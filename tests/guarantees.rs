@@ -1103,3 +1103,111 @@ fn signature_verification_runs_outside_the_key_set_lock() {
     v.validate_access_token(&at, NOW).unwrap();
     assert_eq!(reader.join().unwrap(), 1);
 }
+
+// ---- resource-server and logout-token checks at their boundaries (found by cargo-mutants) ------
+
+fn signed_with_header(s: &Signer, header: Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0; s.0.public().modulus_len()];
+    s.0.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{input}.{}", b64(&sig))
+}
+
+#[test]
+fn access_token_times_are_exact_at_their_boundaries() {
+    let s = Signer::new();
+    let c = rs();
+    let v = loaded_validator(&c, &s);
+    assert_eq!(v.issuer(), ISS);
+    assert!(format!("{v:?}").contains(ISS));
+    let base =
+        json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60});
+    let check = |k: &str, x: Option<u64>| {
+        let mut claims = base.clone();
+        match x {
+            Some(x) => claims[k] = json!(x),
+            None => {
+                claims.as_object_mut().unwrap().remove(k);
+            }
+        }
+        v.validate_access_token(&s.sign(&claims), NOW)
+    };
+    // leeway 60 s
+    assert!(check("nbf", Some(NOW.0 + 60)).is_ok());
+    assert!(check("nbf", Some(NOW.0 - 100)).is_ok());
+    assert!(check("nbf", Some(NOW.0 + 61))
+        .unwrap_err()
+        .to_string()
+        .contains("nbf"));
+    assert!(check("iat", Some(NOW.0 + 60)).is_ok());
+    assert!(check("iat", Some(NOW.0 + 61))
+        .unwrap_err()
+        .to_string()
+        .contains("future"));
+    assert!(check("exp", Some(NOW.0 - 59)).is_ok());
+    assert!(check("exp", Some(NOW.0 - 60))
+        .unwrap_err()
+        .to_string()
+        .contains("expired"));
+    assert!(check("exp", None)
+        .unwrap_err()
+        .to_string()
+        .contains("`exp` is missing"));
+    assert!(check("iat", None)
+        .unwrap_err()
+        .to_string()
+        .contains("`iat` is missing"));
+}
+
+#[test]
+fn logout_tokens_follow_backchannel_logout_2_6() {
+    let s = Signer::new();
+    let c = rs();
+    let v = loaded_validator(&c, &s);
+    let good = json!({"iss":ISS,"aud":"rkc-rs","iat":NOW.0,"jti":"j1","sid":"s1","sub":"alice",
+        "typ":"Logout","events":{"http://schemas.openid.net/event/backchannel-logout":{}}});
+    let header = |typ: &str| json!({"alg":"RS256","typ":typ,"kid":"k1"});
+    // the header `typ` values Keycloak and the spec use; anything else is refused
+    for typ in ["logout+jwt", "JWT", "Logout"] {
+        v.validate_logout_token(&signed_with_header(&s, header(typ), &good), NOW)
+            .unwrap_or_else(|e| panic!("{typ}: {e}"));
+    }
+    let e = v
+        .validate_logout_token(&signed_with_header(&s, header("at+jwt"), &good), NOW)
+        .unwrap_err();
+    assert!(e.to_string().contains("not a logout token"), "{e}");
+    // `sid` alone or `sub` alone is enough; neither is not; no `exp` is fine (§2.4)
+    v.validate_logout_token(&s.sign(&without(good.clone(), "sub")), NOW)
+        .unwrap();
+    v.validate_logout_token(&s.sign(&without(good.clone(), "sid")), NOW)
+        .unwrap();
+    let e = v
+        .validate_logout_token(&s.sign(&without(without(good.clone(), "sid"), "sub")), NOW)
+        .unwrap_err();
+    assert!(e.to_string().contains("neither"), "{e}");
+    for (claims, reason) in [
+        (without(good.clone(), "jti"), "`jti`"),
+        (without(good.clone(), "events"), "`events`"),
+        (
+            with(good.clone(), "events", json!({"other":{}})),
+            "`events`",
+        ),
+        (with(good.clone(), "nonce", json!("n")), "`nonce`"),
+        (with(good.clone(), "aud", json!("other")), "`aud`"),
+        (with(good.clone(), "typ", json!("Bearer")), "`Bearer` token"),
+        (with(good.clone(), "iat", json!(NOW.0 + 1000)), "future"),
+    ] {
+        let e = v.validate_logout_token(&s.sign(&claims), NOW).unwrap_err();
+        assert!(e.to_string().contains(reason), "{reason}: {e}");
+    }
+}
