@@ -1211,3 +1211,51 @@ fn logout_tokens_follow_backchannel_logout_2_6() {
         assert!(e.to_string().contains(reason), "{reason}: {e}");
     }
 }
+
+#[test]
+fn stale_keys_are_refreshed_before_the_code_and_an_empty_fresh_set_refuses() {
+    let (c, s) = (rs(), Signer::new());
+    let run = |v: Arc<TokenValidator>| {
+        let (_, pending) = c.login().build(&mut CountingRng(0), NOW).unwrap();
+        let nonce = pending.nonce.secret().to_string();
+        let q = format!(
+            "state={}&iss={}&code=c1",
+            pending.state.secret(),
+            url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
+        );
+        let flow = c
+            .callback(
+                pending,
+                &CallbackParams::from_query(&q).unwrap(),
+                IdTokenPolicy::Verify(v),
+                NOW,
+            )
+            .unwrap();
+        let idt = s.sign(&id_claims(&nonce));
+        drive(flow, NOW, |req| match req.url.path() {
+            TOKEN => Response::json(200, token_body(&idt)),
+            CERTS => Response::json(200, s.jwks()),
+            p => panic!("unexpected {p}"),
+        })
+    };
+    // keys older than max_age (1 h): refetched first, then the code
+    let v = validator(&c);
+    let long_ago = UnixTime(NOW.0 - 4000);
+    v.begin_key_fetch(long_ago, keycloak_client::RefetchReason::Stale)
+        .unwrap();
+    v.install_keys(
+        keycloak_client::JwkSet::parse(s.jwks().as_bytes()).unwrap(),
+        long_ago,
+    );
+    let (r, sent) = run(v);
+    r.unwrap();
+    assert_eq!(sent, [CERTS, TOKEN]);
+    // the server just answered with an empty key set: nothing to validate with, code unsent
+    let v = validator(&c);
+    v.begin_key_fetch(NOW, keycloak_client::RefetchReason::Stale)
+        .unwrap();
+    v.install_keys(keycloak_client::JwkSet::default(), NOW);
+    let (r, sent) = run(v);
+    assert!(matches!(r, Err(Error::KeysUnavailable)), "{r:?}");
+    assert!(sent.is_empty());
+}
