@@ -375,9 +375,7 @@ impl Flow for CodeExchange {
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        if self.ending.check().is_err() {
-            return Err(Error::FlowState("response without request"));
-        }
+        // After an error the state is `Done`: `take_response` answers "without request".
         match self.take_response(response, now) {
             Err(Error::FlowState(m)) => Err(Error::FlowState(m)),
             other => self.ending.record(other),

@@ -261,7 +261,8 @@ impl Flow for DiscoverFlow {
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        if !self.awaiting || self.ending.check().is_err() {
+        // After an error nothing is awaited: the state alone answers.
+        if !self.awaiting {
             return Err(Error::FlowState("response without request"));
         }
         self.awaiting = false;

@@ -377,4 +377,50 @@ mod tests {
             assert_eq!(set.keys[0].kid.as_deref(), Some("ok"));
         }
     }
+
+    #[test]
+    fn key_ops_and_curve_must_fit() {
+        let mut verify = rsa("v");
+        verify.key_ops = Some(vec!["sign".into(), "verify".into()]);
+        let mut encrypt = rsa("e");
+        encrypt.key_ops = Some(vec!["encrypt".into()]);
+        let set = JwkSet {
+            keys: vec![verify, encrypt],
+        };
+        assert!(set.select(Algorithm::RS256, Some("v")).is_ok());
+        assert!(matches!(
+            set.select(Algorithm::RS256, Some("e")),
+            Err(Error::UnknownKey(_))
+        ));
+        let ec = |kid: &str, crv: &str| Jwk {
+            kty: "EC".into(),
+            kid: Some(kid.into()),
+            use_: None,
+            alg: None,
+            key_ops: None,
+            crv: Some(crv.into()),
+            n: None,
+            e: None,
+            x: Some("AQAB".into()),
+            y: Some("AQAB".into()),
+        };
+        let set = JwkSet {
+            keys: vec![ec("p256", "P-256"), ec("p384", "P-384")],
+        };
+        assert!(set.select(Algorithm::ES256, Some("p256")).is_ok());
+        assert!(set.select(Algorithm::ES256, Some("p384")).is_err());
+        assert!(set.select(Algorithm::ES384, Some("p384")).is_ok());
+    }
+
+    #[test]
+    fn verification_key_debug_shows_public_keys_and_hides_secrets() {
+        let k = rsa("shown");
+        let public = format!("{:?}", VerificationKey::Public(&k));
+        assert!(
+            public.starts_with("Public(") && public.contains("shown"),
+            "{public}"
+        );
+        let secret = format!("{:?}", VerificationKey::Secret(b"hunter2"));
+        assert_eq!(secret, "Secret([redacted])");
+    }
 }

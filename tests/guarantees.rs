@@ -1259,3 +1259,47 @@ fn stale_keys_are_refreshed_before_the_code_and_an_empty_fresh_set_refuses() {
     assert!(matches!(r, Err(Error::KeysUnavailable)), "{r:?}");
     assert!(sent.is_empty());
 }
+
+#[test]
+fn an_unknown_kid_refetches_once_even_without_a_cooldown() {
+    let s = Signer::new();
+    let c = rs();
+    let fetches = std::cell::Cell::new(0);
+    let mut other: Value = serde_json::from_str(&s.jwks()).unwrap();
+    other["keys"][0]["kid"] = json!("old");
+    let run = |token: &str, serve: &str| {
+        let v = TokenValidator::new(&c, Arc::new(RingVerifier))
+            .unwrap()
+            .with_cache(JwksCache::new(JwksPolicy {
+                max_age_secs: 3600,
+                cooldown_secs: 0,
+            }));
+        v.install_keys(
+            keycloak_client::JwkSet::parse(other.to_string().as_bytes()).unwrap(),
+            NOW,
+        );
+        fetches.set(0);
+        let mut flow = v.validate_flow(token, TokenKind::Access, NOW);
+        let r = loop {
+            match flow.poll() {
+                Ok(Step::Send(_)) => {
+                    fetches.set(fetches.get() + 1);
+                    assert!(fetches.get() <= 1, "a second refetch for the same token");
+                    flow.handle_response(Response::json(200, serve.to_string()), NOW)
+                        .unwrap();
+                }
+                Ok(Step::Done(c)) => break Ok(c),
+                Err(e) => break Err(e),
+            }
+        };
+        (r, fetches.get())
+    };
+    let at = s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60}));
+    // the realm rotated to k1: one refetch, then valid
+    let (r, n) = run(&at, &s.jwks());
+    assert_eq!((r.is_ok(), n), (true, 1), "{r:?}");
+    // the realm still only has "old": one refetch, then the unknown key, never a loop
+    let (r, n) = run(&at, &other.to_string());
+    assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
+    assert_eq!(n, 1);
+}

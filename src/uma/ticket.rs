@@ -178,9 +178,7 @@ impl Flow for PatTicketFlow {
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        if self.ending.check().is_err() {
-            return Err(Error::FlowState("response without request"));
-        }
+        // After an error nothing is awaited: the state alone answers.
         match self.awaiting.take() {
             Some(Awaiting::Pat(r)) => {
                 self.pat = Some(self.ending.record(r.handle(response, now))?);
