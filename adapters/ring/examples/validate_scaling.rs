@@ -2,17 +2,27 @@
 //! threads validating the same RS256 access token for a fixed time, interleaved, median of the
 //! rounds. Verification runs outside the key-set lock, so two workers should approach 2x.
 //!
-//!   validate_scaling [SECONDS_PER_RUN] [ROUNDS]      (default 3 s, 3 rounds)
+//!   cargo run --release -p keycloak-client-ring --example validate_scaling [SECONDS] [ROUNDS]
+//!   (default 3 s per run, 3 rounds; scripts/bench runs it)
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use keycloak_client::{JwkSet, TokenValidator, UnixTime};
-use keycloak_client_bench::{fixture, now, CLIENT_ID, ISSUER};
+use keycloak_client::{ClientConfig, Discovered, JwkSet, TokenValidator, UnixTime};
 use ring::rand::SystemRandom;
-use ring::signature;
+use ring::signature::{self, RsaKeyPair};
+
+const ISSUER: &str = "http://127.0.0.1:18080/realms/rkc";
+const CLIENT_ID: &str = "rkc-rs";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
@@ -52,12 +62,39 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let f = fixture();
-    let client = keycloak_client::doc_support::client();
+    let der = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keys/rsa1.pk8.der"
+    ))
+    .unwrap();
+    let key = RsaKeyPair::from_pkcs8(&der).unwrap();
+    let c: signature::RsaPublicKeyComponents<Vec<u8>> = key.public().into();
+    let jwks = serde_json::json!({"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":b64(&c.n),"e":b64(&c.e)}]});
+    let provider = serde_json::from_value(serde_json::json!({
+        "issuer": ISSUER,
+        "authorization_endpoint": format!("{ISSUER}/protocol/openid-connect/auth"),
+        "token_endpoint": format!("{ISSUER}/protocol/openid-connect/token"),
+        "jwks_uri": format!("{ISSUER}/protocol/openid-connect/certs")
+    }))
+    .unwrap();
+    let config = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", CLIENT_ID)
+        .build()
+        .unwrap();
+    let client = keycloak_client::Client::new(
+        config,
+        Discovered {
+            provider,
+            uma: None,
+            fetched_at: UnixTime(now()),
+        },
+    );
     let v = Arc::new(
         TokenValidator::new(&client, Arc::new(keycloak_client_ring::RingVerifier)).unwrap(),
     );
-    v.install_keys(JwkSet::parse(f.jwks.as_bytes()).unwrap(), UnixTime(now()));
+    v.install_keys(
+        JwkSet::parse(jwks.to_string().as_bytes()).unwrap(),
+        UnixTime(now()),
+    );
     let t = now();
     let header = serde_json::json!({"alg":"RS256","typ":"JWT","kid":"k1"});
     let claims = serde_json::json!({"iss":ISSUER,"sub":"f:1234:alice","aud":CLIENT_ID,"azp":CLIENT_ID,
@@ -67,10 +104,14 @@ fn main() {
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let mut sig = vec![0; f.key.public().modulus_len()];
-    f.key
-        .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
-        .unwrap();
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
     let token = Arc::new(format!("{input}.{}", b64(&sig)));
     v.validate_access_token(&token, UnixTime(now())).unwrap();
     let (mut one, mut two) = (vec![], vec![]);
