@@ -107,15 +107,14 @@ fn drive<F: Flow>(
     (result, sent.into_inner())
 }
 
-/// A login through `builder`, answered by a token endpoint that returns an ID token with
-/// `claims(nonce)` signed by `s`.
-fn login_with(
+/// A pending login for `c` answered with a matching callback: the code exchange to drive,
+/// and the nonce its ID token must carry.
+fn start(
     c: &Client,
     builder: impl FnOnce(LoginBuilder<'_>) -> LoginBuilder<'_>,
-    policy: impl FnOnce() -> IdTokenPolicy,
-    s: &Signer,
-    claims: impl Fn(&str) -> Value,
-) -> Result<keycloak_client::LoginTokens, Error> {
+    policy: IdTokenPolicy,
+    at: UnixTime,
+) -> (keycloak_client::CodeExchange, String) {
     let (_, pending) = builder(c.login()).build(&mut CountingRng(0), NOW).unwrap();
     let nonce = pending.nonce.secret().to_string();
     let q = format!(
@@ -127,10 +126,23 @@ fn login_with(
         .callback(
             pending,
             &CallbackParams::from_query(&q).unwrap(),
-            policy(),
-            NOW,
+            policy,
+            at,
         )
         .unwrap();
+    (flow, nonce)
+}
+
+/// A login through `builder`, answered by a token endpoint that returns an ID token with
+/// `claims(nonce)` signed by `s`.
+fn login_with(
+    c: &Client,
+    builder: impl FnOnce(LoginBuilder<'_>) -> LoginBuilder<'_>,
+    policy: impl FnOnce() -> IdTokenPolicy,
+    s: &Signer,
+    claims: impl Fn(&str) -> Value,
+) -> Result<keycloak_client::LoginTokens, Error> {
+    let (flow, nonce) = start(c, builder, policy(), NOW);
     let idt = s.sign(&claims(&nonce));
     drive(flow, NOW, |req| match req.url.path() {
         TOKEN => Response::json(200, token_body(&idt)),
@@ -280,21 +292,7 @@ fn essential_acr_is_enforced_and_voluntary_acr_is_not() {
 fn keys_are_fetched_before_the_code_is_sent() {
     let (c, s) = (rs(), Signer::new());
     let v = validator(&c);
-    let (_, pending) = c.login().build(&mut CountingRng(0), NOW).unwrap();
-    let nonce = pending.nonce.secret().to_string();
-    let q = format!(
-        "state={}&iss={}&code=c1",
-        pending.state.secret(),
-        url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
-    );
-    let flow = c
-        .callback(
-            pending,
-            &CallbackParams::from_query(&q).unwrap(),
-            IdTokenPolicy::Verify(v.clone()),
-            NOW,
-        )
-        .unwrap();
+    let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
     let idt = s.sign(&id_claims(&nonce));
     let (r, sent) = drive(flow, NOW, |req| match req.url.path() {
         TOKEN => Response::json(200, token_body(&idt)),
@@ -312,20 +310,7 @@ fn no_keys_and_no_fetch_allowed_refuses_before_sending_the_code() {
     let mut cache = JwksCache::new(JwksPolicy::default());
     cache.begin_fetch(NOW);
     let v = Arc::new(validator(&c).as_ref().cache_clone_with(cache));
-    let (_, pending) = c.login().build(&mut CountingRng(0), NOW).unwrap();
-    let q = format!(
-        "state={}&iss={}&code=c1",
-        pending.state.secret(),
-        url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
-    );
-    let flow = c
-        .callback(
-            pending,
-            &CallbackParams::from_query(&q).unwrap(),
-            IdTokenPolicy::Verify(v),
-            NOW,
-        )
-        .unwrap();
+    let (flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
     let (r, sent) = drive(flow, NOW, |req| panic!("nothing may be sent: {req:?}"));
     assert!(matches!(r, Err(Error::KeysUnavailable)), "{r:?}");
     assert!(sent.is_empty());
@@ -368,22 +353,8 @@ fn unknown_kid_after_the_code_refetches_once_within_the_cooldown_rules() {
     );
     // after the cooldown: code, one refetch, then the tokens
     let v = fetched_with_old_kid();
-    let (_, pending) = c.login().build(&mut CountingRng(0), NOW).unwrap();
-    let nonce = pending.nonce.secret().to_string();
-    let q = format!(
-        "state={}&iss={}&code=c1",
-        pending.state.secret(),
-        url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
-    );
     let later = NOW.plus(31);
-    let flow = c
-        .callback(
-            pending,
-            &CallbackParams::from_query(&q).unwrap(),
-            IdTokenPolicy::Verify(v),
-            later,
-        )
-        .unwrap();
+    let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v), later);
     let idt = s.sign(
         &common::id_claims("rkc-rs", "alice", later)
             .as_object()
@@ -608,20 +579,7 @@ fn every_flow_ends_with_its_error_and_never_fakes_success() {
     let e = assert_sticky(Single::new(c.pat().unwrap()), vec![server_error()]);
     assert_eq!(e.http_status(), Some(500));
     // the code exchange
-    let (_, pending) = c.login().build(&mut CountingRng(0), NOW).unwrap();
-    let q = format!(
-        "state={}&iss={}&code=c1",
-        pending.state.secret(),
-        url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
-    );
-    let flow = c
-        .callback(
-            pending,
-            &CallbackParams::from_query(&q).unwrap(),
-            IdTokenPolicy::DangerSkipSignature,
-            NOW,
-        )
-        .unwrap();
+    let (flow, _) = start(&c, |b| b, IdTokenPolicy::DangerSkipSignature, NOW);
     let e = assert_sticky(
         flow,
         vec![Response::json(400, r#"{"error":"invalid_grant"}"#)],
@@ -1216,21 +1174,7 @@ fn logout_tokens_follow_backchannel_logout_2_6() {
 fn stale_keys_are_refreshed_before_the_code_and_an_empty_fresh_set_refuses() {
     let (c, s) = (rs(), Signer::new());
     let run = |v: Arc<TokenValidator>| {
-        let (_, pending) = c.login().build(&mut CountingRng(0), NOW).unwrap();
-        let nonce = pending.nonce.secret().to_string();
-        let q = format!(
-            "state={}&iss={}&code=c1",
-            pending.state.secret(),
-            url::form_urlencoded::byte_serialize(ISS.as_bytes()).collect::<String>()
-        );
-        let flow = c
-            .callback(
-                pending,
-                &CallbackParams::from_query(&q).unwrap(),
-                IdTokenPolicy::Verify(v),
-                NOW,
-            )
-            .unwrap();
+        let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
         let idt = s.sign(&id_claims(&nonce));
         drive(flow, NOW, |req| match req.url.path() {
             TOKEN => Response::json(200, token_body(&idt)),
