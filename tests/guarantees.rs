@@ -354,7 +354,7 @@ fn unknown_kid_after_the_code_refetches_once_within_the_cooldown_rules() {
     // after the cooldown: code, one refetch, then the tokens
     let v = fetched_with_old_kid();
     let later = NOW.plus(31);
-    let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v), later);
+    let (flow, nonce) = start(c, |b| b, IdTokenPolicy::Verify(v), later);
     let idt = s.sign(
         &common::id_claims("rkc-rs", "alice", later)
             .as_object()
