@@ -15,8 +15,9 @@ use crate::secret::{AccessToken, AuthorizationCode, IdToken};
 use crate::time::UnixTime;
 use crate::token::{TokenCall, TokenSet};
 
-/// The parameters of an authorization response.
-#[derive(Clone, Debug, Default)]
+/// The parameters of an authorization response. `Debug` redacts `state` (and the code is a
+/// redacting newtype).
+#[derive(Clone, Default)]
 pub struct CallbackParams {
     /// `code`
     pub code: Option<AuthorizationCode>,
@@ -32,6 +33,20 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
     /// `error_uri`
     pub error_uri: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &self.code)
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("iss", &self.iss)
+            .field("session_state", &self.session_state)
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .field("error_uri", &self.error_uri)
+            .finish()
+    }
 }
 
 impl CallbackParams {
@@ -325,7 +340,18 @@ impl CodeExchange {
         match std::mem::replace(&mut self.state, ExchangeState::Done) {
             ExchangeState::KeysBeforeCode => {
                 if let IdTokenPolicy::Verify(v) = &self.policy {
-                    v.accept_key_refresh(response, now)?;
+                    // A failed refetch of stale keys falls back to the cached ones; then the
+                    // validator must be ready (usable keys, no further fetch), or the code
+                    // stays unsent.
+                    let fetched = v.accept_key_refresh(response, now);
+                    match v.prepare(now) {
+                        Ok(None) => {}
+                        Ok(Some(_)) | Err(Error::KeysUnavailable) => {
+                            fetched?;
+                            return Err(Error::KeysUnavailable);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 self.state = ExchangeState::ReadyToSend;
             }

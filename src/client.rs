@@ -364,9 +364,10 @@ impl Client {
             call: TokenCall::new(&self.config, self.token_endpoint(), "device token")
                 .field("grant_type", "urn:ietf:params:oauth:grant-type:device_code")
                 .field("device_code", auth.device_code.secret()),
-            interval: auth.interval,
+            // A stored authorization may carry 0: never poll without waiting (RFC 8628 §3.5).
+            interval: auth.interval.max(1),
             expires_at: auth.expires_at,
-            next_poll_at: now.plus(auth.interval),
+            next_poll_at: now.plus(auth.interval.max(1)),
         }
     }
 
@@ -394,6 +395,7 @@ impl Client {
                 .field("subject_token", subject_token)
                 .field("subject_token_type", subject_token_type),
             requested: None,
+            audiences: vec![],
         }
     }
 

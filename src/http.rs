@@ -52,6 +52,7 @@ const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie"];
 /// Form fields whose values are redacted in `Debug` output.
 const SECRET_FORM_FIELDS: &[&str] = &[
     "client_secret",
+    "pct",
     "code",
     "code_verifier",
     "refresh_token",

@@ -184,15 +184,7 @@ impl JwkSet {
     /// ambiguous rather than tried one by one (trying keys turns one forgery attempt into many
     /// signature operations).
     pub fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<&Jwk, Error> {
-        let fits = |k: &&Jwk| {
-            k.kty == alg.key_type()
-                && alg.curve().is_none_or(|c| k.crv.as_deref() == Some(c))
-                && k.use_.as_deref().is_none_or(|u| u == "sig")
-                && k.alg.as_deref().is_none_or(|a| a == alg.name())
-                && k.key_ops
-                    .as_ref()
-                    .is_none_or(|ops| ops.iter().any(|o| o == "verify"))
-        };
+        let fits = |k: &&Jwk| key_fits(k, alg);
         match kid {
             Some(kid) => {
                 let mut c = self
@@ -221,6 +213,18 @@ impl JwkSet {
             }
         }
     }
+}
+
+/// Whether `k` may verify a signature of `alg`: `kty`, curve, `use` (`sig` or absent), `alg`
+/// (equal or absent) and `key_ops` (containing `verify`, or absent).
+pub(crate) fn key_fits(k: &Jwk, alg: Algorithm) -> bool {
+    k.kty == alg.key_type()
+        && alg.curve().is_none_or(|c| k.crv.as_deref() == Some(c))
+        && k.use_.as_deref().is_none_or(|u| u == "sig")
+        && k.alg.as_deref().is_none_or(|a| a == alg.name())
+        && k.key_ops
+            .as_ref()
+            .is_none_or(|ops| ops.iter().any(|o| o == "verify"))
 }
 
 /// Key material handed to a [`JwsVerifier`]. `Debug` never prints a shared secret.

@@ -364,7 +364,8 @@ pub trait IdTokenValidator: Send + Sync {
 
     /// Called before the authorization code is sent: `Ok(Some(request))` when the keys must be
     /// fetched first (none loaded, or stale), `Err` when validation is impossible and the code
-    /// must not be spent ([`Error::KeysUnavailable`]). Default: ready.
+    /// must not be spent ([`Error::KeysUnavailable`]). Default: ready; a validator that loads
+    /// keys itself must override this, or the code may go out before it can validate.
     fn prepare(&self, _now: UnixTime) -> Result<Option<crate::http::Request>, Error> {
         Ok(None)
     }

@@ -77,7 +77,8 @@ pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
 pub use secret::{
     constant_time_eq, is_b64token, AccessToken, AuthorizationCode, ClientSecret, DeviceCode,
-    IdToken, Nonce, Password, PermissionTicket, PkceVerifier, RefreshToken, State,
+    IdToken, Nonce, Password, PermissionTicket, PersistedClaimsToken, PkceVerifier, RefreshToken,
+    State,
 };
 pub use time::UnixTime;
 pub use token::{

@@ -122,6 +122,11 @@ impl<'a> LoginBuilder<'a> {
     /// Connect Core §5.5.1.1): the callback then rejects an ID token whose `acr` is not one of
     /// them.
     pub fn essential_acr(mut self, values: &[&str]) -> Self {
+        if values.is_empty() {
+            // An empty list would refuse every `acr`: a mistake, reported by `build`.
+            self.refused.get_or_insert_with(|| "claims".to_string());
+            return self;
+        }
         let claims = serde_json::json!({
             "id_token": { "acr": { "essential": true, "values": values } }
         });

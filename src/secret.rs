@@ -165,6 +165,12 @@ secret_string!(
     Syntax::Token68
 );
 secret_string!(
+    /// A UMA persisted claims token (UMA Grant §3.3.5): the requesting party's claims, kept
+    /// by the authorization server for later grants.
+    PersistedClaimsToken,
+    Syntax::Vschar
+);
+secret_string!(
     /// A user's password (only for the resource-owner password grant, which exists for testing).
     Password,
     Syntax::Any

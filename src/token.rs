@@ -88,7 +88,9 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
-    /// Builds a token set from a response received at `now`.
+    /// Builds a token set from a response received at `now`. **Unchecked**: this only converts;
+    /// the flows ([`Client::refresh`](crate::Client::refresh) and the others) check the ID token
+    /// before they call it. Use it only for responses you have validated yourself.
     pub fn from_response(r: TokenResponse, now: UnixTime) -> TokenSet {
         TokenSet {
             access_token: r.access_token,
@@ -233,14 +235,28 @@ impl TokenCall {
             .collect();
         match &self.bearer {
             // UMA grant with a user's token: the bearer identifies the client (`azp`).
-            Some(t) => req = req.header("authorization", format!("Bearer {}", t.secret())),
+            Some(t) if t.is_well_formed() => {
+                req = req.header("authorization", format!("Bearer {}", t.secret()))
+            }
+            // Not a b64token: no credential goes out (the server answers 401), and the UMA
+            // steps report `InvalidTokenSyntax` whatever came back.
+            Some(_) => req = req.header("authorization", ""),
             None => req = self.auth.apply(&self.client_id, req, &mut form),
         }
         req.form(&form)
     }
 
+    /// A caller-supplied bearer token that could not be sent is reported first.
+    pub(crate) fn check_bearer_syntax(&self) -> Result<(), Error> {
+        match &self.bearer {
+            Some(t) if !t.is_well_formed() => Err(Error::InvalidTokenSyntax("the access token")),
+            _ => Ok(()),
+        }
+    }
+
     /// Parses a success response.
     pub(crate) fn parse(&self, resp: &Response) -> Result<TokenResponse, Error> {
+        self.check_bearer_syntax()?;
         parse_json(self.what, resp, &[200], self.limit)
     }
 

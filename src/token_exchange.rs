@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Request, Response};
+use crate::jwt::{check_id_token_claims, decode_unverified};
 use crate::time::UnixTime;
 use crate::token::{check_bearer, TokenCall, TokenSet};
 
@@ -18,12 +19,14 @@ pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub struct TokenExchangeRequest {
     pub(crate) call: TokenCall,
     pub(crate) requested: Option<String>,
+    pub(crate) audiences: Vec<String>,
 }
 
 impl TokenExchangeRequest {
     /// `audience`: a client the new token is for (repeatable, RFC 8693 §2.1).
     pub fn audience(mut self, aud: &str) -> Self {
         self.call = self.call.field("audience", aud);
+        self.audiences.push(aud.to_string());
         self
     }
     /// `resource`: a URI where the new token will be used (repeatable, RFC 8693 §2.1).
@@ -79,6 +82,18 @@ impl Exchange for TokenExchangeRequest {
         if issued == ACCESS_TOKEN_TYPE || !r.token_type.eq_ignore_ascii_case("N_A") {
             check_bearer(&r.token_type)?;
         }
-        self.call.finish(r, now)
+        // An ID token (in `id_token`, or issued in `access_token`) is minted for the requested
+        // audience when there is exactly one, else for this client: check it as one.
+        let mut call = self.call;
+        if let (Some(expect), [aud]) = (call.id_token_check.as_mut(), self.audiences.as_slice()) {
+            expect.client_id = aud.clone();
+        }
+        if issued == ID_TOKEN_TYPE {
+            if let Some(expect) = &call.id_token_check {
+                let jwt = decode_unverified(r.access_token.secret())?;
+                check_id_token_claims(&jwt.claims, expect, now)?;
+            }
+        }
+        call.finish(r, now)
     }
 }

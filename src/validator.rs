@@ -486,11 +486,20 @@ impl IdTokenValidator for TokenValidator {
     }
 
     fn prepare(&self, now: UnixTime) -> Result<Option<Request>, Error> {
+        if self.allowed.is_empty() {
+            return Err(Error::Config("no signature algorithm is allowed".into()));
+        }
         if self.allowed.iter().all(|a| a.is_symmetric()) {
             return Ok(None);
         }
         let mut c = lock(&self.cache);
-        if !c.keys.keys.is_empty() && !c.is_stale(now) {
+        // Usable: a key that fits one of the allowed algorithms (not an `enc` key, say).
+        let usable = c
+            .keys
+            .keys
+            .iter()
+            .any(|k| self.allowed.iter().any(|a| crate::jws::key_fits(k, *a)));
+        if usable && !c.is_stale(now) {
             return Ok(None);
         }
         if c.should_refetch(now, RefetchReason::Stale) {
@@ -499,8 +508,8 @@ impl IdTokenValidator for TokenValidator {
                 JwksRequest::new(self.jwks_uri.clone(), self.limit).request(),
             ));
         }
-        if c.keys.keys.is_empty() {
-            // No keys and no fetch allowed yet: refuse before the code is spent.
+        if !usable {
+            // No usable key and no fetch allowed yet: refuse before the code is spent.
             return Err(Error::KeysUnavailable);
         }
         Ok(None)

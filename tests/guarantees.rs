@@ -917,7 +917,12 @@ fn uma_need_info_and_request_submitted_keep_their_members() {
         (Some(5), Some("eyJ.t2.x"))
     );
     // pct: sent with the grant, read from the answer
-    let req = g().pct("PCT-1").rpt_request().request();
+    let pct = keycloak_client::PersistedClaimsToken::new("PCT-1");
+    let req = g().pct(&pct).rpt_request().request();
+    assert!(
+        !format!("{:?}", g().pct(&pct)).contains("PCT-1"),
+        "pct redacted in Debug"
+    );
     assert!(common::form(&req.body).contains(&("pct".into(), "PCT-1".into())));
     let rpt = g()
         .rpt_request()
@@ -929,7 +934,14 @@ fn uma_need_info_and_request_submitted_keep_their_members() {
             NOW,
         )
         .unwrap();
-    assert_eq!((rpt.pct.as_deref(), rpt.upgraded), (Some("PCT-2"), true));
+    assert_eq!(
+        (rpt.pct.as_ref().map(|p| p.secret()), rpt.upgraded),
+        (Some("PCT-2"), true)
+    );
+    assert!(
+        !format!("{rpt:?}").contains("PCT-2"),
+        "pct redacted in Debug"
+    );
 }
 
 // ---- 10. the device grant's interval lives in the core -----------------------------------------
@@ -1246,4 +1258,138 @@ fn an_unknown_kid_refetches_once_even_without_a_cooldown() {
     let (r, n) = run(&at, &other.to_string());
     assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
     assert_eq!(n, 1);
+}
+
+// ---- findings of the hostile review --------------------------------------------------------------
+
+#[test]
+fn token_exchange_checks_an_issued_id_token_for_the_requested_audience() {
+    let c = rs();
+    let id_for =
+        |aud: &str, iat: UnixTime| common::unsigned_jwt(&common::id_claims(aud, "alice", iat));
+    let answer = |id: String| {
+        Response::json(
+            200,
+            json!({"access_token":id,"token_type":"N_A",
+                "issued_token_type":keycloak_client::ID_TOKEN_TYPE})
+            .to_string(),
+        )
+    };
+    let tx = || {
+        c.token_exchange("eyJ.s.t", keycloak_client::ACCESS_TOKEN_TYPE)
+            .requested_token_type(keycloak_client::ID_TOKEN_TYPE)
+            .audience("rkc-api")
+    };
+    // minted for the requested audience: accepted
+    tx().handle(answer(id_for("rkc-api", NOW)), NOW).unwrap();
+    // expired, or for another audience: refused
+    let e = tx()
+        .handle(answer(id_for("rkc-api", UnixTime(NOW.0 - 5000))), NOW)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("expired") || e.to_string().contains("too old"),
+        "{e}"
+    );
+    let e = tx()
+        .handle(answer(id_for("someone-else", NOW)), NOW)
+        .unwrap_err();
+    assert!(e.to_string().contains("`aud`"), "{e}");
+}
+
+#[test]
+fn keys_without_a_usable_signing_key_never_let_the_code_go_out() {
+    let (c, s) = (rs(), Signer::new());
+    // the key-set answer has only an encryption key: the code stays unsent
+    let mut enc_only: Value = serde_json::from_str(&s.jwks()).unwrap();
+    enc_only["keys"][0]["use"] = json!("enc");
+    let v = validator(&c);
+    let (flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let (r, sent) = drive(flow, NOW, |req| match req.url.path() {
+        CERTS => Response::json(200, enc_only.to_string()),
+        p => panic!("the code went out to {p}"),
+    });
+    assert!(matches!(r, Err(Error::KeysUnavailable)), "{r:?}");
+    assert_eq!(sent, [CERTS]);
+    // stale keys and a failed refetch: the cached keys still validate the login
+    let v = validator(&c);
+    let long_ago = UnixTime(NOW.0 - 4000);
+    v.begin_key_fetch(long_ago, keycloak_client::RefetchReason::Stale)
+        .unwrap();
+    v.install_keys(
+        keycloak_client::JwkSet::parse(s.jwks().as_bytes()).unwrap(),
+        long_ago,
+    );
+    let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let idt = s.sign(&id_claims(&nonce));
+    let (r, sent) = drive(flow, NOW, |req| match req.url.path() {
+        CERTS => Response::json(503, "unavailable"),
+        TOKEN => Response::json(200, token_body(&idt)),
+        p => panic!("unexpected {p}"),
+    });
+    r.unwrap();
+    assert_eq!(sent, [CERTS, TOKEN]);
+    // no algorithm allowed at all: refused before anything is sent
+    let v = Arc::new(
+        validator(&c)
+            .as_ref()
+            .cache_clone_with(JwksCache::default())
+            .allow_algorithms(&[]),
+    );
+    let (flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let (r, sent) = drive(flow, NOW, |req| panic!("sent {req:?}"));
+    assert!(matches!(r, Err(Error::Config(_))), "{r:?}");
+    assert!(sent.is_empty());
+}
+
+#[test]
+fn a_malformed_uma_bearer_never_reaches_the_header_and_is_reported() {
+    let c = rs();
+    let g = || {
+        c.uma_grant(UmaGrantAuth::Bearer(AccessToken::new("a b,c")))
+            .audience("rkc-rs")
+    };
+    assert_eq!(
+        g().decision().request().header_value("authorization"),
+        Some("")
+    );
+    let ok = || Response::json(200, r#"{"result":true}"#);
+    assert!(matches!(
+        g().decision().handle(ok(), NOW),
+        Err(Error::InvalidTokenSyntax(_))
+    ));
+    assert!(matches!(
+        g().permissions().handle(Response::json(200, "[]"), NOW),
+        Err(Error::InvalidTokenSyntax(_))
+    ));
+    assert!(matches!(
+        g().rpt_request().handle(
+            Response::json(200, r#"{"access_token":"eyJ.a.b","token_type":"Bearer"}"#),
+            NOW
+        ),
+        Err(Error::InvalidTokenSyntax(_))
+    ));
+}
+
+#[test]
+fn builder_mistakes_are_reported_and_the_device_never_polls_without_waiting() {
+    let c = rs();
+    let e = c
+        .login()
+        .essential_acr(&[])
+        .build(&mut CountingRng(0), NOW)
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    let auth: keycloak_client::DeviceAuthorization = serde_json::from_value(json!({
+        "device_code":"dc","user_code":"U","verification_uri":"http://x",
+        "verification_uri_complete":null,"expires_at":NOW.0 + 600,"interval":0}))
+    .unwrap();
+    let p = c.device_poller(&auth, NOW);
+    assert_eq!((p.interval(), p.next_poll_at()), (1, NOW.plus(1)));
+    // the callback's state does not reach Debug
+    let params = CallbackParams::from_query("state=STATE-SECRET&code=CODE-SECRET").unwrap();
+    let d = format!("{params:?}");
+    assert!(
+        !d.contains("STATE-SECRET") && !d.contains("CODE-SECRET"),
+        "{d}"
+    );
 }

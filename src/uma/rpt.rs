@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Request, Response};
 use crate::response::{error_from, parse_json};
-use crate::secret::{AccessToken, PermissionTicket};
+use crate::secret::{AccessToken, PermissionTicket, PersistedClaimsToken};
 use crate::time::UnixTime;
 use crate::token::{check_bearer, TokenCall, TokenSet};
 
@@ -105,8 +105,8 @@ impl UmaGrant {
 
     /// `pct`: a persisted claims token from an earlier grant (UMA Grant §3.3.1), so the
     /// requesting party need not push its claims again.
-    pub fn pct(mut self, pct: &str) -> Self {
-        self.call = self.call.set("pct", pct);
+    pub fn pct(mut self, pct: &PersistedClaimsToken) -> Self {
+        self.call = self.call.set("pct", pct.secret());
         self
     }
 
@@ -137,7 +137,7 @@ pub struct Rpt {
     /// the request as well as the new ones. `false` when absent.
     pub upgraded: bool,
     /// `pct` (UMA Grant §3.3.5): a persisted claims token to send with later grants.
-    pub pct: Option<String>,
+    pub pct: Option<PersistedClaimsToken>,
 }
 
 /// Requests an RPT. Denial is `Error::OAuth` with `access_denied` (see [`Error::is_access_denied`]).
@@ -155,16 +155,16 @@ impl Exchange for RptRequest {
         let mut r = self.call.parse(&resp)?;
         check_bearer(&r.token_type)?;
         let upgraded = r.upgraded.unwrap_or(false);
-        let pct = match r.extra.remove("pct") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(p)) => Some(p),
-            Some(_) => {
-                return Err(Error::MalformedJson {
-                    what: "UMA grant",
-                    detail: "`pct` is not a string".into(),
-                })
-            }
-        };
+        let pct =
+            match r.extra.remove("pct") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(serde_json::from_value::<PersistedClaimsToken>(v).map_err(
+                    |_| Error::MalformedJson {
+                        what: "UMA grant",
+                        detail: "`pct` is not a VSCHAR string".into(),
+                    },
+                )?),
+            };
         let tokens = self.call.finish(r, now)?;
         Ok(Rpt {
             tokens,
@@ -191,6 +191,7 @@ impl Exchange for DecisionRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<bool, Error> {
+        self.call.check_bearer_syntax()?;
         if resp.status == 403 || resp.status == 401 {
             crate::response::check_size("UMA decision", &resp, self.call.limit)?;
             let e = error_from("UMA decision", &resp);
@@ -216,6 +217,7 @@ impl Exchange for PermissionsRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Vec<GrantedPermission>, Error> {
+        self.call.check_bearer_syntax()?;
         parse_json("UMA permissions", &resp, &[200], self.call.limit)
     }
 }
