@@ -212,10 +212,7 @@ impl Challenge {
                 ch.params.push((name, value));
                 c.skip_ws();
                 match c.peek() {
-                    Some(b',') => {
-                        c.i += 1;
-                        c.skip_ws_commas();
-                    }
+                    Some(b',') => c.skip_ws_commas(),
                     None => break,
                     Some(_) => {
                         return Err(Error::InvalidChallenge(format!(

@@ -346,3 +346,22 @@ fn public_parsers_parse() {
     let p = keycloak_client::parse::uma_permissions(&recorded("uma_permissions")).unwrap();
     assert!(!p.is_empty());
 }
+
+#[test]
+fn steps_show_what_they_are_and_signed_userinfo_is_named() {
+    let c = rs();
+    let d = format!("{:?}", c.pat().unwrap().scope("uma_protection"));
+    assert!(
+        d.contains("TokenCall") && d.contains("client credentials") && d.contains("uma_protection"),
+        "{d}"
+    );
+    let e = c
+        .userinfo(&keycloak_client::AccessToken::new("eyJ.a.b"))
+        .unwrap()
+        .handle(typed(200, "application/jwt", "eyJ.a.b"), NOW)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("signed userinfo is not enabled"),
+        "{e}"
+    );
+}
