@@ -317,4 +317,16 @@ mod tests {
         );
         assert_eq!(r.media_type().as_deref(), Some("application/json"));
     }
+
+    #[test]
+    fn header_values_never_carry_control_characters_but_keep_tabs() {
+        let u = url::Url::parse("http://127.0.0.1/").unwrap();
+        let r = Request::new(Method::Get, u)
+            .header("X-Evil", "a\r\nx-injected: 1")
+            .header("x-nul", "a\0b")
+            .header("x-tab", "a\tb");
+        assert_eq!(r.header_value("x-evil"), Some(""));
+        assert_eq!(r.header_value("x-nul"), Some(""));
+        assert_eq!(r.header_value("x-tab"), Some("a\tb"));
+    }
 }

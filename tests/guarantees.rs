@@ -1392,4 +1392,10 @@ fn builder_mistakes_are_reported_and_the_device_never_polls_without_waiting() {
         !d.contains("STATE-SECRET") && !d.contains("CODE-SECRET"),
         "{d}"
     );
+    let params = CallbackParams::from_query("state=s&iss=http%3A%2F%2Fi&error=e").unwrap();
+    let d = format!("{params:?}");
+    assert!(
+        d.starts_with("CallbackParams") && d.contains("http://i") && d.contains("\"e\""),
+        "{d}"
+    );
 }

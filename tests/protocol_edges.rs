@@ -86,7 +86,11 @@ fn html_pages_are_recognised_by_type_or_by_their_first_bytes() {
         matches!(e, Error::HtmlResponse { title: Some(ref t), .. } if t == "Proxy error"),
         "{e:?}"
     );
-    // a title beyond 64 KiB is not searched; an empty one is none
+    // a title within the first 64 KiB is found, one beyond is not searched; an empty one is none
+    let near = format!("<html>{}<title>found</title>", " ".repeat(2_000));
+    assert!(
+        matches!(html(typed(502, "text/html", &near)), Error::HtmlResponse { title: Some(ref t), .. } if t == "found")
+    );
     let far = format!("<html>{}<title>late</title>", " ".repeat(70_000));
     assert!(matches!(
         html(typed(502, "text/html", &far)),
