@@ -502,6 +502,15 @@ impl IdTokenValidator for TokenValidator {
         if usable && !c.is_stale(now) {
             return Ok(None);
         }
+        if !usable && !c.keys.keys.is_empty() && !c.is_stale(now) {
+            // Fresh keys, none fitting: the allow-list and the realm disagree. Say so, and keep
+            // the code unsent (it could never validate).
+            let names: Vec<&str> = self.allowed.iter().map(|a| a.name()).collect();
+            return Err(Error::Config(format!(
+                "the issuer's keys fit none of the allowed algorithms ({}); the authorization code was not sent",
+                names.join(", ")
+            )));
+        }
         if c.should_refetch(now, RefetchReason::Stale) {
             c.begin_fetch(now);
             return Ok(Some(

@@ -224,14 +224,18 @@ fn login_userinfo_refresh_rpt_verify_logout() {
 #[test]
 fn id_token_validation_failure_prints_no_token() {
     let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
-    // Only PS256 allowed: Keycloak's RS256 ID token must be refused.
+    // Only PS256 allowed: the realm's keys are RS256, so the login is refused before the code
+    // is even spent (it could never validate), with the reason.
     let out = k.browser_login(&["--alg", "PS256"], "carol");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no token printed");
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap();
     assert!(
-        last.starts_with("kcc: ") && last.contains("RS256") && last.contains("not allowed"),
+        last.starts_with("kcc: ")
+            && last.contains("PS256")
+            && last.contains("none of the allowed algorithms")
+            && last.contains("not sent"),
         "{err}"
     );
     assert!(k.store_file().is_none(), "nothing stored");
