@@ -88,10 +88,10 @@ impl Client {
 
     /// `Authorization: Bearer` (RFC 6750 §2.1); a token that is not a `b64token` is refused.
     fn bearer(req: Request, token: &AccessToken) -> Result<Request, Error> {
-        if !token.is_well_formed() {
-            return Err(Error::InvalidTokenSyntax("the access token"));
-        }
-        Ok(req.header("authorization", format!("Bearer {}", token.secret())))
+        Ok(req.header(
+            "authorization",
+            crate::secret::bearer_header(token, "the access token")?,
+        ))
     }
 
     // ---- OpenID Connect -------------------------------------------------------------------
@@ -160,9 +160,7 @@ impl Client {
             .userinfo_endpoint
             .as_ref()
             .ok_or(Error::MissingEndpoint("userinfo_endpoint"))?;
-        if !access_token.is_well_formed() {
-            return Err(Error::InvalidTokenSyntax("the access token"));
-        }
+        crate::secret::bearer_header(access_token, "the access token")?;
         Ok(UserInfoRequest {
             url: self.backchannel(url),
             token: access_token.clone(),

@@ -300,6 +300,18 @@ pub fn check_id_token_claims(
     Ok(())
 }
 
+/// Decodes an ID token and checks its claims, not its signature: for ID tokens received
+/// directly from the token endpoint over the back channel (OpenID Connect Core §3.1.3.7 item 6).
+pub(crate) fn check_id_token_unsigned(
+    token: &str,
+    expect: &IdTokenExpectations,
+    now: UnixTime,
+) -> Result<Claims, Error> {
+    let jwt = decode_unverified(token)?;
+    check_id_token_claims(&jwt.claims, expect, now)?;
+    Ok(jwt.claims)
+}
+
 /// `auth_time` (OpenID Connect Core §2): required with `max_age` or `require_auth_time`, never in
 /// the future, and with `max_age` no older than `max_age` plus the leeway.
 fn check_auth_time(

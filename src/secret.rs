@@ -30,6 +30,20 @@ pub(crate) enum Syntax {
     Any,
 }
 
+/// `Bearer <token>` for an `Authorization` header (RFC 6750 §2.1), or
+/// [`Error::InvalidTokenSyntax`](crate::Error::InvalidTokenSyntax) naming `what` when the token is
+/// not a `b64token`.
+pub(crate) fn bearer_header(
+    token: &AccessToken,
+    what: &'static str,
+) -> Result<String, crate::error::Error> {
+    if token.is_well_formed() {
+        Ok(format!("Bearer {}", token.secret()))
+    } else {
+        Err(crate::error::Error::InvalidTokenSyntax(what))
+    }
+}
+
 /// Whether `s` is an RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
 /// "+" / "/" ) *"="`.
 pub fn is_b64token(s: &str) -> bool {

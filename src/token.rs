@@ -8,7 +8,7 @@ use crate::config::{ClientAuth, ClientConfig};
 use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Method, Request, Response};
-use crate::jwt::{check_id_token_claims, decode_unverified, IdTokenExpectations};
+use crate::jwt::{check_id_token_unsigned, decode_unverified, IdTokenExpectations};
 use crate::response::parse_json;
 use crate::secret::{AccessToken, IdToken, Password, RefreshToken};
 use crate::time::UnixTime;
@@ -235,12 +235,12 @@ impl TokenCall {
             .collect();
         match &self.bearer {
             // UMA grant with a user's token: the bearer identifies the client (`azp`).
-            Some(t) if t.is_well_formed() => {
-                req = req.header("authorization", format!("Bearer {}", t.secret()))
-            }
             // Not a b64token: no credential goes out (the server answers 401), and the UMA
             // steps report `InvalidTokenSyntax` whatever came back.
-            Some(_) => req = req.header("authorization", ""),
+            Some(t) => {
+                let value = crate::secret::bearer_header(t, "the access token").unwrap_or_default();
+                req = req.header("authorization", value)
+            }
             None => req = self.auth.apply(&self.client_id, req, &mut form),
         }
         req.form(&form)
@@ -249,8 +249,8 @@ impl TokenCall {
     /// A caller-supplied bearer token that could not be sent is reported first.
     pub(crate) fn check_bearer_syntax(&self) -> Result<(), Error> {
         match &self.bearer {
-            Some(t) if !t.is_well_formed() => Err(Error::InvalidTokenSyntax("the access token")),
-            _ => Ok(()),
+            Some(t) => crate::secret::bearer_header(t, "the access token").map(drop),
+            None => Ok(()),
         }
     }
 
@@ -263,8 +263,7 @@ impl TokenCall {
     /// Checks the ID token a response carries (if any) and builds the token set.
     pub(crate) fn finish(&self, r: TokenResponse, now: UnixTime) -> Result<TokenSet, Error> {
         if let (Some(expect), Some(id_token)) = (&self.id_token_check, &r.id_token) {
-            let jwt = decode_unverified(id_token.secret())?;
-            check_id_token_claims(&jwt.claims, expect, now)?;
+            check_id_token_unsigned(id_token.secret(), expect, now)?;
         }
         Ok(TokenSet::from_response(r, now))
     }

@@ -60,9 +60,7 @@ impl PermissionTicketRequest {
                 "a permission ticket needs at least one permission".into(),
             ));
         }
-        if !pat.is_well_formed() {
-            return Err(Error::InvalidTokenSyntax("the PAT"));
-        }
+        crate::secret::bearer_header(pat, "the PAT")?;
         let url = client.uma()?.permission_endpoint.clone();
         Ok(PermissionTicketRequest {
             url: client.config.to_backchannel(&url),
