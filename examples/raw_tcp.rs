@@ -1,6 +1,5 @@
 //! Drives the sans-IO core with a hand-written HTTP/1.1 exchange over `std::net::TcpStream`:
-//! a custom HTTP stack needs nothing from this crate but `poll()`/`request()` and
-//! `handle_response()`/`handle()`.
+//! a custom HTTP stack needs nothing but a `send` function and the core's `drive`.
 //!
 //! Run against the local Keycloak (`scripts/keycloak up`):
 //! `cargo run --example raw_tcp`
@@ -10,9 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keycloak_client::uma::PermissionRequest;
-use keycloak_client::{
-    Client, ClientConfig, DiscoverFlow, Error, Flow, Request, Response, Step, UnixTime,
-};
+use keycloak_client::{drive, Agent, ClientConfig, Request, Response, UnixTime};
 
 fn now() -> UnixTime {
     UnixTime(
@@ -93,53 +90,25 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The one generic loop every flow needs.
-fn run<F: Flow>(mut flow: F) -> Result<F::Output, Box<dyn std::error::Error>> {
-    loop {
-        match flow.poll()? {
-            Step::Send(req) => {
-                let resp = send(&req)?;
-                flow.handle_response(resp, now())?;
-            }
-            Step::Done(out) => return Ok(out),
-        }
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = std::env::var("KEYCLOAK_URL").unwrap_or_else(|_| "http://127.0.0.1:18080".into());
-    let config = ClientConfig::keycloak(&server, "rkc", "rkc-rs")
-        .client_secret("rkc-rs-secret")
-        .build()?;
-    let discovered = run(DiscoverFlow::new(&config, true))?;
-    println!("discovered issuer {}", discovered.provider.issuer);
-    let client = Client::new(config, discovered);
-    let (ticket, pat) = run(client.find_ticket(
-        None,
-        vec![PermissionRequest::new("doc-1", &["read"])],
-        now(),
-    )?)?;
+    let config = ClientConfig::keycloak(&server, "rkc", "rkc-rs").client_secret("rkc-rs-secret");
+    let agent = Agent::builder(config).build_agent()?;
+    let send = |req: &Request| send(req).map_err(Box::<dyn std::error::Error>::from);
+    // One call per flow; discovery and the PAT come first on their own, once.
+    let client = drive(agent.client(now()), send, now)?;
+    println!("discovered issuer {}", client.provider.issuer);
+    let pat = drive(agent.pat(now()), send, now)?;
+    let read_doc = [PermissionRequest::new("doc-1", &["read"])];
+    let ticket = drive(agent.find_ticket(&read_doc, now()), send, now)?;
     println!(
         "PAT valid for {} s; permission ticket of {} bytes",
         pat.expires_in(now()),
         ticket.secret().len()
     );
-    let e: Error = run(client
-        .uma_grant(keycloak_client::uma::UmaGrantAuth::Client)
-        .ticket(&ticket)
-        .submit_request(false)
-        .rpt_request()
-        .into_flow())
-    .err()
-    .and_then(|e| e.downcast::<Error>().ok().map(|b| *b))
-    .ok_or("the service account must not be granted doc-1#read")?;
-    println!("service account asking for doc-1#read: {e}");
+    let denied = drive(agent.rpt(&pat.access_token, &ticket, now()), send, now)
+        .err()
+        .ok_or("the service account must not be granted doc-1#read")?;
+    println!("service account asking for doc-1#read: {denied}");
     Ok(())
 }
-
-trait IntoFlow: keycloak_client::Exchange + Sized {
-    fn into_flow(self) -> keycloak_client::Single<Self> {
-        keycloak_client::Single::new(self)
-    }
-}
-impl<E: keycloak_client::Exchange> IntoFlow for E {}

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::flow::Exchange;
+use crate::flow::{Ending, Exchange, Flow, Step};
 use crate::http::{Request, Response};
 use crate::response::{error_from, parse_json};
 use crate::secret::DeviceCode;
@@ -140,5 +140,100 @@ impl DevicePoller {
             next_poll_at: next,
             interval: self.interval,
         })
+    }
+}
+
+/// Called before each wait with the interval in force; `false` gives up.
+pub type OnWait = Box<dyn FnMut(u64) -> bool + Send>;
+
+/// Polling to the end as one flow (RFC 8628 §3.4-3.5): the timer lives here, as
+/// [`Step::WaitUntil`]; a driver only sleeps until the time it is given.
+pub struct DeviceWait {
+    poller: DevicePoller,
+    now: UnixTime,
+    on_wait: Option<OnWait>,
+    announced: bool,
+    awaiting: bool,
+    done: Option<TokenSet>,
+    ending: Ending,
+}
+
+impl std::fmt::Debug for DeviceWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceWait")
+            .field("poller", &self.poller)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+impl DeviceWait {
+    /// Polls with `poller` from `now`; `on_wait` is told each wait and may give up.
+    pub fn new(poller: DevicePoller, now: UnixTime, on_wait: Option<OnWait>) -> Self {
+        DeviceWait {
+            poller,
+            now,
+            on_wait,
+            announced: false,
+            awaiting: false,
+            done: None,
+            ending: Ending::default(),
+        }
+    }
+
+    fn next(&mut self) -> Result<Step<TokenSet>, Error> {
+        if let Some(t) = self.done.take() {
+            self.ending.finish();
+            return Ok(Step::Done(t));
+        }
+        if self.now >= self.poller.expires_at() {
+            return Err(Error::DeviceExpired);
+        }
+        if self.now < self.poller.next_poll_at() {
+            if !self.announced {
+                self.announced = true;
+                let interval = self.poller.interval();
+                if let Some(f) = &mut self.on_wait {
+                    if !f(interval) {
+                        return Err(Error::DeviceExpired);
+                    }
+                }
+            }
+            return Ok(Step::WaitUntil(self.poller.next_poll_at()));
+        }
+        self.awaiting = true;
+        self.announced = false;
+        Ok(Step::Send(self.poller.request()))
+    }
+}
+
+impl Flow for DeviceWait {
+    type Output = TokenSet;
+
+    fn poll(&mut self) -> Result<Step<TokenSet>, Error> {
+        self.ending.check()?;
+        if self.awaiting {
+            return Err(Error::FlowState(
+                "awaiting the response to the last request",
+            ));
+        }
+        let step = self.next();
+        self.ending.record(step)
+    }
+
+    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        if !self.awaiting {
+            return Err(Error::FlowState("response without request"));
+        }
+        self.awaiting = false;
+        self.now = now;
+        if let DevicePoll::Done(t) = self.ending.record(self.poller.handle(response, now))? {
+            self.done = Some(*t);
+        }
+        Ok(())
+    }
+
+    fn handle_timeout(&mut self, now: UnixTime) {
+        self.now = now;
     }
 }

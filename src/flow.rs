@@ -5,20 +5,9 @@
 //! * [`Flow`]: a driven state machine for multi-step sequences (discovery then UMA discovery,
 //!   PAT then permission ticket). An adapter needs one generic loop:
 //!
-//! ```
-//! use keycloak_client::{Error, Flow, Request, Response, Step, UnixTime};
-//! fn run<F: Flow>(mut flow: F, send: impl Fn(&Request) -> Response) -> Result<F::Output, Error> {
-//!     loop {
-//!         match flow.poll()? {
-//!             Step::Send(req) => {
-//!                 let resp = send(&req);
-//!                 flow.handle_response(resp, UnixTime(1_700_000_000))?;
-//!             }
-//!             Step::Done(out) => return Ok(out),
-//!         }
-//!     }
-//! }
-//! ```
+//!   [`drive`](crate::drive) and [`drive_async`](crate::drive_async) are that loop; the
+//!   steps are `Send`, `WaitUntil` (timers live in the flow), `Wait` (another caller is
+//!   fetching shared state) and `Done`.
 
 use crate::error::Error;
 use crate::http::{Request, Response};
@@ -39,8 +28,27 @@ pub trait Exchange {
 pub enum Step<T> {
     /// Send this request and hand the response to [`Flow::handle_response`].
     Send(Request),
+    /// Nothing to send before this time (device polling, `slow_down`): sleep until then, call
+    /// [`Flow::handle_timeout`] with the time, and poll again.
+    WaitUntil(UnixTime),
+    /// Another caller sharing the same [`Agent`](crate::Agent) is fetching what this flow
+    /// needs (discovery, the PAT, the key set): wait for the [`Waiter`](crate::Waiter), then
+    /// poll again.
+    Wait(crate::single_flight::Waiter),
     /// The flow finished.
     Done(T),
+}
+
+impl<T> Step<T> {
+    /// Maps the output of `Done`; every other step passes through.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Send(r) => Step::Send(r),
+            Step::WaitUntil(t) => Step::WaitUntil(t),
+            Step::Wait(w) => Step::Wait(w),
+            Step::Done(out) => Step::Done(f(out)),
+        }
+    }
 }
 
 /// A driven multi-step state machine.
@@ -62,6 +70,22 @@ pub trait Flow {
     fn poll(&mut self) -> Result<Step<Self::Output>, Error>;
     /// Feeds the response to the request last returned by `poll`.
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error>;
+    /// Tells the flow the time after a [`Step::WaitUntil`] (or any wait). Default: ignored, for
+    /// flows that never wait.
+    fn handle_timeout(&mut self, _now: UnixTime) {}
+}
+
+impl<F: Flow + ?Sized> Flow for Box<F> {
+    type Output = F::Output;
+    fn poll(&mut self) -> Result<Step<F::Output>, Error> {
+        (**self).poll()
+    }
+    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        (**self).handle_response(response, now)
+    }
+    fn handle_timeout(&mut self, now: UnixTime) {
+        (**self).handle_timeout(now)
+    }
 }
 
 /// The end of a flow: the error it failed with, or that it is done (see [`Flow`]'s rule).

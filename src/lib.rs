@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent;
 mod api;
 mod callback;
 mod challenge;
@@ -38,6 +39,7 @@ mod client;
 mod config;
 mod device;
 mod discovery;
+mod drive;
 #[doc(hidden)]
 pub mod doc_support;
 mod error;
@@ -46,10 +48,14 @@ mod http;
 mod introspection;
 pub mod jws;
 pub mod jwt;
+mod keycloak;
 mod login;
 mod logout;
+mod operation;
+mod operations;
 mod response;
 mod secret;
+mod single_flight;
 mod time;
 mod token;
 mod token_exchange;
@@ -57,13 +63,17 @@ pub mod uma;
 mod userinfo;
 mod validator;
 
+pub use agent::{Agent, AgentBuilder};
 pub use api::{EmptyCall, JsonCall};
 pub use callback::{CallbackParams, CodeExchange, IdTokenPolicy, LoginTokens};
 pub use challenge::{Challenge, UmaChallenge};
 pub use claim_rules::ClaimRules;
 pub use client::Client;
 pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
-pub use device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller};
+pub use device::{
+    DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller, DeviceWait, OnWait,
+};
+pub use drive::{drive, drive_async, drive_async_http, drive_with_sleep, AsyncHttp, Driver};
 pub use discovery::{
     DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,
 };
@@ -73,13 +83,16 @@ pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
 pub use introspection::{Introspection, IntrospectionRequest};
 pub use jws::{Algorithm, Jwk, JwkSet, JwsVerifier, VerificationKey};
 pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
+pub use keycloak::{Keycloak, KeycloakBuilder};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
+pub use operation::Operation;
 pub use secret::{
     constant_time_eq, is_b64token, AccessToken, AuthorizationCode, ClientSecret, DeviceCode,
     IdToken, Nonce, Password, PermissionTicket, PersistedClaimsToken, PkceVerifier, RefreshToken,
     State,
 };
+pub use single_flight::Waiter;
 pub use time::UnixTime;
 pub use token::{
     ClientCredentialsRequest, PasswordRequest, RefreshRequest, TokenResponse, TokenSet,

@@ -52,6 +52,23 @@ pub struct PendingLogin {
     pub return_to: Option<String>,
 }
 
+/// The random values of one login.
+pub(crate) struct LoginSecrets {
+    state: State,
+    nonce: Nonce,
+    verifier: PkceVerifier,
+}
+
+impl LoginSecrets {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        LoginSecrets {
+            state: State::new(random_token(rng)),
+            nonce: Nonce::new(random_token(rng)),
+            verifier: PkceVerifier::new(random_token(rng)),
+        }
+    }
+}
+
 /// Builder for the authorization URL, from [`Client::login`].
 #[derive(Clone, Debug)]
 pub struct LoginBuilder<'a> {
@@ -197,6 +214,16 @@ impl<'a> LoginBuilder<'a> {
         rng: &mut R,
         now: UnixTime,
     ) -> Result<(url::Url, PendingLogin), Error> {
+        self.build_with(LoginSecrets::generate(rng), now)
+    }
+
+    /// [`build`](Self::build) with secrets drawn earlier (an operation that must discover
+    /// first draws them when it is created: the RNG is not kept).
+    pub(crate) fn build_with(
+        self,
+        secrets: LoginSecrets,
+        now: UnixTime,
+    ) -> Result<(url::Url, PendingLogin), Error> {
         if let Some(name) = &self.refused {
             return Err(Error::Config(format!(
                 "the login parameter `{}` is set by the builder; use its typed setter",
@@ -219,9 +246,11 @@ impl<'a> LoginBuilder<'a> {
             }
         }
         let scope = scopes.join(" ");
-        let state = State::new(random_token(rng));
-        let nonce = Nonce::new(random_token(rng));
-        let verifier = PkceVerifier::new(random_token(rng));
+        let LoginSecrets {
+            state,
+            nonce,
+            verifier,
+        } = secrets;
         let mut url = self
             .client
             .config

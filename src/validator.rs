@@ -20,6 +20,7 @@ use crate::jwt::{
     IdTokenValidator, UnverifiedJwt,
 };
 use crate::secret::{AccessToken, ClientSecret, IdToken};
+use crate::single_flight::{Claim, Gate, Waiter};
 use crate::time::UnixTime;
 
 /// When the key set may be fetched again.
@@ -149,6 +150,18 @@ pub struct TokenValidator {
     access_audience: String,
     verifier: Arc<dyn JwsVerifier>,
     cache: Mutex<JwksCache>,
+    /// One key-set fetch at a time, however many flows need it.
+    fetching: Gate,
+}
+
+/// What a flow does about the key set now.
+pub(crate) enum KeyFetch {
+    /// Use the keys that are loaded.
+    Ready,
+    /// Fetch them (this flow holds the one fetch).
+    Fetch(JwksRequest, Claim),
+    /// Another flow is fetching them: wait, then look again.
+    Wait(Waiter),
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -199,6 +212,7 @@ impl TokenValidator {
             access_audience: client.config.client_id.clone(),
             verifier,
             cache: Mutex::new(JwksCache::default()),
+            fetching: Gate::default(),
         })
     }
 
@@ -254,6 +268,37 @@ impl TokenValidator {
             Some(JwksRequest::new(self.jwks_uri.clone(), self.limit))
         } else {
             None
+        }
+    }
+
+    /// Whether a key fits one of the allowed algorithms.
+    fn has_usable_key(&self, c: &JwksCache) -> bool {
+        c.keys
+            .keys
+            .iter()
+            .any(|k| self.allowed.iter().any(|a| crate::jws::key_fits(k, *a)))
+    }
+
+    /// The single-flight form of [`begin_key_fetch`](Self::begin_key_fetch): loaded keys serve
+    /// while one flow refetches stale ones; without keys (or for an unknown `kid`) a flow
+    /// waits for the fetch already running instead of failing during it.
+    pub(crate) fn claim_key_fetch(&self, now: UnixTime, reason: RefetchReason) -> KeyFetch {
+        if self.allowed.iter().all(|a| a.is_symmetric()) {
+            return KeyFetch::Ready;
+        }
+        let mut c = lock(&self.cache);
+        let usable = self.has_usable_key(&c);
+        if reason == RefetchReason::Stale && usable && !c.is_stale(now) {
+            return KeyFetch::Ready;
+        }
+        match self.fetching.try_claim() {
+            Err(_) if usable && reason == RefetchReason::Stale => KeyFetch::Ready,
+            Err(w) => KeyFetch::Wait(w),
+            Ok(claim) if c.should_refetch(now, reason) => {
+                c.begin_fetch(now);
+                KeyFetch::Fetch(JwksRequest::new(self.jwks_uri.clone(), self.limit), claim)
+            }
+            Ok(_) => KeyFetch::Ready,
         }
     }
 
@@ -427,18 +472,20 @@ impl TokenValidator {
     }
 
     /// A flow that validates a token, fetching the key set first when it is stale and once more
-    /// on an unknown key, both subject to the cache's cooldown.
+    /// on an unknown key, both subject to the cache's cooldown and shared with concurrent flows
+    /// (one fetch; the others wait for it).
     pub fn validate_flow(&self, token: &str, kind: TokenKind, now: UnixTime) -> ValidateFlow<'_> {
-        ValidateFlow {
-            v: self,
-            token: token.to_string(),
-            kind,
-            now,
-            pending: None,
-            awaiting: false,
-            refetched: false,
-            ending: Ending::default(),
-        }
+        ValidateFlow::new(Holder::Borrowed(self), token, kind, now)
+    }
+
+    /// [`validate_flow`](Self::validate_flow) for a shared validator: the flow owns its handle.
+    pub fn validate_flow_shared(
+        self: &Arc<Self>,
+        token: &str,
+        kind: TokenKind,
+        now: UnixTime,
+    ) -> ValidateFlow<'static> {
+        ValidateFlow::new(Holder::Shared(self.clone()), token, kind, now)
     }
 }
 
@@ -494,11 +541,7 @@ impl IdTokenValidator for TokenValidator {
         }
         let mut c = lock(&self.cache);
         // Usable: a key that fits one of the allowed algorithms (not an `enc` key, say).
-        let usable = c
-            .keys
-            .keys
-            .iter()
-            .any(|k| self.allowed.iter().any(|a| crate::jws::key_fits(k, *a)));
+        let usable = self.has_usable_key(&c);
         if usable && !c.is_stale(now) {
             return Ok(None);
         }
@@ -536,31 +579,67 @@ impl IdTokenValidator for TokenValidator {
     }
 }
 
+enum Holder<'a> {
+    Borrowed(&'a TokenValidator),
+    Shared(Arc<TokenValidator>),
+}
+
+impl std::ops::Deref for Holder<'_> {
+    type Target = TokenValidator;
+    fn deref(&self) -> &TokenValidator {
+        match self {
+            Holder::Borrowed(v) => v,
+            Holder::Shared(v) => v,
+        }
+    }
+}
+
 /// See [`TokenValidator::validate_flow`].
 pub struct ValidateFlow<'a> {
-    v: &'a TokenValidator,
+    v: Holder<'a>,
     token: String,
     kind: TokenKind,
     now: UnixTime,
-    pending: Option<JwksRequest>,
+    pending: Option<(JwksRequest, Claim)>,
     awaiting: bool,
+    warmed: bool,
     refetched: bool,
     ending: Ending,
 }
 
-impl ValidateFlow<'_> {
-    fn fetch(&mut self, r: JwksRequest) -> Step<Claims> {
-        self.refetched = true;
+impl<'a> ValidateFlow<'a> {
+    fn new(v: Holder<'a>, token: &str, kind: TokenKind, now: UnixTime) -> Self {
+        ValidateFlow {
+            v,
+            token: token.to_string(),
+            kind,
+            now,
+            pending: None,
+            awaiting: false,
+            warmed: false,
+            refetched: false,
+            ending: Ending::default(),
+        }
+    }
+
+    fn fetch(&mut self, r: JwksRequest, claim: Claim) -> Step<Claims> {
         self.awaiting = true;
         let req = r.request();
-        self.pending = Some(r);
+        self.pending = Some((r, claim));
         Step::Send(req)
     }
 
     fn next(&mut self) -> Result<Step<Claims>, Error> {
-        if !self.refetched {
-            if let Some(r) = self.v.begin_key_fetch(self.now, RefetchReason::Stale) {
-                return Ok(self.fetch(r));
+        if !self.warmed {
+            match self.v.claim_key_fetch(self.now, RefetchReason::Stale) {
+                KeyFetch::Ready => self.warmed = true,
+                KeyFetch::Fetch(r, claim) => {
+                    self.warmed = true;
+                    // The fresh keys count as this flow's one refetch.
+                    self.refetched = true;
+                    return Ok(self.fetch(r, claim));
+                }
+                KeyFetch::Wait(w) => return Ok(Step::Wait(w)),
             }
         }
         let result = match self.kind {
@@ -569,9 +648,12 @@ impl ValidateFlow<'_> {
         };
         match result {
             Err(Error::UnknownKey(k)) if !self.refetched => {
-                match self.v.begin_key_fetch(self.now, RefetchReason::UnknownKey) {
-                    Some(r) => Ok(self.fetch(r)),
-                    None => Err(Error::UnknownKey(k)),
+                self.refetched = true;
+                match self.v.claim_key_fetch(self.now, RefetchReason::UnknownKey) {
+                    KeyFetch::Fetch(r, claim) => Ok(self.fetch(r, claim)),
+                    // Someone else is refetching: their keys are this flow's refetch.
+                    KeyFetch::Wait(w) => Ok(Step::Wait(w)),
+                    KeyFetch::Ready => Err(Error::UnknownKey(k)),
                 }
             }
             Ok(c) => {
@@ -603,12 +685,17 @@ impl Flow for ValidateFlow<'_> {
             return Err(Error::FlowState("response without request"));
         }
         self.awaiting = false;
-        let r = self
+        // Dropping the claim at the end of this call releases the flows waiting for the keys.
+        let (r, _claim) = self
             .pending
             .take()
             .ok_or(Error::FlowState("response without request"))?;
         let keys = self.ending.record(r.handle(response, now))?;
         self.v.install_keys(keys, now);
         Ok(())
+    }
+
+    fn handle_timeout(&mut self, now: UnixTime) {
+        self.now = now;
     }
 }

@@ -100,6 +100,7 @@ fn drive<F: Flow>(
                     break Err(e);
                 }
             }
+            Ok(Step::WaitUntil(_) | Step::Wait(_)) => panic!("a single caller never waits"),
             Ok(Step::Done(out)) => break Ok(out),
             Err(e) => break Err(e),
         }
@@ -537,6 +538,7 @@ fn assert_sticky<F: Flow>(mut flow: F, answers: Vec<Response>) -> Error {
                     return e;
                 }
             }
+            Ok(Step::WaitUntil(_) | Step::Wait(_)) => panic!("a single caller never waits"),
             Ok(Step::Done(_)) => panic!("a failed flow reported success"),
             Err(e) => return e,
         }
@@ -1244,6 +1246,7 @@ fn an_unknown_kid_refetches_once_even_without_a_cooldown() {
                     flow.handle_response(Response::json(200, serve.to_string()), NOW)
                         .unwrap();
                 }
+                Ok(Step::WaitUntil(_) | Step::Wait(_)) => panic!("a single caller never waits"),
                 Ok(Step::Done(c)) => break Ok(c),
                 Err(e) => break Err(e),
             }

@@ -125,7 +125,8 @@ pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
     let tty = std::io::stderr().is_terminal();
     let spinner = ['|', '/', '-', '\\'];
     let mut tick = 0usize;
-    let tokens = ctx.kc.device_wait(&auth, |interval| {
+    let expires_at = auth.expires_at;
+    let tokens = ctx.kc.device_wait(&auth, move |interval| {
         tick += 1;
         let waited = started.elapsed().as_secs();
         if tty {
@@ -136,7 +137,7 @@ pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
         } else {
             eprintln!("waiting for approval ({waited} s)");
         }
-        waited < timeout && now() < auth.expires_at
+        waited < timeout && now() < expires_at
     });
     if tty {
         eprintln!();

@@ -4,16 +4,16 @@
 //!   Redirects are never followed, non-2xx responses are delivered to the core, bodies are
 //!   capped while streaming, connect/request timeouts apply, idempotent requests are retried on
 //!   connection errors and 502/503/504 with bounded backoff, `tracing` events carry no secrets.
-//! * [`Keycloak`]: the seed library's vocabulary with cached discovery and a PAT that is
-//!   refreshed before expiry by one task at a time, however many callers wait.
+//! * [`Keycloak`]: the seed library's vocabulary, `.await`ed: the core's
+//!   [`keycloak_client::Keycloak`] with this client as its [`Driver`]. Discovery, the PAT and
+//!   the key set are fetched once however many tasks ask (the core's single flight).
 
-mod friendly;
-
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-pub use friendly::{Keycloak, KeycloakBuilder};
 pub use keycloak_client;
-use keycloak_client::{Exchange, Flow, Request, Response, Single, Step};
+use keycloak_client::{drive_async_http, AsyncHttp, Driver, Exchange, Flow, Request, Response, Single, UnixTime};
 
 use keycloak_client_transport::{host_of, strip_query};
 pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
@@ -187,22 +187,54 @@ impl HttpClient {
         }
     }
 
-    /// Drives any multi-step flow to completion.
-    pub async fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
-        loop {
-            match flow.poll()? {
-                Step::Send(req) => {
-                    let resp = self.send(&req).await?;
-                    flow.handle_response(resp, now())?;
-                }
-                Step::Done(out) => return Ok(out),
-            }
-        }
+    /// Drives any flow to completion with the core's [`drive_async_http`] on tokio's timer.
+    pub async fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
+        drive_async_http(flow, self).await
     }
 
     /// Performs a one-round-trip step.
     pub async fn exec<E: Exchange>(&self, exchange: E) -> Result<E::Output, Error> {
         self.run(Single::new(exchange)).await
+    }
+}
+
+/// The seed's async client: `Keycloak::from_keycloak_json(..)?.build()?`, then
+/// `kc.pat().await?`.
+pub type Keycloak = keycloak_client::Keycloak<HttpClient>;
+/// Its builder.
+pub type KeycloakBuilder = keycloak_client::KeycloakBuilder<HttpClient>;
+
+/// A running flow.
+pub type Running<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+impl AsyncHttp for HttpClient {
+    type Error = Error;
+    async fn send(&self, req: &Request) -> Result<Response, Error> {
+        Ok(HttpClient::send(self, req).await?)
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await
+    }
+    fn now(&self) -> UnixTime {
+        now()
+    }
+}
+
+impl Driver for HttpClient {
+    type Error = Error;
+    type Run<'a, T: Send + 'a> = Running<'a, T>;
+    fn run<'a, F>(&'a self, flow: F) -> Running<'a, F::Output>
+    where
+        F: Flow + Send + 'a,
+        F::Output: Send + 'a,
+    {
+        Box::pin(HttpClient::run(self, flow))
+    }
+    fn now(&self) -> UnixTime {
+        now()
+    }
+    fn rng(&self) -> impl rand::CryptoRng {
+        rand::rng()
     }
 }
 

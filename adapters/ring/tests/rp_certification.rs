@@ -200,6 +200,7 @@ fn login(v: Arc<TokenValidator>, jwks: &Value, make: impl Fn(&str) -> String) ->
                     break Err(e);
                 }
             }
+            Ok(Step::WaitUntil(_) | Step::Wait(_)) => panic!("a single caller never waits"),
             Ok(Step::Done(t)) => break Ok(t),
             Err(e) => break Err(e),
         }
@@ -603,6 +604,7 @@ fn rp_key_rotation() {
                         break Err(e);
                     }
                 }
+                Ok(Step::WaitUntil(_) | Step::Wait(_)) => panic!("a single caller never waits"),
                 Ok(Step::Done(t)) => break Ok(t),
                 Err(e) => break Err(e),
             }
@@ -753,6 +755,7 @@ fn validate(
     loop {
         match flow.poll()? {
             Step::Send(_) => flow.handle_response(Response::json(200, jwks.to_string()), NOW)?,
+            Step::WaitUntil(_) | Step::Wait(_) => panic!("a single caller never waits"),
             Step::Done(c) => return Ok(c),
         }
     }

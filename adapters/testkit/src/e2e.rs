@@ -8,7 +8,7 @@ use keycloak_client::uma::{
 };
 use keycloak_client::{
     AccessToken, CallbackParams, Client, ClientConfig, DevicePoll, DiscoverFlow, Error, Exchange,
-    Flow, IdTokenPolicy, LoginTokens, Password, PendingLogin, Single, Step, TokenSet,
+    Flow, IdTokenPolicy, LoginTokens, Password, PendingLogin, Single, TokenSet,
     TokenTypeHint, UmaChallenge, UnixTime,
 };
 
@@ -75,18 +75,14 @@ pub fn now() -> UnixTime {
 }
 
 /// Drives a flow; transport failures panic (they are not what these tests are about).
-pub fn run<F: Flow>(s: &dyn Sender, mut flow: F) -> Result<F::Output, Error> {
-    loop {
-        match flow.poll()? {
-            Step::Send(req) => {
-                let resp = s
-                    .send(&req)
-                    .unwrap_or_else(|e| panic!("transport failure for {req:?}: {e:?}"));
-                flow.handle_response(resp, now())?;
-            }
-            Step::Done(out) => return Ok(out),
-        }
-    }
+pub fn run<F: Flow>(s: &dyn Sender, flow: F) -> Result<F::Output, Error> {
+    let send = |req: &keycloak_client::Request| {
+        Ok::<_, Error>(
+            s.send(req)
+                .unwrap_or_else(|e| panic!("transport failure for {req:?}: {e:?}")),
+        )
+    };
+    keycloak_client::drive(flow, send, now)
 }
 
 /// Drives one exchange.

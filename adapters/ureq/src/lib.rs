@@ -5,16 +5,15 @@
 //!   capped, connect/read timeouts apply, idempotent requests are retried on connection errors
 //!   and 502/503/504 with bounded backoff, and `tracing` events never carry secrets.
 //! * [`Keycloak`]: the seed library's vocabulary (`login`, `callback`, `fetch_userinfo`, `pat`,
-//!   `find_ticket`, ...) with cached discovery and PAT.
-
-mod friendly;
+//!   `find_ticket`, ...): the core's [`keycloak_client::Keycloak`] with this client as its
+//!   [`Driver`]. All state (discovery, PAT, keys, timers) lives in the core's
+//!   [`Agent`](keycloak_client::Agent); this crate only moves bytes and sleeps.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-pub use friendly::{Keycloak, KeycloakBuilder};
 pub use keycloak_client;
-use keycloak_client::{Exchange, Flow, Request, Response, Single, Step};
+use keycloak_client::{drive, Driver, Exchange, Flow, Request, Response, Single, UnixTime};
 
 use keycloak_client_transport::{host_of, strip_query};
 pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
@@ -184,21 +183,36 @@ impl HttpClient {
         }
     }
 
-    /// Drives any multi-step flow to completion.
-    pub fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
-        loop {
-            match flow.poll()? {
-                Step::Send(req) => {
-                    let resp = self.send(&req)?;
-                    flow.handle_response(resp, now())?;
-                }
-                Step::Done(out) => return Ok(out),
-            }
-        }
+    /// Drives any flow to completion with the core's [`drive`].
+    pub fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
+        drive(flow, |r| Ok(self.send(r)?), now)
     }
 
     /// Performs a one-round-trip step.
     pub fn exec<E: Exchange>(&self, exchange: E) -> Result<E::Output, Error> {
         self.run(Single::new(exchange))
+    }
+}
+
+/// The seed's blocking client: `Keycloak::from_keycloak_json(..)?.build()?`, then `kc.pat()?`.
+pub type Keycloak = keycloak_client::Keycloak<HttpClient>;
+/// Its builder.
+pub type KeycloakBuilder = keycloak_client::KeycloakBuilder<HttpClient>;
+
+impl Driver for HttpClient {
+    type Error = Error;
+    type Run<'a, T: Send + 'a> = Result<T, Error>;
+    fn run<'a, F>(&'a self, flow: F) -> Result<F::Output, Error>
+    where
+        F: Flow + Send + 'a,
+        F::Output: Send + 'a,
+    {
+        HttpClient::run(self, flow)
+    }
+    fn now(&self) -> UnixTime {
+        now()
+    }
+    fn rng(&self) -> impl rand::CryptoRng {
+        rand::rng()
     }
 }

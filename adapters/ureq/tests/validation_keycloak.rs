@@ -31,6 +31,7 @@ fn run<F: Flow>(
                 let resp = http.send(&req).expect("transport");
                 flow.handle_response(resp, now())?;
             }
+            Step::WaitUntil(_) | Step::Wait(_) => panic!("a single caller never waits"),
             Step::Done(o) => return Ok(o),
         }
     }

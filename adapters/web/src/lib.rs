@@ -428,10 +428,7 @@ impl WebAuth {
         if let Some(aud) = &web.api_audience {
             kb = kb.access_token_audience(aud);
         }
-        let kc = kb.build().map_err(|e| match e {
-            keycloak_client_reqwest::Error::Keycloak(k) => k,
-            other => keycloak_client::Error::Config(other.to_string()),
-        })?;
+        let kc = kb.build()?;
         let realm_name = kc.config().realm.clone().unwrap_or_else(|| "api".into());
         Ok(WebAuth {
             bearer_cache: TtlCache::new(web.bearer_cache_size),
