@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod signer;
 use keycloak_client::{Client, ClientConfig, Discovered, Response, UnixTime};
 
 /// A deterministic RNG for reproducible requests (never use outside tests).

@@ -154,3 +154,117 @@ async fn concurrent_first_validations_share_one_key_fetch() {
         assert_eq!(claims.str("preferred_username"), Some("alice"));
     }
 }
+
+/// The adapter's HTTP client behind a driver that counts requests per path: the core's
+/// `Keycloak<D>` runs on any driver, and this one proves how many requests the state machine
+/// sends against the real server.
+#[derive(Default)]
+struct Counting {
+    http: keycloak_client_reqwest::HttpClient,
+    hits: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Counting {
+    fn hits(&self, path_end: &str) -> usize {
+        let h = self.hits.lock().unwrap();
+        h.iter()
+            .filter(|(p, _)| p.ends_with(path_end))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+impl keycloak_client::AsyncHttp for Counting {
+    type Error = keycloak_client_reqwest::Error;
+    async fn send(
+        &self,
+        req: &keycloak_client::Request,
+    ) -> Result<keycloak_client::Response, Self::Error> {
+        *self
+            .hits
+            .lock()
+            .unwrap()
+            .entry(req.url.path().to_string())
+            .or_default() += 1;
+        Ok(self.http.send(req).await?)
+    }
+    async fn sleep(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await
+    }
+    fn now(&self) -> keycloak_client::UnixTime {
+        keycloak_client_reqwest::now()
+    }
+}
+
+impl keycloak_client::Driver for Counting {
+    type Error = keycloak_client_reqwest::Error;
+    type Run<'a, T: Send + 'a> = keycloak_client_reqwest::Running<'a, T>;
+    fn run<'a, F>(&'a self, flow: F) -> Self::Run<'a, F::Output>
+    where
+        F: keycloak_client::Flow + Send + 'a,
+        F::Output: Send + 'a,
+    {
+        Box::pin(keycloak_client::drive_async_http(flow, self))
+    }
+    fn now(&self) -> keycloak_client::UnixTime {
+        keycloak_client_reqwest::now()
+    }
+    fn rng(&self) -> impl rand::CryptoRng {
+        rand::rng()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_tasks_share_one_discovery_one_pat_and_one_key_fetch() {
+    let env = keycloak::require();
+    let token = {
+        let kc = kc();
+        let c = kc.client().await.unwrap();
+        kc.http()
+            .exec(c.danger_password_grant(
+                "alice",
+                &keycloak_client::Password::new("alice-pass"),
+                "openid",
+            ))
+            .await
+            .unwrap()
+            .access_token
+    };
+    let counted: Arc<keycloak_client::Keycloak<Counting>> = Arc::new(
+        keycloak_client::Keycloak::builder(
+            ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
+        )
+        .jws_verifier(Arc::new(keycloak_client_ring::RingVerifier))
+        .build()
+        .unwrap(),
+    );
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (kc, t, start) = (counted.clone(), token.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let (pat, claims) = if i % 2 == 0 {
+                    let p = kc.pat().await.unwrap();
+                    (p, kc.validate_access_token(t.secret()).await.unwrap())
+                } else {
+                    let c = kc.validate_access_token(t.secret()).await.unwrap();
+                    (kc.pat().await.unwrap(), c)
+                };
+                assert_eq!(claims.str("preferred_username"), Some("alice"));
+                pat.access_token.secret().to_string()
+            })
+        })
+        .collect();
+    let mut pats = vec![];
+    for t in tasks {
+        pats.push(t.await.unwrap());
+    }
+    pats.dedup();
+    assert_eq!(pats.len(), 1, "one PAT for all");
+    let d = counted.http();
+    assert_eq!(d.hits("/.well-known/openid-configuration"), 1, "discovery");
+    assert_eq!(d.hits("/.well-known/uma2-configuration"), 1, "UMA discovery");
+    assert_eq!(d.hits("/protocol/openid-connect/token"), 1, "PAT");
+    assert_eq!(d.hits("/protocol/openid-connect/certs"), 1, "key set");
+}

@@ -1,0 +1,323 @@
+//! The client state machine ([`Agent`]): shared state fetched once for many callers, stale
+//! documents serving during a refetch, claims released however a fetch ends, and timers (device
+//! polling) driven by the core while the driver only sleeps. Canned answers; the same
+//! properties are proven against the real Keycloak in `adapters/reqwest/tests/friendly.rs`.
+
+mod common;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::future::Future;
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
+
+use common::signer::Signer;
+use common::{recorded, ISS, NOW};
+use keycloak_client::{
+    drive, drive_with_sleep, Agent, ClientConfig, DeviceAuthorization, Error, Flow, Request,
+    Response, Step, UnixTime,
+};
+use keycloak_client_ring::RingVerifier;
+use serde_json::json;
+
+const DISCOVERY: &str = "/realms/rkc/.well-known/openid-configuration";
+const UMA: &str = "/realms/rkc/.well-known/uma2-configuration";
+const TOKEN: &str = "/realms/rkc/protocol/openid-connect/token";
+const CERTS: &str = "/realms/rkc/protocol/openid-connect/certs";
+
+fn agent() -> Agent {
+    let config = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .redirect_uri("http://127.0.0.1/callback");
+    Agent::builder(config)
+        .jws_verifier(Arc::new(RingVerifier))
+        .build_agent()
+        .unwrap()
+}
+
+/// A canned Keycloak that counts requests per path; every PAT it issues is distinct.
+#[derive(Default)]
+struct Server {
+    hits: Mutex<HashMap<String, usize>>,
+    pats: AtomicUsize,
+    jwks: String,
+    /// Slows every answer down so that concurrent callers overlap.
+    delay: Duration,
+}
+
+impl Server {
+    fn new(signer: &Signer) -> Self {
+        Server {
+            jwks: signer.jwks(),
+            delay: Duration::from_millis(50),
+            ..Default::default()
+        }
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    fn answer(&self, req: &Request) -> Result<Response, Error> {
+        let path = req.url.path().to_string();
+        *self.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+        std::thread::sleep(self.delay);
+        Ok(match path.as_str() {
+            DISCOVERY => recorded("discovery"),
+            UMA => recorded("uma_discovery"),
+            CERTS => Response::json(200, self.jwks.clone()),
+            TOKEN => {
+                let n = self.pats.fetch_add(1, Ordering::SeqCst);
+                Response::json(
+                    200,
+                    json!({"access_token": format!("eyJ.pat.{n}"), "token_type": "Bearer",
+                        "expires_in": 300})
+                    .to_string(),
+                )
+            }
+            other => panic!("unexpected request to {other}"),
+        })
+    }
+}
+
+fn access_token(s: &Signer) -> String {
+    s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer",
+        "iat":NOW.0,"exp":NOW.0 + 300}))
+}
+
+#[test]
+fn sixteen_threads_share_one_discovery_one_pat_and_one_key_fetch() {
+    let signer = Signer::new();
+    let server = Arc::new(Server::new(&signer));
+    let agent = agent();
+    let token = access_token(&signer);
+    let start = Arc::new(Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let (agent, server, token, start) =
+                (agent.clone(), server.clone(), token.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let send = |r: &Request| server.answer(r);
+                // Half ask for the PAT first, half validate first: every order shares.
+                if i % 2 == 0 {
+                    let pat = drive(agent.pat(NOW), send, || NOW).unwrap();
+                    let c = drive(agent.validate_access_token(&token, NOW), send, || NOW).unwrap();
+                    (pat.access_token.secret().to_string(), c.sub().unwrap().to_string())
+                } else {
+                    let c = drive(agent.validate_access_token(&token, NOW), send, || NOW).unwrap();
+                    let pat = drive(agent.pat(NOW), send, || NOW).unwrap();
+                    (pat.access_token.secret().to_string(), c.sub().unwrap().to_string())
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), ("eyJ.pat.0".to_string(), "alice".to_string()));
+    }
+    assert_eq!(server.hits(DISCOVERY), 1, "one discovery for 16 callers");
+    assert_eq!(server.hits(UMA), 1, "one UMA discovery for 16 callers");
+    assert_eq!(server.hits(TOKEN), 1, "one PAT request for 16 callers");
+    assert_eq!(server.hits(CERTS), 1, "one key-set fetch for 16 callers");
+}
+
+#[test]
+fn a_failed_fetch_releases_the_waiters_and_one_of_them_fetches_again() {
+    let signer = Signer::new();
+    let server = Arc::new(Server::new(&signer));
+    let agent = agent();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (agent, server, failures, start) =
+                (agent.clone(), server.clone(), failures.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                // The first discovery attempt dies in transport (the driver gives up on it).
+                let send = |r: &Request| {
+                    if r.url.path() == DISCOVERY && failures.fetch_add(1, Ordering::SeqCst) == 0 {
+                        std::thread::sleep(Duration::from_millis(100));
+                        return Err(Error::FlowState("simulated transport failure"));
+                    }
+                    server.answer(r)
+                };
+                drive(agent.pat(NOW), send, || NOW).map(|p| p.access_token.secret().to_string())
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1, "{results:?}");
+    assert!(results.iter().flatten().all(|p| p == "eyJ.pat.0"), "{results:?}");
+    assert_eq!(
+        server.hits(DISCOVERY),
+        1,
+        "after the failure exactly one waiter fetched again"
+    );
+    assert_eq!(server.hits(TOKEN), 1);
+}
+
+#[test]
+fn an_abandoned_flow_releases_its_claim_and_a_waiter_takes_over() {
+    let agent = agent();
+    let mut first = agent.pat(NOW);
+    let Step::Send(req) = first.poll().unwrap() else {
+        panic!("discovery first")
+    };
+    assert_eq!(req.url.path(), DISCOVERY);
+    let mut second = agent.pat(NOW);
+    let Step::Wait(waiter) = second.poll().unwrap() else {
+        panic!("the second caller waits for the first one's discovery")
+    };
+    drop(first);
+    waiter.wait_blocking(); // returns: the claim went with the dropped flow
+    let Step::Send(req) = second.poll().unwrap() else {
+        panic!("the waiter fetches itself")
+    };
+    assert_eq!(req.url.path(), DISCOVERY);
+}
+
+#[test]
+fn an_async_waiter_is_woken_when_the_fetch_ends() {
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let agent = agent();
+    let mut first = agent.pat(NOW);
+    let _ = first.poll().unwrap();
+    let mut second = agent.pat(NOW);
+    let Step::Wait(mut waiter) = second.poll().unwrap() else {
+        panic!("waits")
+    };
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut waiter).poll(&mut cx).is_pending());
+    assert!(std::pin::Pin::new(&mut waiter).poll(&mut cx).is_pending());
+    first
+        .handle_response(recorded("discovery"), NOW)
+        .unwrap();
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "still fetching UMA");
+    let _ = first.poll().unwrap();
+    first
+        .handle_response(recorded("uma_discovery"), NOW)
+        .unwrap();
+    let Step::Send(pat_req) = first.poll().unwrap() else {
+        panic!("discovery installed, PAT next")
+    };
+    assert_eq!(pat_req.url.path(), TOKEN);
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once, one waker kept");
+    assert!(std::pin::Pin::new(&mut waiter).poll(&mut cx).is_ready());
+    // The second caller now waits for the PAT the first one is fetching.
+    assert!(matches!(second.poll(), Ok(Step::Wait(_))));
+}
+
+#[test]
+fn stale_discovery_serves_while_one_caller_refetches_it() {
+    let signer = Signer::new();
+    let server = Server::new(&signer);
+    let config = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret");
+    let agent = Agent::builder(config)
+        .discovery_ttl_secs(60)
+        .build_agent()
+        .unwrap();
+    let send = |r: &Request| server.answer(r);
+    drive(agent.pat(NOW), send, || NOW).unwrap();
+    let later = NOW.plus(100);
+    let mut refetch = agent.client(later);
+    let Step::Send(req) = refetch.poll().unwrap() else {
+        panic!("stale: refetch")
+    };
+    assert_eq!(req.url.path(), DISCOVERY);
+    // While that refetch runs, another caller is served from the stale documents and the PAT.
+    let mut other = agent.pat(later);
+    let Ok(Step::Done(pat)) = other.poll() else {
+        panic!("no wait and no request while a refetch of stale documents runs")
+    };
+    assert_eq!(pat.access_token.secret(), "eyJ.pat.0");
+    // Without documents at all, a caller would have to wait instead.
+    let fresh = agent_without_state();
+    let mut a = fresh.pat(NOW);
+    let _ = a.poll().unwrap();
+    assert!(matches!(fresh.pat(NOW).poll(), Ok(Step::Wait(_))));
+}
+
+fn agent_without_state() -> Agent {
+    agent()
+}
+
+#[test]
+fn the_pat_is_reused_outside_the_margin_and_refreshed_inside_it() {
+    let signer = Signer::new();
+    let server = Server::new(&signer);
+    let agent = agent();
+    let send = |r: &Request| server.answer(r);
+    let p0 = drive(agent.pat(NOW), send, || NOW).unwrap();
+    // expires_in 300, margin 30: reused up to 269 s later, refreshed from 270 s.
+    let p1 = drive(agent.pat(NOW.plus(269)), send, || NOW.plus(269)).unwrap();
+    assert_eq!(p1.access_token.secret(), p0.access_token.secret());
+    let p2 = drive(agent.pat(NOW.plus(270)), send, || NOW.plus(270)).unwrap();
+    assert_eq!(p2.access_token.secret(), "eyJ.pat.1");
+    assert_eq!(server.hits(TOKEN), 2);
+}
+
+#[test]
+fn device_polling_is_timed_by_the_core_and_the_driver_only_sleeps() {
+    let agent = agent();
+    let clock = Rc::new(Cell::new(NOW.0));
+    let polls = Rc::new(Cell::new(Vec::<u64>::new()));
+    let slept = Rc::new(Cell::new(Vec::<u64>::new()));
+    let push = |c: &Rc<Cell<Vec<u64>>>, v: u64| {
+        let mut x = c.take();
+        x.push(v);
+        c.set(x);
+    };
+    let send = |r: &Request| -> Result<Response, Error> {
+        Ok(match r.url.path() {
+            DISCOVERY => recorded("discovery"),
+            UMA => recorded("uma_discovery"),
+            TOKEN => {
+                push(&polls, clock.get() - NOW.0);
+                let v = polls.take();
+                let n = v.len();
+                polls.set(v);
+                match n {
+                    1 => Response::json(400, r#"{"error":"authorization_pending"}"#),
+                    2 => Response::json(400, r#"{"error":"slow_down"}"#),
+                    _ => Response::json(
+                        200,
+                        r#"{"access_token":"eyJ.d.t","token_type":"Bearer","expires_in":300}"#,
+                    ),
+                }
+            }
+            other => panic!("unexpected {other}"),
+        })
+    };
+    let auth: DeviceAuthorization = serde_json::from_value(json!({
+        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
+        "expires_at": NOW.0 + 600, "interval": 5
+    }))
+    .unwrap();
+    let sleep = |d: Duration| {
+        push(&slept, d.as_secs());
+        clock.set(clock.get() + d.as_secs());
+    };
+    let tokens = drive_with_sleep(
+        agent.device_wait(&auth, None, NOW),
+        send,
+        || UnixTime(clock.get()),
+        sleep,
+    )
+    .unwrap();
+    assert_eq!(tokens.access_token.secret(), "eyJ.d.t");
+    // Polls at +5, +10, then +20 after `slow_down` grew the interval to 10 (RFC 8628 §3.5).
+    assert_eq!(polls.take(), vec![5, 10, 20]);
+    assert_eq!(slept.take(), vec![5, 5, 10]);
+}
