@@ -225,7 +225,9 @@ impl Agent {
 
     /// Starts from Keycloak's `keycloak.json`.
     pub fn from_keycloak_json(json: &str) -> Result<AgentBuilder, Error> {
-        Ok(AgentBuilder::new(ClientConfig::keycloak_json_builder(json)?))
+        Ok(AgentBuilder::new(ClientConfig::keycloak_json_builder(
+            json,
+        )?))
     }
 
     /// The configuration.
@@ -238,14 +240,14 @@ impl Agent {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn is_fresh(&self, c: &Client, now: UnixTime) -> bool {
-        now.0 < c.discovered_at.0.saturating_add(self.settings().discovery_ttl_secs)
+        now.0
+            < c.discovered_at
+                .0
+                .saturating_add(self.settings().discovery_ttl_secs)
     }
 
     /// The discovered client if it is fresh, or stale while another caller refetches it.

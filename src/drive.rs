@@ -87,7 +87,8 @@ where
     F: Flow,
     E: From<Error>,
 {
-    drive_loop!(flow, |req| send(&req), || now(), |d| sleep(d), |w| w.wait_blocking())
+    drive_loop!(flow, |req| send(&req), || now(), |d| sleep(d), |w| w
+        .wait_blocking())
 }
 
 /// Runs `flow` to completion in async code, on any runtime: `send` performs one HTTP exchange,
@@ -106,7 +107,13 @@ where
     E: From<Error>,
 {
     let (mut flow, mut send, mut now, mut sleep) = (flow, send, now, sleep);
-    drive_loop!(flow, |req| send(&req).await, || now(), |d| sleep(d).await, |w| w.await)
+    drive_loop!(
+        flow,
+        |req| send(&req).await,
+        || now(),
+        |d| sleep(d).await,
+        |w| w.await
+    )
 }
 
 /// An async HTTP stack whose futures are `Send`: what an async adapter implements.

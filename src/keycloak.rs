@@ -60,7 +60,9 @@ impl<D: Driver> Keycloak<D> {
 
     /// Starts from Keycloak's `keycloak.json`.
     pub fn from_keycloak_json(json: &str) -> Result<KeycloakBuilder<D>, Error> {
-        Ok(AgentBuilder::new(ClientConfig::keycloak_json_builder(json)?))
+        Ok(AgentBuilder::new(ClientConfig::keycloak_json_builder(
+            json,
+        )?))
     }
 
     /// The driver (the adapter's HTTP client).
@@ -167,19 +169,26 @@ impl<D: Driver> Keycloak<D> {
         user_token: &AccessToken,
         audience: &str,
     ) -> D::Run<'_, Vec<GrantedPermission>> {
-        self.http
-            .run(self.agent.permissions(user_token, audience, self.http.now()))
+        self.http.run(
+            self.agent
+                .permissions(user_token, audience, self.http.now()),
+        )
     }
 
     /// Introspection of any token (RPTs with `TokenTypeHint::RequestingPartyToken`).
-    pub fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> D::Run<'_, Introspection> {
+    pub fn introspect(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> D::Run<'_, Introspection> {
         self.http
             .run(self.agent.introspect(token, hint, self.http.now()))
     }
 
     /// Revocation (RFC 7009).
     pub fn revoke(&self, token: &str, hint: Option<TokenTypeHint>) -> D::Run<'_, ()> {
-        self.http.run(self.agent.revoke(token, hint, self.http.now()))
+        self.http
+            .run(self.agent.revoke(token, hint, self.http.now()))
     }
 
     /// Starts a device authorization.
@@ -203,13 +212,16 @@ impl<D: Driver> Keycloak<D> {
 
     /// Token exchange (RFC 8693) of an access token for another audience.
     pub fn exchange_token(&self, subject: &AccessToken, audience: &str) -> D::Run<'_, TokenSet> {
-        self.http
-            .run(self.agent.exchange_token(subject, audience, self.http.now()))
+        self.http.run(
+            self.agent
+                .exchange_token(subject, audience, self.http.now()),
+        )
     }
 
     /// Registers a resource with the cached PAT.
     pub fn create_resource(&self, r: &Resource) -> D::Run<'_, Resource> {
-        self.http.run(self.agent.create_resource(r, self.http.now()))
+        self.http
+            .run(self.agent.create_resource(r, self.http.now()))
     }
 
     /// Reads a resource.
@@ -225,12 +237,14 @@ impl<D: Driver> Keycloak<D> {
 
     /// Deletes a resource.
     pub fn delete_resource(&self, id: &str) -> D::Run<'_, ()> {
-        self.http.run(self.agent.delete_resource(id, self.http.now()))
+        self.http
+            .run(self.agent.delete_resource(id, self.http.now()))
     }
 
     /// Lists resource ids.
     pub fn query_resources(&self, q: &ResourceQuery) -> D::Run<'_, Vec<String>> {
-        self.http.run(self.agent.query_resources(q, self.http.now()))
+        self.http
+            .run(self.agent.query_resources(q, self.http.now()))
     }
 
     /// Lists full resources.
@@ -247,7 +261,9 @@ impl<D: Driver> Keycloak<D> {
         p: &UmaPolicy,
     ) -> D::Run<'_, UmaPolicy> {
         let now = self.http.now();
-        let op = self.agent.create_uma_policy(owner_token, resource_id, p, now);
+        let op = self
+            .agent
+            .create_uma_policy(owner_token, resource_id, p, now);
         self.http.run(op)
     }
 
@@ -265,8 +281,10 @@ impl<D: Driver> Keycloak<D> {
 
     /// Deletes a user-managed permission.
     pub fn delete_uma_policy(&self, owner_token: &AccessToken, id: &str) -> D::Run<'_, ()> {
-        self.http
-            .run(self.agent.delete_uma_policy(owner_token, id, self.http.now()))
+        self.http.run(
+            self.agent
+                .delete_uma_policy(owner_token, id, self.http.now()),
+        )
     }
 
     /// Lists the owner's permissions.
@@ -275,7 +293,9 @@ impl<D: Driver> Keycloak<D> {
         owner_token: &AccessToken,
         q: &UmaPolicyQuery,
     ) -> D::Run<'_, Vec<UmaPolicy>> {
-        self.http
-            .run(self.agent.query_uma_policies(owner_token, q, self.http.now()))
+        self.http.run(
+            self.agent
+                .query_uma_policies(owner_token, q, self.http.now()),
+        )
     }
 }

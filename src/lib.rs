@@ -39,9 +39,9 @@ mod client;
 mod config;
 mod device;
 mod discovery;
-mod drive;
 #[doc(hidden)]
 pub mod doc_support;
+mod drive;
 mod error;
 mod flow;
 mod http;
@@ -73,10 +73,10 @@ pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
 pub use device::{
     DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller, DeviceWait, OnWait,
 };
-pub use drive::{drive, drive_async, drive_async_http, drive_with_sleep, AsyncHttp, Driver};
 pub use discovery::{
     DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,
 };
+pub use drive::{drive, drive_async, drive_async_http, drive_with_sleep, AsyncHttp, Driver};
 pub use error::{Error, OAuthError, RequiredClaim};
 pub use flow::{Exchange, Flow, Single, Step};
 pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
@@ -105,6 +105,11 @@ pub use validator::{
     JwksCache, JwksPolicy, JwksRequest, RefetchReason, TokenKind, TokenValidator, ValidateFlow,
     BACKCHANNEL_LOGOUT_EVENT,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Parsers of untrusted input, exposed for fuzzing and for callers with their own plumbing.
 pub mod parse {

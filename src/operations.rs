@@ -198,7 +198,11 @@ impl Agent {
         scopes: &[&str],
         now: UnixTime,
     ) -> Operation<bool> {
-        let (at, aud, res) = (user_token.clone(), audience.to_string(), resource.to_string());
+        let (at, aud, res) = (
+            user_token.clone(),
+            audience.to_string(),
+            resource.to_string(),
+        );
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         self.exchange(DISCOVERY, now, move |r| {
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -297,7 +301,9 @@ impl Agent {
     /// Reads a resource, with the PAT.
     pub fn get_resource(&self, id: &str, now: UnixTime) -> Operation<Resource> {
         let id = id.to_string();
-        self.exchange(WITH_PAT, now, move |r| r.client.get_resource(&pat_of(r)?, &id))
+        self.exchange(WITH_PAT, now, move |r| {
+            r.client.get_resource(&pat_of(r)?, &id)
+        })
     }
 
     /// Replaces a resource, with the PAT.
@@ -372,7 +378,9 @@ impl Agent {
         now: UnixTime,
     ) -> Operation<()> {
         let (at, id) = (owner_token.clone(), policy_id.to_string());
-        self.exchange(DISCOVERY, now, move |r| r.client.delete_uma_policy(&at, &id))
+        self.exchange(DISCOVERY, now, move |r| {
+            r.client.delete_uma_policy(&at, &id)
+        })
     }
 
     /// Lists the owner's permissions.

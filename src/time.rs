@@ -25,3 +25,14 @@ impl UnixTime {
         later.0.saturating_sub(self.0)
     }
 }
+
+/// A wall-clock reading taken by the caller (times before the epoch become 0).
+impl From<std::time::SystemTime> for UnixTime {
+    fn from(t: std::time::SystemTime) -> UnixTime {
+        UnixTime(
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+    }
+}

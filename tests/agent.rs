@@ -7,10 +7,10 @@ mod common;
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use std::future::Future;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
@@ -84,8 +84,10 @@ impl Server {
 }
 
 fn access_token(s: &Signer) -> String {
-    s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer",
-        "iat":NOW.0,"exp":NOW.0 + 300}))
+    s.sign(
+        &json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer",
+        "iat":NOW.0,"exp":NOW.0 + 300}),
+    )
 }
 
 #[test]
@@ -106,17 +108,26 @@ fn sixteen_threads_share_one_discovery_one_pat_and_one_key_fetch() {
                 if i % 2 == 0 {
                     let pat = drive(agent.pat(NOW), send, || NOW).unwrap();
                     let c = drive(agent.validate_access_token(&token, NOW), send, || NOW).unwrap();
-                    (pat.access_token.secret().to_string(), c.sub().unwrap().to_string())
+                    (
+                        pat.access_token.secret().to_string(),
+                        c.sub().unwrap().to_string(),
+                    )
                 } else {
                     let c = drive(agent.validate_access_token(&token, NOW), send, || NOW).unwrap();
                     let pat = drive(agent.pat(NOW), send, || NOW).unwrap();
-                    (pat.access_token.secret().to_string(), c.sub().unwrap().to_string())
+                    (
+                        pat.access_token.secret().to_string(),
+                        c.sub().unwrap().to_string(),
+                    )
                 }
             })
         })
         .collect();
     for t in threads {
-        assert_eq!(t.join().unwrap(), ("eyJ.pat.0".to_string(), "alice".to_string()));
+        assert_eq!(
+            t.join().unwrap(),
+            ("eyJ.pat.0".to_string(), "alice".to_string())
+        );
     }
     assert_eq!(server.hits(DISCOVERY), 1, "one discovery for 16 callers");
     assert_eq!(server.hits(UMA), 1, "one UMA discovery for 16 callers");
@@ -133,8 +144,12 @@ fn a_failed_fetch_releases_the_waiters_and_one_of_them_fetches_again() {
     let start = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let (agent, server, failures, start) =
-                (agent.clone(), server.clone(), failures.clone(), start.clone());
+            let (agent, server, failures, start) = (
+                agent.clone(),
+                server.clone(),
+                failures.clone(),
+                start.clone(),
+            );
             std::thread::spawn(move || {
                 start.wait();
                 // The first discovery attempt dies in transport (the driver gives up on it).
@@ -150,8 +165,15 @@ fn a_failed_fetch_releases_the_waiters_and_one_of_them_fetches_again() {
         })
         .collect();
     let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1, "{results:?}");
-    assert!(results.iter().flatten().all(|p| p == "eyJ.pat.0"), "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_err()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().flatten().all(|p| p == "eyJ.pat.0"),
+        "{results:?}"
+    );
     assert_eq!(
         server.hits(DISCOVERY),
         1,
@@ -200,9 +222,7 @@ fn an_async_waiter_is_woken_when_the_fetch_ends() {
     let mut cx = Context::from_waker(&waker);
     assert!(std::pin::Pin::new(&mut waiter).poll(&mut cx).is_pending());
     assert!(std::pin::Pin::new(&mut waiter).poll(&mut cx).is_pending());
-    first
-        .handle_response(recorded("discovery"), NOW)
-        .unwrap();
+    first.handle_response(recorded("discovery"), NOW).unwrap();
     assert_eq!(count.0.load(Ordering::SeqCst), 0, "still fetching UMA");
     let _ = first.poll().unwrap();
     first
@@ -212,7 +232,11 @@ fn an_async_waiter_is_woken_when_the_fetch_ends() {
         panic!("discovery installed, PAT next")
     };
     assert_eq!(pat_req.url.path(), TOKEN);
-    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once, one waker kept");
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "woken once, one waker kept"
+    );
     assert!(std::pin::Pin::new(&mut waiter).poll(&mut cx).is_ready());
     // The second caller now waits for the PAT the first one is fetching.
     assert!(matches!(second.poll(), Ok(Step::Wait(_))));

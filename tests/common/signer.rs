@@ -45,4 +45,3 @@ impl Signer {
         format!("{input}.{}", b64(&sig))
     }
 }
-

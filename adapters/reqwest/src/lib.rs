@@ -13,7 +13,9 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 pub use keycloak_client;
-use keycloak_client::{drive_async_http, AsyncHttp, Driver, Exchange, Flow, Request, Response, Single, UnixTime};
+use keycloak_client::{
+    drive_async_http, AsyncHttp, Driver, Exchange, Flow, Request, Response, Single, UnixTime,
+};
 
 use keycloak_client_transport::{host_of, strip_query};
 pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};

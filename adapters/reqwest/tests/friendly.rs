@@ -264,7 +264,11 @@ async fn sixteen_tasks_share_one_discovery_one_pat_and_one_key_fetch() {
     assert_eq!(pats.len(), 1, "one PAT for all");
     let d = counted.http();
     assert_eq!(d.hits("/.well-known/openid-configuration"), 1, "discovery");
-    assert_eq!(d.hits("/.well-known/uma2-configuration"), 1, "UMA discovery");
+    assert_eq!(
+        d.hits("/.well-known/uma2-configuration"),
+        1,
+        "UMA discovery"
+    );
     assert_eq!(d.hits("/protocol/openid-connect/token"), 1, "PAT");
     assert_eq!(d.hits("/protocol/openid-connect/certs"), 1, "key set");
 }

@@ -8,8 +8,8 @@ use keycloak_client::uma::{
 };
 use keycloak_client::{
     AccessToken, CallbackParams, Client, ClientConfig, DevicePoll, DiscoverFlow, Error, Exchange,
-    Flow, IdTokenPolicy, LoginTokens, Password, PendingLogin, Single, TokenSet,
-    TokenTypeHint, UmaChallenge, UnixTime,
+    Flow, IdTokenPolicy, LoginTokens, Password, PendingLogin, Single, TokenSet, TokenTypeHint,
+    UmaChallenge, UnixTime,
 };
 
 use crate::browser::Browser;

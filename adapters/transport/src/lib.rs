@@ -2,7 +2,7 @@
 //! from the core's protocol errors), the retry policy and its decision rule, the wall clock, and
 //! log-safe URL rendering.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use keycloak_client::{Method, UnixTime};
 
@@ -170,12 +170,7 @@ impl RetryPolicy {
 
 /// The current time as the core wants it.
 pub fn now() -> UnixTime {
-    UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
+    UnixTime::from(SystemTime::now())
 }
 
 /// `host:port` of a URL, for errors.
