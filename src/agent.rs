@@ -92,7 +92,8 @@ pub struct AgentBuilder<D = ()> {
     config: ClientConfigBuilder,
     pub(crate) http: Option<D>,
     with_uma: bool,
-    id_tokens: IdTokens,
+    id_token_validator: Option<Arc<dyn IdTokenValidator>>,
+    skip_signature: bool,
     verifier: Option<Arc<dyn JwsVerifier>>,
     algorithms: Vec<Algorithm>,
     access_audience: Option<String>,
@@ -107,7 +108,8 @@ impl<D> AgentBuilder<D> {
             config,
             http: None,
             with_uma: true,
-            id_tokens: IdTokens::Unset,
+            id_token_validator: None,
+            skip_signature: false,
             verifier: None,
             algorithms: vec![Algorithm::RS256],
             access_audience: None,
@@ -142,9 +144,6 @@ impl<D> AgentBuilder<D> {
     /// on an unknown `kid` under the [`JwksPolicy`]), and access and logout tokens locally.
     pub fn jws_verifier(mut self, v: Arc<dyn JwsVerifier>) -> Self {
         self.verifier = Some(v);
-        if matches!(self.id_tokens, IdTokens::Unset) {
-            self.id_tokens = IdTokens::RealmKeys;
-        }
         self
     }
     /// The algorithm allow-list (default RS256).
@@ -181,27 +180,32 @@ impl<D> AgentBuilder<D> {
     }
     /// Validates ID tokens with a custom validator (signature and claims).
     pub fn id_token_validator(mut self, v: Arc<dyn IdTokenValidator>) -> Self {
-        self.id_tokens = IdTokens::Custom(v);
+        self.id_token_validator = Some(v);
         self
     }
     /// **Reduced assurance**: check ID-token claims but not the signature (see
     /// [`IdTokenPolicy::DangerSkipSignature`](crate::IdTokenPolicy::DangerSkipSignature)).
-    /// Ignored when a validator or verifier is configured.
+    /// Ignored, in whatever order the calls come, when a validator or verifier is configured.
     pub fn danger_skip_id_token_signature(mut self) -> Self {
-        if matches!(self.id_tokens, IdTokens::Unset) {
-            self.id_tokens = IdTokens::DangerSkipSignature;
-        }
+        self.skip_signature = true;
         self
     }
 
     /// Builds the agent alone (no driver; no I/O happens until its flows are driven).
     pub fn build_agent(self) -> Result<Agent, Error> {
+        // Strongest first: a caller's validator, then the realm's keys, then the danger option.
+        let id_tokens = match (&self.id_token_validator, &self.verifier) {
+            (Some(v), _) => IdTokens::Custom(v.clone()),
+            (None, Some(_)) => IdTokens::RealmKeys,
+            (None, None) if self.skip_signature => IdTokens::DangerSkipSignature,
+            (None, None) => IdTokens::Unset,
+        };
         Ok(Agent {
             shared: Arc::new(Shared {
                 settings: Settings {
                     config: self.config.build()?,
                     with_uma: self.with_uma,
-                    id_tokens: self.id_tokens,
+                    id_tokens,
                     verifier: self.verifier,
                     algorithms: self.algorithms,
                     access_audience: self.access_audience,
@@ -210,8 +214,8 @@ impl<D> AgentBuilder<D> {
                     pat_margin_secs: self.pat_margin_secs,
                 },
                 state: Mutex::new(State::default()),
-                discovery: Gate::default(),
-                pat: Gate::default(),
+                discovery: Gate::new("discovery"),
+                pat: Gate::new("PAT"),
             }),
         })
     }
@@ -266,9 +270,10 @@ impl Agent {
         self.shared.discovery.try_claim()
     }
 
-    pub(crate) fn install_discovery(&self, d: Discovered) {
-        let c = Client::new(self.config().clone(), d);
-        self.state().client = Some(Arc::new(c));
+    pub(crate) fn install_discovery(&self, d: Discovered) -> Arc<Client> {
+        let c = Arc::new(Client::new(self.config().clone(), d));
+        self.state().client = Some(c.clone());
+        c
     }
 
     /// The PAT if it is outside the refresh margin, or still valid while another caller
@@ -276,7 +281,10 @@ impl Agent {
     pub(crate) fn usable_pat(&self, now: UnixTime) -> Option<TokenSet> {
         let p = self.state().pat.clone()?;
         let margin = self.settings().pat_margin_secs;
-        let ok = !p.needs_refresh(now, margin) || (!p.is_expired(now) && self.shared.pat.is_busy());
+        // While another caller refreshes it, a PAT inside the margin serves if half the margin
+        // is left (not one about to expire on its way to Keycloak).
+        let ok = !p.needs_refresh(now, margin)
+            || (!p.needs_refresh(now, margin / 2) && self.shared.pat.is_busy());
         ok.then_some(p)
     }
 
@@ -294,9 +302,33 @@ impl Agent {
         self.state().pat = Some(pat);
     }
 
-    /// Forgets the cached PAT (e.g. after the server rejected it).
-    pub fn forget_pat(&self) {
-        self.state().pat = None;
+    /// How many async callers are parked on a shared fetch right now (a gauge for metrics).
+    pub fn waiting(&self) -> usize {
+        self.shared.discovery.waiting() + self.shared.pat.waiting()
+    }
+
+    /// Forgets the cached PAT if it is still `rejected` (the server refused it); a newer PAT
+    /// another caller fetched meanwhile is kept.
+    pub fn forget_pat(&self, rejected: &crate::secret::AccessToken) {
+        let mut s = self.state();
+        if s.pat.as_ref().is_some_and(|p| {
+            crate::secret::constant_time_eq(
+                p.access_token.secret().as_bytes(),
+                rejected.secret().as_bytes(),
+            )
+        }) {
+            s.pat = None;
+        }
+    }
+
+    /// The discovered client however old (the fallback when a refetch fails).
+    pub(crate) fn any_client(&self) -> Option<Arc<Client>> {
+        self.state().client.clone()
+    }
+
+    /// The cached PAT if it has not expired (the fallback when its refresh fails).
+    pub(crate) fn unexpired_pat(&self, now: UnixTime) -> Option<TokenSet> {
+        self.state().pat.clone().filter(|p| !p.is_expired(now))
     }
 
     /// The token validator (created on first use, kept with its key cache), or `None` without

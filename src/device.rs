@@ -79,6 +79,10 @@ pub enum DevicePoll {
     Done(Box<TokenSet>),
 }
 
+/// The longest wait between two polls, whatever the server asks (a stored or hostile
+/// `interval` must not park a driver for years).
+pub const MAX_POLL_INTERVAL_SECS: u64 = 60;
+
 /// Polls the token endpoint with a device code (RFC 8628 §3.4). The poller carries the interval
 /// (5 s more after each `slow_down`, §3.5) and when the next poll may go out; the caller only
 /// waits until [`next_poll_at`](Self::next_poll_at) and sends [`request`](Self::request).
@@ -122,7 +126,7 @@ impl DevicePoller {
         let pending = match err.oauth_error() {
             Some("authorization_pending") => true,
             Some("slow_down") => {
-                self.interval = self.interval.saturating_add(5);
+                self.interval = self.interval.saturating_add(5).min(MAX_POLL_INTERVAL_SECS);
                 true
             }
             Some("expired_token") => return Err(Error::DeviceExpired),
@@ -195,7 +199,7 @@ impl DeviceWait {
                 let interval = self.poller.interval();
                 if let Some(f) = &mut self.on_wait {
                     if !f(interval) {
-                        return Err(Error::DeviceExpired);
+                        return Err(Error::Cancelled("device wait: on_wait returned false"));
                     }
                 }
             }

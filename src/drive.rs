@@ -15,13 +15,17 @@ use crate::time::UnixTime;
 
 /// The one driver loop; each driver supplies how to send, read the clock, sleep and wait.
 macro_rules! drive_loop {
-    ($flow:ident, |$req:ident| $send:expr, || $now:expr, |$d:ident| $sleep:expr, |$w:ident| $wait:expr) => {
+    ($flow:ident, |$req:ident| $send:expr, || $now:expr, |$d:ident| $sleep:expr, |$w:ident| $wait:expr) => {{
+        // The flow may have been built a while ago: it judges freshness by the time now.
+        $flow.handle_timeout($now);
         loop {
             match $flow.poll()? {
-                Step::Send($req) => {
-                    let resp = $send?;
-                    $flow.handle_response(resp, $now)?;
-                }
+                Step::Send($req) => match $send {
+                    Ok(resp) => $flow.handle_response(resp, $now)?,
+                    // Stale state may serve through an outage; otherwise the transport error.
+                    Err(e) if !$flow.handle_send_failure($now) => return Err(e),
+                    Err(_) => {}
+                },
                 Step::WaitUntil(deadline) => {
                     while let Some($d) = remaining(deadline, $now) {
                         $sleep;
@@ -35,7 +39,7 @@ macro_rules! drive_loop {
                 Step::Done(out) => return Ok(out),
             }
         }
-    };
+    }};
 }
 
 /// How long to sleep before `deadline`, or `None` once it has passed.

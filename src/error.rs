@@ -269,6 +269,18 @@ pub enum Error {
     #[error("flow driven out of order: {0}")]
     FlowState(&'static str),
 
+    /// Another caller's fetch of shared state (discovery, the PAT), which this operation waited
+    /// for, ended without an answer (its transport failed). Try again.
+    #[error("the shared {what} fetch this request waited for failed in transport; try again")]
+    SharedFetchFailed {
+        /// What was being fetched.
+        what: &'static str,
+    },
+
+    /// The caller gave up (e.g. a device wait's `on_wait` returned `false`).
+    #[error("cancelled: {0}")]
+    Cancelled(&'static str),
+
     /// A device authorization has expired (RFC 8628 §3.5 `expired_token`, or past `expires_in`).
     #[error("the device authorization expired; start again")]
     DeviceExpired,

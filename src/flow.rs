@@ -73,6 +73,13 @@ pub trait Flow {
     /// Tells the flow the time after a [`Step::WaitUntil`] (or any wait). Default: ignored, for
     /// flows that never wait.
     fn handle_timeout(&mut self, _now: UnixTime) {}
+    /// The request of the last [`Step::Send`] got no response (the transport failed). `true`
+    /// when the flow can go on without it (e.g. stale discovery documents serve while
+    /// Keycloak is unreachable): poll again. `false` (the default): the driver reports its
+    /// transport error.
+    fn handle_send_failure(&mut self, _now: UnixTime) -> bool {
+        false
+    }
 }
 
 impl<F: Flow + ?Sized> Flow for Box<F> {
@@ -85,6 +92,9 @@ impl<F: Flow + ?Sized> Flow for Box<F> {
     }
     fn handle_timeout(&mut self, now: UnixTime) {
         (**self).handle_timeout(now)
+    }
+    fn handle_send_failure(&mut self, now: UnixTime) -> bool {
+        (**self).handle_send_failure(now)
     }
 }
 
@@ -105,9 +115,10 @@ impl Ending {
         }
     }
 
-    /// Passes `result` through; an error ends the flow with it.
+    /// Passes `result` through; an error ends the flow with it (the first error stays the
+    /// flow's error).
     pub(crate) fn record<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
-        if let Err(e) = &result {
+        if let (Err(e), None) = (&result, &self.failed) {
             self.failed = Some(e.clone());
         }
         result

@@ -27,6 +27,7 @@ use crate::validator::TokenValidator;
 /// A Keycloak client: an [`Agent`] (all state) driven by `D`. Use it through an adapter:
 /// `keycloak_client_ureq::Keycloak` (blocking) or `keycloak_client_reqwest::Keycloak` (async,
 /// `.await` each call).
+#[derive(Clone)]
 pub struct Keycloak<D> {
     agent: Agent,
     http: D,

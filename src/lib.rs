@@ -72,6 +72,7 @@ pub use client::Client;
 pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
 pub use device::{
     DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller, DeviceWait, OnWait,
+    MAX_POLL_INTERVAL_SECS,
 };
 pub use discovery::{
     DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,

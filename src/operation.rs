@@ -2,6 +2,10 @@
 //! what it needs from the shared state (discovery, then the key set and the PAT when asked),
 //! fetching each only if no other caller is already doing so, then builds and drives the
 //! operation's own flow from that state.
+//!
+//! Outages: when a refetch of stale-but-usable state fails (an error status, or the transport
+//! through [`Flow::handle_send_failure`]), the stale state serves; callers that had nothing and
+//! waited for the fetch fail with its error, and the next caller fetches again.
 
 use std::sync::Arc;
 
@@ -10,8 +14,9 @@ use crate::client::Client;
 use crate::discovery::DiscoverFlow;
 use crate::error::Error;
 use crate::flow::{Ending, Flow, Single, Step};
-use crate::http::{Request, Response};
-use crate::single_flight::Claim;
+use crate::http::Response;
+use crate::secret::AccessToken;
+use crate::single_flight::{Claim, WaitTicket, Waiter};
 use crate::time::UnixTime;
 use crate::token::{ClientCredentialsRequest, TokenSet};
 use crate::validator::{JwksRequest, KeyFetch, RefetchReason, TokenValidator};
@@ -41,60 +46,38 @@ enum Fetch {
     Keys(Single<JwksRequest>, Arc<TokenValidator>),
 }
 
-/// A fetch of shared state this operation runs for every caller; the claim is released (and
-/// the waiting callers woken) when it is dropped.
+/// A fetch of shared state this operation runs for every caller, with its claim.
 struct Fetching {
     fetch: Fetch,
     /// When the last response arrived (the key set's fetch time).
     answered_at: UnixTime,
-    _claim: Claim,
+    claim: Claim,
 }
 
-impl Fetching {
-    fn new(fetch: Fetch, claim: Claim) -> Self {
-        Fetching {
-            fetch,
-            answered_at: UnixTime(0),
-            _claim: claim,
-        }
-    }
-
-    /// The next request, or `None` once the result is installed in the agent.
-    fn poll(&mut self, agent: &Agent) -> Result<Option<Request>, Error> {
-        let step = match &mut self.fetch {
-            Fetch::Discovery(f) => f.poll()?.map(|d| agent.install_discovery(d)),
-            Fetch::Pat(f) => f.poll()?.map(|p| agent.install_pat(p)),
-            Fetch::Keys(f, v) => {
-                let (v, at) = (v.clone(), self.answered_at);
-                f.poll()?.map(|keys| v.install_keys(keys, at))
-            }
-        };
-        match step {
-            Step::Send(r) => Ok(Some(r)),
-            Step::Done(()) => Ok(None),
-            _ => Err(Error::FlowState("a state fetch cannot wait")),
-        }
-    }
-
-    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
-        self.answered_at = now;
-        match &mut self.fetch {
-            Fetch::Discovery(f) => f.handle_response(response, now),
-            Fetch::Pat(f) => f.handle_response(response, now),
-            Fetch::Keys(f, _) => f.handle_response(response, now),
-        }
-    }
+/// What this operation holds of the shared state so far. A value it fetched itself is used as
+/// is (re-checking its age could fetch forever when a lifetime is shorter than a margin).
+#[derive(Default)]
+struct Held {
+    client: Option<Arc<Client>>,
+    pat: Option<TokenSet>,
+    keys: bool,
 }
 
 /// One operation of an [`Agent`] (see the module docs). Drive it with
 /// [`drive`](crate::drive), [`drive_async`](crate::drive_async) or by hand.
+#[must_use = "an operation does nothing until it is driven"]
 pub struct Operation<T> {
     agent: Agent,
     needs: Needs,
     now: UnixTime,
+    held: Held,
     fetching: Option<Fetching>,
+    /// The fetch this operation last waited for: its failure is this operation's.
+    waited: Option<WaitTicket>,
     build: Option<Build<T>>,
     inner: Option<BoxFlow<T>>,
+    /// The PAT the inner flow uses (forgotten if Keycloak rejects it).
+    used_pat: Option<AccessToken>,
     awaiting: bool,
     ending: Ending,
 }
@@ -109,6 +92,63 @@ impl<T> std::fmt::Debug for Operation<T> {
     }
 }
 
+impl Fetching {
+    fn new(fetch: Fetch, claim: Claim) -> Self {
+        Fetching {
+            fetch,
+            answered_at: UnixTime(0),
+            claim,
+        }
+    }
+
+    /// The next request, or `Done` once the result is installed in the agent and `held`.
+    fn poll(&mut self, agent: &Agent, held: &mut Held) -> Result<Step<()>, Error> {
+        Ok(match &mut self.fetch {
+            Fetch::Discovery(f) => f
+                .poll()?
+                .map(|d| held.client = Some(agent.install_discovery(d))),
+            Fetch::Pat(f) => f.poll()?.map(|p| {
+                agent.install_pat(p.clone());
+                held.pat = Some(p);
+            }),
+            Fetch::Keys(f, v) => {
+                let (v, at) = (v.clone(), self.answered_at);
+                f.poll()?.map(|keys| {
+                    v.install_keys(keys, at);
+                    held.keys = true;
+                })
+            }
+        })
+    }
+
+    fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        self.answered_at = now;
+        match &mut self.fetch {
+            Fetch::Discovery(f) => f.handle_response(response, now),
+            Fetch::Pat(f) => f.handle_response(response, now),
+            Fetch::Keys(f, _) => f.handle_response(response, now),
+        }
+    }
+
+    /// Stale state that can serve when this fetch fails, put into `held`; `false` if none.
+    fn fall_back(&self, agent: &Agent, held: &mut Held, now: UnixTime) -> bool {
+        match &self.fetch {
+            Fetch::Discovery(_) => {
+                held.client = agent.any_client();
+                held.client.is_some()
+            }
+            Fetch::Pat(_) => {
+                held.pat = agent.unexpired_pat(now);
+                held.pat.is_some()
+            }
+            Fetch::Keys(_, v) => {
+                held.keys = v.has_usable_keys();
+                held.keys
+            }
+        }
+    }
+}
+
 impl<T: 'static> Operation<T> {
     pub(crate) fn new(
         agent: &Agent,
@@ -120,9 +160,12 @@ impl<T: 'static> Operation<T> {
             agent: agent.clone(),
             needs,
             now,
+            held: Held::default(),
             fetching: None,
+            waited: None,
             build: Some(Box::new(build)),
             inner: None,
+            used_pat: None,
             awaiting: false,
             ending: Ending::default(),
         }
@@ -138,47 +181,105 @@ impl<T: 'static> Operation<T> {
         op
     }
 
+    fn wait(&mut self, w: Waiter) -> Result<Option<Step<T>>, Error> {
+        self.waited = Some(w.ticket());
+        Ok(Some(Step::Wait(w)))
+    }
+
+    /// The discovered client: held, usable, or fetched (`Err(step)`: send or wait first).
+    fn client(&mut self) -> Result<Result<Arc<Client>, Option<Step<T>>>, Error> {
+        if let Some(c) = &self.held.client {
+            return Ok(Ok(c.clone()));
+        }
+        let agent = &self.agent;
+        if let Some(c) = agent.usable_client(self.now) {
+            return Ok(Ok(c));
+        }
+        match agent.claim_discovery() {
+            Ok(claim) => {
+                // Another caller may have finished between the look and the claim.
+                if let Some(c) = agent.fresh_client(self.now) {
+                    claim.succeed();
+                    return Ok(Ok(c));
+                }
+                let s = agent.settings();
+                let flow = if s.with_uma {
+                    DiscoverFlow::with_optional_uma(&s.config)
+                } else {
+                    DiscoverFlow::new(&s.config, false)
+                };
+                self.fetching = Some(Fetching::new(Fetch::Discovery(Box::new(flow)), claim));
+                Ok(Err(None))
+            }
+            // Lost the race to a refetch of stale documents: those serve meanwhile.
+            Err(w) => match agent.usable_client(self.now) {
+                Some(c) => Ok(Ok(c)),
+                None => self.wait(w).map(Err),
+            },
+        }
+    }
+
+    /// The PAT: held, usable, or fetched.
+    fn pat(&mut self, client: &Client) -> Result<Result<TokenSet, Option<Step<T>>>, Error> {
+        if let Some(p) = &self.held.pat {
+            return Ok(Ok(p.clone()));
+        }
+        let agent = &self.agent;
+        if let Some(p) = agent.usable_pat(self.now) {
+            return Ok(Ok(p));
+        }
+        match agent.claim_pat() {
+            Ok(claim) => {
+                if let Some(p) = agent.fresh_pat(self.now) {
+                    claim.succeed();
+                    return Ok(Ok(p));
+                }
+                let fetch = Fetch::Pat(Single::new(client.client_credentials()?));
+                self.fetching = Some(Fetching::new(fetch, claim));
+                Ok(Err(None))
+            }
+            Err(w) => match agent.usable_pat(self.now) {
+                Some(p) => Ok(Ok(p)),
+                None => self.wait(w).map(Err),
+            },
+        }
+    }
+
     /// Makes sure of the shared state, then builds the operation's own flow. `Ok(Some(step))`
     /// when a request or a wait comes first.
     fn prepare(&mut self) -> Result<Option<Step<T>>, Error> {
+        if let Some(e) = self.waited.take().and_then(|t| t.failure()) {
+            return Err(e);
+        }
         loop {
             if let Some(f) = &mut self.fetching {
-                match f.poll(&self.agent)? {
-                    Some(req) => {
+                match f.poll(&self.agent, &mut self.held)? {
+                    Step::Send(req) => {
                         self.awaiting = true;
                         return Ok(Some(Step::Send(req)));
                     }
-                    None => self.fetching = None,
+                    Step::Done(()) => {
+                        if let Some(f) = self.fetching.take() {
+                            f.claim.succeed();
+                        }
+                    }
+                    _ => return Err(Error::FlowState("a state fetch cannot wait")),
                 }
             }
-            let agent = &self.agent;
-            let now = self.now;
-            let Some(client) = agent.usable_client(now) else {
-                let claim = match agent.claim_discovery() {
-                    Ok(c) => c,
-                    Err(w) => return Ok(Some(Step::Wait(w))),
-                };
-                // Another caller may have finished between the look and the claim.
-                if agent.fresh_client(now).is_none() {
-                    let s = agent.settings();
-                    let flow = if s.with_uma {
-                        DiscoverFlow::with_optional_uma(&s.config)
-                    } else {
-                        DiscoverFlow::new(&s.config, false)
-                    };
-                    self.fetching = Some(Fetching::new(Fetch::Discovery(Box::new(flow)), claim));
-                }
-                continue;
+            let client = match self.client()? {
+                Ok(c) => c,
+                Err(None) => continue,
+                Err(Some(step)) => return Ok(Some(step)),
             };
             let validator = if self.needs.keys {
-                agent.validator(&client)?
+                self.agent.validator(&client)?
             } else {
                 None
             };
-            if let Some(v) = &validator {
-                match v.claim_key_fetch(now, RefetchReason::Stale) {
-                    KeyFetch::Ready => {}
-                    KeyFetch::Wait(w) => return Ok(Some(Step::Wait(w))),
+            if let (Some(v), false) = (&validator, self.held.keys) {
+                match v.claim_key_fetch(self.now, RefetchReason::Stale) {
+                    KeyFetch::Ready => self.held.keys = true,
+                    KeyFetch::Wait(w) => return self.wait(w),
                     KeyFetch::Fetch(r, claim) => {
                         let fetch = Fetch::Keys(Single::new(r), v.clone());
                         self.fetching = Some(Fetching::new(fetch, claim));
@@ -187,19 +288,10 @@ impl<T: 'static> Operation<T> {
                 }
             }
             let pat = if self.needs.pat {
-                match agent.usable_pat(now) {
-                    Some(p) => Some(p),
-                    None => {
-                        let claim = match agent.claim_pat() {
-                            Ok(c) => c,
-                            Err(w) => return Ok(Some(Step::Wait(w))),
-                        };
-                        if agent.fresh_pat(now).is_none() {
-                            let fetch = Fetch::Pat(Single::new(client.client_credentials()?));
-                            self.fetching = Some(Fetching::new(fetch, claim));
-                        }
-                        continue;
-                    }
+                match self.pat(&client)? {
+                    Ok(p) => Some(p),
+                    Err(None) => continue,
+                    Err(Some(step)) => return Ok(Some(step)),
                 }
             } else {
                 None
@@ -208,13 +300,46 @@ impl<T: 'static> Operation<T> {
                 .build
                 .take()
                 .ok_or(Error::FlowState("polled after completion"))?;
+            self.used_pat = pat.as_ref().map(|p| p.access_token.clone());
             let ready = Ready {
                 client,
                 pat,
                 validator,
             };
-            self.inner = Some(build(&ready, now)?);
+            self.inner = Some(build(&ready, self.now)?);
             return Ok(None);
+        }
+    }
+
+    /// A failed fetch: stale state serves if there is some (the operation goes on), else the
+    /// operation fails with `e`. Waiters fail with `e` either way (they had nothing).
+    fn fetch_failed(&mut self, e: Error) -> Result<(), Error> {
+        let Some(f) = self.fetching.take() else {
+            return Err(e);
+        };
+        let can_serve = f.fall_back(&self.agent, &mut self.held, self.now);
+        f.claim.fail(e.clone());
+        if can_serve {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+
+    /// The inner flow's result: a driver slip (`FlowState`) changes nothing; a PAT Keycloak
+    /// rejects is forgotten so the next operation fetches a new one.
+    fn inner_result<R>(&mut self, r: Result<R, Error>) -> Result<R, Error> {
+        match r {
+            Err(Error::FlowState(m)) => Err(Error::FlowState(m)),
+            Err(e) => {
+                if e.http_status() == Some(401) {
+                    if let Some(p) = &self.used_pat {
+                        self.agent.forget_pat(p);
+                    }
+                }
+                self.ending.record(Err(e))
+            }
+            ok => ok,
         }
     }
 }
@@ -234,8 +359,10 @@ impl<T: 'static> Flow for Operation<T> {
                 Ok(Some(step)) => return Ok(step),
                 Ok(None) => {}
                 Err(e) => {
-                    // Release the claim now: waiting callers must not wait on a failed flow.
-                    self.fetching = None;
+                    // Waiting callers must not wait on a failed flow.
+                    if let Some(f) = self.fetching.take() {
+                        f.claim.fail(e.clone());
+                    }
                     return self.ending.record(Err(e));
                 }
             }
@@ -244,7 +371,8 @@ impl<T: 'static> Flow for Operation<T> {
             .inner
             .as_mut()
             .ok_or(Error::FlowState("polled after completion"))?;
-        let step = self.ending.record(inner.poll())?;
+        let step = inner.poll();
+        let step = self.inner_result(step)?;
         if matches!(step, Step::Done(_)) {
             self.ending.finish();
         }
@@ -252,10 +380,11 @@ impl<T: 'static> Flow for Operation<T> {
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        self.ending.check()?;
         self.now = now;
         if let Some(inner) = &mut self.inner {
             let r = inner.handle_response(response, now);
-            return self.ending.record(r);
+            return self.inner_result(r);
         }
         if !self.awaiting {
             return Err(Error::FlowState("response without request"));
@@ -265,11 +394,13 @@ impl<T: 'static> Flow for Operation<T> {
             .fetching
             .as_mut()
             .ok_or(Error::FlowState("response without request"))?;
-        let r = fetching.handle_response(response, now);
-        if r.is_err() {
-            self.fetching = None;
+        match fetching.handle_response(response, now) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let r = self.fetch_failed(e);
+                self.ending.record(r)
+            }
         }
-        self.ending.record(r)
     }
 
     fn handle_timeout(&mut self, now: UnixTime) {
@@ -277,6 +408,24 @@ impl<T: 'static> Flow for Operation<T> {
         if let Some(inner) = &mut self.inner {
             inner.handle_timeout(now);
         }
+    }
+
+    fn handle_send_failure(&mut self, now: UnixTime) -> bool {
+        self.now = now;
+        if let Some(inner) = &mut self.inner {
+            return inner.handle_send_failure(now);
+        }
+        if !self.awaiting {
+            return false;
+        }
+        self.awaiting = false;
+        // The claim goes without an outcome: waiters learn the fetch failed in transport.
+        let Some(f) = self.fetching.take() else {
+            return false;
+        };
+        let can_serve = f.fall_back(&self.agent, &mut self.held, now);
+        drop(f);
+        can_serve
     }
 }
 

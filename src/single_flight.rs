@@ -1,23 +1,30 @@
 //! One fetch at a time for a piece of shared state (discovery, the PAT, the key set): the first
 //! caller that needs it claims the fetch; the others get [`Step::Wait`](crate::Step::Wait) with a
-//! [`Waiter`] and look again when that fetch ends, however it ends.
+//! [`Waiter`] and look again when that fetch ends, however it ends. A fetch that fails fails
+//! for its waiters too (one outcome for all, like one request for all); the next caller to come
+//! along fetches again, so the state recovers by itself.
 //!
 //! Runtime-agnostic: a blocking driver parks on a `Condvar`, an async driver awaits the waiter
-//! (a plain `std::task::Waker` list). Neither reads a clock.
+//! (a map of `std::task::Waker`s, one per waiting task, removed when the wait is dropped).
+//! Neither reads a clock.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-/// A single-flight slot.
-#[derive(Debug, Default)]
+use crate::error::Error;
+
+/// A single-flight slot for one kind of fetch.
+#[derive(Debug)]
 pub(crate) struct Gate {
     inner: Arc<GateInner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct GateInner {
+    what: &'static str,
     state: Mutex<GateState>,
     changed: Condvar,
 }
@@ -27,7 +34,10 @@ struct GateState {
     busy: bool,
     /// Bumped whenever a fetch ends: a waiter is released once it differs from what it saw.
     generation: u64,
-    wakers: Vec<Waker>,
+    /// How the fetch that ended at `generation` ended, when it did not succeed.
+    last_failure: Option<(u64, Error)>,
+    next_waiter: u64,
+    wakers: HashMap<u64, Waker>,
 }
 
 fn lock(m: &Mutex<GateState>) -> MutexGuard<'_, GateState> {
@@ -35,18 +45,32 @@ fn lock(m: &Mutex<GateState>) -> MutexGuard<'_, GateState> {
 }
 
 impl Gate {
+    /// A gate for fetches of `what` (named in [`Error::SharedFetchFailed`]).
+    pub(crate) fn new(what: &'static str) -> Self {
+        Gate {
+            inner: Arc::new(GateInner {
+                what,
+                state: Mutex::new(GateState::default()),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
     /// The fetch for the caller, or a [`Waiter`] on the fetch already running.
     pub(crate) fn try_claim(&self) -> Result<Claim, Waiter> {
         let mut s = lock(&self.inner.state);
         if s.busy {
+            s.next_waiter = s.next_waiter.wrapping_add(1);
             return Err(Waiter {
                 inner: self.inner.clone(),
                 seen: s.generation,
+                id: s.next_waiter,
             });
         }
         s.busy = true;
         Ok(Claim {
             inner: self.inner.clone(),
+            outcome: None,
         })
     }
 
@@ -54,25 +78,52 @@ impl Gate {
     pub(crate) fn is_busy(&self) -> bool {
         lock(&self.inner.state).busy
     }
+
+    /// How many async waiters are registered.
+    pub(crate) fn waiting(&self) -> usize {
+        lock(&self.inner.state).wakers.len()
+    }
 }
 
-/// The right to run the one fetch. Dropping it, after success, failure, or an abandoned flow,
-/// releases every waiter.
+/// The right to run the one fetch. Dropping it releases every waiter with its outcome:
+/// success after [`succeed`](Self::succeed), the error after [`fail`](Self::fail), and
+/// [`Error::SharedFetchFailed`] when the flow was abandoned (its transport failed).
 #[derive(Debug)]
 pub(crate) struct Claim {
     inner: Arc<GateInner>,
+    outcome: Option<Result<(), Error>>,
+}
+
+impl Claim {
+    /// The fetched state is installed.
+    pub(crate) fn succeed(mut self) {
+        self.outcome = Some(Ok(()));
+    }
+
+    /// The fetch failed with `e`; its waiters fail with it.
+    pub(crate) fn fail(mut self, e: Error) {
+        self.outcome = Some(Err(e));
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        let failure = match self.outcome.take() {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e),
+            None => Some(Error::SharedFetchFailed {
+                what: self.inner.what,
+            }),
+        };
         let wakers = {
             let mut s = lock(&self.inner.state);
             s.busy = false;
             s.generation = s.generation.wrapping_add(1);
+            s.last_failure = failure.map(|e| (s.generation, e));
             std::mem::take(&mut s.wakers)
         };
         self.inner.changed.notify_all();
-        for w in wakers {
+        for w in wakers.into_values() {
             w.wake();
         }
     }
@@ -85,11 +136,39 @@ impl Drop for Claim {
 pub struct Waiter {
     inner: Arc<GateInner>,
     seen: u64,
+    id: u64,
+}
+
+/// What a flow keeps of a [`Waiter`] it handed out: how the awaited fetch ended.
+#[derive(Debug)]
+pub(crate) struct WaitTicket {
+    inner: Arc<GateInner>,
+    seen: u64,
+}
+
+impl WaitTicket {
+    /// The error of the awaited fetch, if it failed (and no other fetch has ended since).
+    pub(crate) fn failure(&self) -> Option<Error> {
+        let s = lock(&self.inner.state);
+        match &s.last_failure {
+            Some((g, e)) if *g == self.seen.wrapping_add(1) && s.generation == *g => {
+                Some(e.clone())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Waiter {
     fn released(&self, s: &GateState) -> bool {
         s.generation != self.seen
+    }
+
+    pub(crate) fn ticket(&self) -> WaitTicket {
+        WaitTicket {
+            inner: self.inner.clone(),
+            seen: self.seen,
+        }
     }
 
     /// Blocks the current thread until the fetch ends.
@@ -113,12 +192,16 @@ impl Future for Waiter {
         if self.released(&s) {
             return Poll::Ready(());
         }
-        // One entry per waiting task: a task polled twice replaces its own waker.
-        match s.wakers.iter_mut().find(|w| w.will_wake(cx.waker())) {
-            Some(w) => w.clone_from(cx.waker()),
-            None => s.wakers.push(cx.waker().clone()),
-        }
+        // One entry per waiter, replaced in place on every poll.
+        s.wakers.insert(self.id, cx.waker().clone());
         Poll::Pending
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        // A cancelled wait (timeout, disconnected client) leaves nothing behind.
+        lock(&self.inner.state).wakers.remove(&self.id);
     }
 }
 
@@ -128,23 +211,42 @@ mod tests {
 
     #[test]
     fn one_claim_at_a_time_and_release_on_drop() {
-        let g = Gate::default();
+        let g = Gate::new("test");
         let c = g.try_claim().expect("free");
         assert!(g.is_busy());
         let w = g.try_claim().expect_err("busy");
         let t = std::thread::spawn(move || w.wait_blocking());
-        drop(c);
+        c.succeed();
         t.join().unwrap();
         assert!(!g.is_busy());
-        let _again = g.try_claim().expect("free again after the drop");
+        let _again = g.try_claim().expect("free again after the release");
     }
 
     #[test]
-    fn a_waiter_created_after_the_release_does_not_block() {
-        let g = Gate::default();
+    fn a_waiter_created_before_the_release_does_not_block_after_it() {
+        let g = Gate::new("test");
         let c = g.try_claim().unwrap();
         let w = g.try_claim().unwrap_err();
+        let ticket = w.ticket();
         drop(c);
         w.wait_blocking(); // returns at once: the generation moved on
+        assert!(matches!(
+            ticket.failure(),
+            Some(Error::SharedFetchFailed { what: "test" })
+        ));
+    }
+
+    #[test]
+    fn a_success_leaves_no_failure_and_a_later_fetch_hides_an_old_one() {
+        let g = Gate::new("test");
+        let c = g.try_claim().unwrap();
+        let early = g.try_claim().unwrap_err().ticket();
+        c.fail(Error::KeysUnavailable);
+        assert!(matches!(early.failure(), Some(Error::KeysUnavailable)));
+        let c = g.try_claim().unwrap();
+        let late = g.try_claim().unwrap_err().ticket();
+        c.succeed();
+        assert!(late.failure().is_none());
+        assert!(early.failure().is_none(), "another fetch ended since");
     }
 }

@@ -212,7 +212,7 @@ impl TokenValidator {
             access_audience: client.config.client_id.clone(),
             verifier,
             cache: Mutex::new(JwksCache::default()),
-            fetching: Gate::default(),
+            fetching: Gate::new("key set"),
         })
     }
 
@@ -271,6 +271,11 @@ impl TokenValidator {
         }
     }
 
+    /// Whether loaded keys (however old) can serve: the fallback when a refetch fails.
+    pub(crate) fn has_usable_keys(&self) -> bool {
+        self.has_usable_key(&lock(&self.cache))
+    }
+
     /// Whether a key fits one of the allowed algorithms.
     fn has_usable_key(&self, c: &JwksCache) -> bool {
         c.keys
@@ -291,20 +296,29 @@ impl TokenValidator {
         if reason == RefetchReason::Stale && usable && !c.is_stale(now) {
             return KeyFetch::Ready;
         }
-        match self.fetching.try_claim() {
-            Err(_) if usable && reason == RefetchReason::Stale => KeyFetch::Ready,
-            Err(w) => KeyFetch::Wait(w),
-            Ok(claim) if c.should_refetch(now, reason) => {
-                c.begin_fetch(now);
-                KeyFetch::Fetch(JwksRequest::new(self.jwks_uri.clone(), self.limit), claim)
-            }
-            Ok(_) => KeyFetch::Ready,
+        let claim = match self.fetching.try_claim() {
+            Err(_) if usable && reason == RefetchReason::Stale => return KeyFetch::Ready,
+            Err(w) => return KeyFetch::Wait(w),
+            Ok(claim) => claim,
+        };
+        if c.should_refetch(now, reason) {
+            c.begin_fetch(now);
+            return KeyFetch::Fetch(JwksRequest::new(self.jwks_uri.clone(), self.limit), claim);
         }
+        // Not allowed to fetch now (cooldown): release the claim after the cache lock, so no
+        // waiter is woken while it is held.
+        drop(c);
+        claim.succeed();
+        KeyFetch::Ready
     }
 
-    /// Installs a fetched key set.
+    /// Installs a fetched key set (unless a newer one is already installed: of two fetches
+    /// that overlap, the later answer wins).
     pub fn install_keys(&self, keys: JwkSet, now: UnixTime) {
-        lock(&self.cache).update(keys, now);
+        let mut c = lock(&self.cache);
+        if c.fetched_at.is_none_or(|t| t <= now) {
+            c.update(keys, now);
+        }
     }
 
     /// Checks structure, algorithm and signature; returns the decoded token.
@@ -685,14 +699,22 @@ impl Flow for ValidateFlow<'_> {
             return Err(Error::FlowState("response without request"));
         }
         self.awaiting = false;
-        // Dropping the claim at the end of this call releases the flows waiting for the keys.
-        let (r, _claim) = self
+        // Releasing the claim wakes the flows waiting for the keys.
+        let (r, claim) = self
             .pending
             .take()
             .ok_or(Error::FlowState("response without request"))?;
-        let keys = self.ending.record(r.handle(response, now))?;
-        self.v.install_keys(keys, now);
-        Ok(())
+        match r.handle(response, now) {
+            Ok(keys) => {
+                self.v.install_keys(keys, now);
+                claim.succeed();
+                Ok(())
+            }
+            Err(e) => {
+                claim.fail(e.clone());
+                self.ending.record(Err(e))
+            }
+        }
     }
 
     fn handle_timeout(&mut self, now: UnixTime) {

@@ -136,7 +136,7 @@ fn sixteen_threads_share_one_discovery_one_pat_and_one_key_fetch() {
 }
 
 #[test]
-fn a_failed_fetch_releases_the_waiters_and_one_of_them_fetches_again() {
+fn a_failed_fetch_fails_its_waiters_at_once_and_the_next_caller_recovers() {
     let signer = Signer::new();
     let server = Arc::new(Server::new(&signer));
     let agent = agent();
@@ -165,25 +165,25 @@ fn a_failed_fetch_releases_the_waiters_and_one_of_them_fetches_again() {
         })
         .collect();
     let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // One outcome for all: the fetching caller's transport error, and for the three that
+    // waited a clear error at once (not a retry each, one after the other, during an outage).
+    let shared = |r: &Result<String, Error>| {
+        matches!(r, Err(Error::SharedFetchFailed { what: "discovery" }))
+    };
     assert_eq!(
-        results.iter().filter(|r| r.is_err()).count(),
-        1,
+        results.iter().filter(|r| shared(r)).count(),
+        3,
         "{results:?}"
     );
-    assert!(
-        results.iter().flatten().all(|p| p == "eyJ.pat.0"),
-        "{results:?}"
-    );
-    assert_eq!(
-        server.hits(DISCOVERY),
-        1,
-        "after the failure exactly one waiter fetched again"
-    );
-    assert_eq!(server.hits(TOKEN), 1);
+    assert_eq!(server.hits(DISCOVERY), 0, "{results:?}");
+    // The next caller fetches again: the agent recovers by itself.
+    let pat = drive(agent.pat(NOW), |r: &Request| server.answer(r), || NOW).unwrap();
+    assert_eq!(pat.access_token.secret(), "eyJ.pat.0");
+    assert_eq!(server.hits(DISCOVERY), 1);
 }
 
 #[test]
-fn an_abandoned_flow_releases_its_claim_and_a_waiter_takes_over() {
+fn an_abandoned_flow_releases_its_claim_and_the_next_caller_fetches() {
     let agent = agent();
     let mut first = agent.pat(NOW);
     let Step::Send(req) = first.poll().unwrap() else {
@@ -196,8 +196,9 @@ fn an_abandoned_flow_releases_its_claim_and_a_waiter_takes_over() {
     };
     drop(first);
     waiter.wait_blocking(); // returns: the claim went with the dropped flow
-    let Step::Send(req) = second.poll().unwrap() else {
-        panic!("the waiter fetches itself")
+    assert!(second.poll().is_err(), "the waiter learns the fetch failed");
+    let Step::Send(req) = agent.pat(NOW).poll().unwrap() else {
+        panic!("the next caller fetches")
     };
     assert_eq!(req.url.path(), DISCOVERY);
 }
@@ -344,4 +345,296 @@ fn device_polling_is_timed_by_the_core_and_the_driver_only_sleeps() {
     // Polls at +5, +10, then +20 after `slow_down` grew the interval to 10 (RFC 8628 §3.5).
     assert_eq!(polls.take(), vec![5, 10, 20]);
     assert_eq!(slept.take(), vec![5, 5, 10]);
+}
+
+// ---- defects found by the hostile review (each test failed before its fix) ----------------
+
+fn pat_body(token: &str, expires_in: u64) -> Response {
+    Response::json(
+        200,
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+            .to_string(),
+    )
+}
+
+/// Answers discovery from the recordings and everything else with `rest`; counts requests.
+fn canned<'a>(
+    hits: &'a Cell<usize>,
+    rest: impl Fn(&Request) -> Response + 'a,
+) -> impl FnMut(&Request) -> Result<Response, Error> + 'a {
+    move |r: &Request| {
+        hits.set(hits.get() + 1);
+        assert!(hits.get() < 20, "runaway: {} requests", hits.get());
+        Ok(match r.url.path() {
+            DISCOVERY => recorded("discovery"),
+            UMA => recorded("uma_discovery"),
+            _ => rest(r),
+        })
+    }
+}
+
+#[test]
+fn a_pat_shorter_than_the_margin_is_used_once_not_refetched_forever() {
+    let agent = Agent::builder(
+        ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs").client_secret("s"),
+    )
+    .pat_margin_secs(300)
+    .build_agent()
+    .unwrap();
+    let hits = Cell::new(0);
+    let pat = drive(
+        agent.pat(NOW),
+        canned(&hits, |_| pat_body("eyJ.p.1", 300)),
+        || NOW,
+    )
+    .unwrap();
+    assert_eq!(pat.access_token.secret(), "eyJ.p.1");
+    assert_eq!(hits.get(), 3, "discovery, UMA discovery, one PAT request");
+}
+
+#[test]
+fn a_zero_discovery_ttl_still_finishes() {
+    let agent = Agent::builder(
+        ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs").client_secret("s"),
+    )
+    .discovery_ttl_secs(0)
+    .build_agent()
+    .unwrap();
+    let hits = Cell::new(0);
+    drive(agent.client(NOW), canned(&hits, |_| unreachable!()), || NOW).unwrap();
+    assert_eq!(hits.get(), 2);
+}
+
+#[test]
+fn waiters_share_the_failure_of_the_fetch_they_waited_for() {
+    let agent = agent();
+    let mut first = agent.pat(NOW);
+    let _ = first.poll().unwrap();
+    let mut second = agent.pat(NOW);
+    let Step::Wait(w) = second.poll().unwrap() else {
+        panic!("waits")
+    };
+    let e = first
+        .handle_response(
+            Response::json(503, r#"{"error":"temporarily_unavailable"}"#),
+            NOW,
+        )
+        .unwrap_err();
+    drop(first);
+    w.wait_blocking();
+    let shared = second.poll().unwrap_err();
+    assert_eq!(
+        shared.to_string(),
+        e.to_string(),
+        "the one fetch's error, not a second fetch"
+    );
+    // A caller arriving afterwards tries again: the agent recovers by itself.
+    assert!(matches!(agent.pat(NOW).poll(), Ok(Step::Send(_))));
+}
+
+#[test]
+fn waiters_on_an_abandoned_fetch_get_a_clear_error() {
+    let agent = agent();
+    let mut first = agent.pat(NOW);
+    let _ = first.poll().unwrap();
+    let mut second = agent.pat(NOW);
+    let Step::Wait(w) = second.poll().unwrap() else {
+        panic!("waits")
+    };
+    drop(first); // the driver's send failed and it gave up
+    w.wait_blocking();
+    let e = second.poll().unwrap_err();
+    assert!(matches!(e, Error::SharedFetchFailed { .. }), "{e:?}");
+}
+
+#[test]
+fn a_verifier_wins_over_skip_signature_in_any_order() {
+    let config = || {
+        ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+            .client_secret("s")
+            .redirect_uri("http://127.0.0.1/callback")
+    };
+    for agent in [
+        Agent::builder(config())
+            .danger_skip_id_token_signature()
+            .jws_verifier(Arc::new(RingVerifier))
+            .build_agent()
+            .unwrap(),
+        Agent::builder(config())
+            .jws_verifier(Arc::new(RingVerifier))
+            .danger_skip_id_token_signature()
+            .build_agent()
+            .unwrap(),
+    ] {
+        let hits = Cell::new(0);
+        let mut rng = common::CountingRng(1);
+        let (_, pending) = drive(
+            agent.login(&mut rng, NOW),
+            canned(&hits, |_| unreachable!()),
+            || NOW,
+        )
+        .unwrap();
+        let q = format!("state={}&code=c&iss={}", pending.state.secret(), ISS);
+        let mut cb = agent.callback_query(pending, &q, NOW);
+        let Step::Send(req) = cb.poll().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            req.url.path(),
+            CERTS,
+            "keys before the code: the signature is checked"
+        );
+    }
+}
+
+#[test]
+fn a_failed_refresh_of_stale_documents_serves_the_stale_ones() {
+    let config = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret");
+    let agent = Agent::builder(config)
+        .discovery_ttl_secs(60)
+        .build_agent()
+        .unwrap();
+    let hits = Cell::new(0);
+    drive(
+        agent.pat(NOW),
+        canned(&hits, |_| pat_body("eyJ.p.0", 3600)),
+        || NOW,
+    )
+    .unwrap();
+    let later = NOW.plus(100);
+    // Keycloak answers 503 to the refetch: the stale documents keep serving.
+    let send = |r: &Request| -> Result<Response, Error> {
+        Ok(match r.url.path() {
+            DISCOVERY | UMA => Response::json(503, "{}"),
+            _ => unreachable!(),
+        })
+    };
+    let c = drive(agent.client(later), send, || later).unwrap();
+    assert_eq!(c.provider.issuer, ISS);
+    // Keycloak is unreachable: the same, through the driver's transport failure.
+    let mut op = agent.client(later);
+    let Step::Send(_) = op.poll().unwrap() else {
+        panic!("refetch")
+    };
+    assert!(op.handle_send_failure(later), "stale documents can serve");
+    assert!(matches!(op.poll(), Ok(Step::Done(_))));
+}
+
+#[test]
+fn polling_twice_while_awaiting_changes_nothing() {
+    let agent = agent();
+    let hits = Cell::new(0);
+    drive(agent.client(NOW), canned(&hits, |_| unreachable!()), || NOW).unwrap();
+    let mut op = agent.fetch_userinfo(&keycloak_client::AccessToken::new("eyJ.a.b"), NOW);
+    let Step::Send(_) = op.poll().unwrap() else {
+        panic!()
+    };
+    assert!(matches!(op.poll(), Err(Error::FlowState(_))));
+    op.handle_response(Response::json(200, r#"{"sub":"alice"}"#), NOW)
+        .unwrap();
+    assert!(
+        matches!(op.poll(), Ok(Step::Done(_))),
+        "the driver's slip did not kill the flow"
+    );
+}
+
+#[test]
+fn a_dropped_async_waiter_leaves_no_waker_behind() {
+    let agent = agent();
+    let mut first = agent.pat(NOW);
+    let _ = first.poll().unwrap();
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    for _ in 0..1000 {
+        let Ok(Step::Wait(mut w)) = agent.pat(NOW).poll() else {
+            panic!()
+        };
+        assert!(std::pin::Pin::new(&mut w).poll(&mut cx).is_pending());
+    }
+    assert_eq!(agent.waiting(), 0, "cancelled waits are forgotten");
+}
+
+#[test]
+fn the_clock_is_read_again_when_driving_starts() {
+    let agent = agent();
+    let hits = Cell::new(0);
+    drive(
+        agent.pat(NOW),
+        canned(&hits, |_| pat_body("eyJ.p.0", 300)),
+        || NOW,
+    )
+    .unwrap();
+    // An operation built at NOW but driven 400 s later must see the PAT expired.
+    let op = agent.pat(NOW);
+    let hits = Cell::new(0);
+    let p = drive(op, canned(&hits, |_| pat_body("eyJ.p.1", 300)), || {
+        NOW.plus(400)
+    })
+    .unwrap();
+    assert_eq!(p.access_token.secret(), "eyJ.p.1");
+}
+
+#[test]
+fn a_rejected_pat_is_forgotten() {
+    let agent = agent();
+    let hits = Cell::new(0);
+    let n = Cell::new(0);
+    let mut send = canned(&hits, |r| match r.url.path() {
+        TOKEN => {
+            n.set(n.get() + 1);
+            pat_body(&format!("eyJ.p.{}", n.get()), 3600)
+        }
+        _ => Response::json(401, r#"{"error":"invalid_token"}"#),
+    });
+    let perms = [keycloak_client::uma::PermissionRequest::new(
+        "doc-1",
+        &["read"],
+    )];
+    assert!(drive(agent.find_ticket(&perms, NOW), &mut send, || NOW).is_err());
+    let p = drive(agent.pat(NOW), &mut send, || NOW).unwrap();
+    assert_eq!(
+        p.access_token.secret(),
+        "eyJ.p.2",
+        "a new PAT after the 401"
+    );
+}
+
+#[test]
+fn device_intervals_from_the_server_are_bounded() {
+    let agent = agent();
+    let auth: DeviceAuthorization = serde_json::from_value(json!({
+        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
+        "expires_at": NOW.0 + 600, "interval": 1_000_000_000u64
+    }))
+    .unwrap();
+    let hits = Cell::new(0);
+    drive(agent.client(NOW), canned(&hits, |_| unreachable!()), || NOW).unwrap();
+    let mut w = agent.device_wait(&auth, None, NOW);
+    let Ok(Step::WaitUntil(t)) = w.poll() else {
+        panic!()
+    };
+    assert!(
+        t <= NOW.plus(60),
+        "waits at most a minute between polls, not {}",
+        t.0 - NOW.0
+    );
+}
+
+#[test]
+fn giving_up_a_device_wait_is_a_cancellation_not_an_expiry() {
+    let agent = agent();
+    let auth: DeviceAuthorization = serde_json::from_value(json!({
+        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
+        "expires_at": NOW.0 + 600, "interval": 5
+    }))
+    .unwrap();
+    let hits = Cell::new(0);
+    let e = drive(
+        agent.device_wait(&auth, Some(Box::new(|_| false)), NOW),
+        canned(&hits, |_| unreachable!()),
+        || NOW,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Cancelled(_)), "{e:?}");
 }
