@@ -17,20 +17,19 @@ use keycloak_client::{
     drive_async_http, AsyncHttp, Driver, Exchange, Flow, Request, Response, Single, UnixTime,
 };
 
-use keycloak_client_transport::{host_of, strip_query};
-pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
+use keycloak_client_transport as transport;
+pub use keycloak_client_transport::{now, Error, Limits, RetryPolicy, TransportError};
 
 /// An async HTTP client configured for talking to an authorization server.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: reqwest::Client,
-    max_body: usize,
-    retry: RetryPolicy,
+    limits: Limits,
 }
 
 impl Default for HttpClient {
     fn default() -> Self {
-        Self::new(Duration::from_secs(5), Duration::from_secs(15))
+        Self::new(transport::CONNECT_TIMEOUT, transport::REQUEST_TIMEOUT)
     }
 }
 
@@ -47,33 +46,20 @@ impl HttpClient {
             ))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        HttpClient {
-            inner,
-            max_body: keycloak_client::DEFAULT_MAX_BODY_BYTES,
-            retry: RetryPolicy::default(),
-        }
+        Self::from_reqwest(inner)
     }
 
     /// Wraps an existing `reqwest::Client`. It **must** be built with
     /// `redirect(Policy::none())`: following redirects from an authorization server leaks
     /// credentials and codes.
     pub fn from_reqwest(inner: reqwest::Client) -> Self {
-        HttpClient {
-            inner,
-            max_body: keycloak_client::DEFAULT_MAX_BODY_BYTES,
-            retry: RetryPolicy::default(),
-        }
+        let limits = Limits::default();
+        HttpClient { inner, limits }
     }
 
-    /// Caps response bodies (default 1 MiB).
-    pub fn max_body_bytes(mut self, n: usize) -> Self {
-        self.max_body = n;
-        self
-    }
-
-    /// Sets the retry policy.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+    /// Sets the body cap and the retry policy.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -109,7 +95,7 @@ impl HttpClient {
     }
 
     async fn send_once(&self, req: &Request) -> Result<Response, TransportError> {
-        let host = host_of(&req.url);
+        let host = transport::host_of(&req.url);
         let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
         let mut b = self.inner.request(method, req.url.as_str());
@@ -125,23 +111,16 @@ impl HttpClient {
             .await
             .map_err(|e| self.classify(e, &host, started))?;
         let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        if let Some(len) = resp.content_length() {
-            if len as usize > self.max_body {
-                return Err(TransportError::BodyTooLarge {
-                    host,
-                    limit: self.max_body,
-                });
-            }
+        let max_body = self.limits.max_body;
+        let too_large = |host| TransportError::BodyTooLarge {
+            host,
+            limit: max_body,
+        };
+        if resp
+            .content_length()
+            .is_some_and(|len| len > max_body as u64)
+        {
+            return Err(too_large(host));
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp
@@ -149,44 +128,24 @@ impl HttpClient {
             .await
             .map_err(|e| self.classify(e, &host, started))?
         {
-            if body.len() + chunk.len() > self.max_body {
-                return Err(TransportError::BodyTooLarge {
-                    host,
-                    limit: self.max_body,
-                });
+            if body.len() + chunk.len() > max_body {
+                return Err(too_large(host));
             }
             body.extend_from_slice(&chunk);
         }
-        tracing::debug!(
-            target: "keycloak_client::http",
-            method = %req.method,
-            url = %strip_query(&req.url),
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "keycloak request"
-        );
-        Ok(Response::new(status, headers, body))
+        let headers = resp.headers().iter();
+        let headers = headers.map(|(k, v)| (k.as_str(), v.as_bytes()));
+        Ok(transport::response(req, status, headers, body, started))
     }
 
     /// Sends one request. Never follows redirects; delivers every status to the caller.
     /// Retries idempotent requests (and any request that never connected) with backoff.
     pub async fn send(&self, req: &Request) -> Result<Response, TransportError> {
         use tracing::Instrument as _;
-        // The span names the endpoint only: no query (codes, hints), no headers, no body.
-        let span = tracing::debug_span!("keycloak.http", method = %req.method, url = %strip_query(&req.url));
-        self.send_retrying(req).instrument(span).await
-    }
-
-    async fn send_retrying(&self, req: &Request) -> Result<Response, TransportError> {
-        let mut attempt = 1;
-        loop {
-            let result = self.send_once(req).await;
-            match self.retry.next_attempt(req.method, attempt, &result) {
-                None => return result,
-                Some(pause) => tokio::time::sleep(pause).await,
-            }
-            attempt += 1;
-        }
+        let retry = self.limits.retry;
+        let sleep = |d| tokio::time::sleep(d);
+        let sending = retry.run_async(req.method, || self.send_once(req), sleep);
+        sending.instrument(transport::request_span(req)).await
     }
 
     /// Drives any flow to completion with the core's [`drive_async_http`] on tokio's timer.

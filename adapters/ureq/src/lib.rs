@@ -15,21 +15,14 @@ use std::time::{Duration, Instant};
 pub use keycloak_client;
 use keycloak_client::{drive, Driver, Exchange, Flow, Request, Response, Single, UnixTime};
 
-use keycloak_client_transport::{host_of, strip_query};
-pub use keycloak_client_transport::{now, Error, RetryPolicy, TransportError};
+use keycloak_client_transport as transport;
+pub use keycloak_client_transport::{now, Error, Limits, RetryPolicy, TransportError};
 
 /// A blocking HTTP client configured for talking to an authorization server.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
+    limits: Limits,
     agent: ureq::Agent,
-    max_body: usize,
-    retry: RetryPolicy,
-}
-
-impl Default for HttpClient {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(5), Duration::from_secs(15))
-    }
 }
 
 impl HttpClient {
@@ -44,26 +37,19 @@ impl HttpClient {
             .user_agent(concat!("keycloak-client-ureq/", env!("CARGO_PKG_VERSION")))
             .build();
         HttpClient {
+            limits: Limits::default(),
             agent: config.into(),
-            max_body: keycloak_client::DEFAULT_MAX_BODY_BYTES,
-            retry: RetryPolicy::default(),
         }
     }
 
-    /// Caps response bodies (default 1 MiB).
-    pub fn max_body_bytes(mut self, n: usize) -> Self {
-        self.max_body = n;
-        self
-    }
-
-    /// Sets the retry policy.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+    /// Sets the body cap and the retry policy.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
     fn send_once(&self, req: &Request) -> Result<Response, TransportError> {
-        let host = host_of(&req.url);
+        let host = transport::host_of(&req.url);
         let mut b = http::Request::builder()
             .method(req.method.as_str())
             .uri(req.url.as_str());
@@ -85,7 +71,7 @@ impl HttpClient {
                 },
                 ureq::Error::BodyExceedsLimit(_) => TransportError::BodyTooLarge {
                     host: host.to_string(),
-                    limit: self.max_body,
+                    limit: self.limits.max_body,
                 },
                 ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
                     TransportError::Connect {
@@ -133,54 +119,28 @@ impl HttpClient {
         };
         let mut resp = self.agent.run(hreq).map_err(|e| map_err(e, &host))?;
         let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let max_body = self.limits.max_body;
         let mut body = Vec::new();
         let reader = resp.body_mut().as_reader();
         reader
-            .take(self.max_body as u64 + 1)
+            .take(max_body as u64 + 1)
             .read_to_end(&mut body)
             .map_err(|e| map_err(ureq::Error::Io(e), &host))?;
-        if body.len() > self.max_body {
-            return Err(TransportError::BodyTooLarge {
-                host,
-                limit: self.max_body,
-            });
+        if body.len() > max_body {
+            let limit = max_body;
+            return Err(TransportError::BodyTooLarge { host, limit });
         }
-        tracing::debug!(
-            target: "keycloak_client::http",
-            method = %req.method,
-            url = %strip_query(&req.url),
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "keycloak request"
-        );
-        Ok(Response::new(status, headers, body))
+        let headers = resp.headers().iter();
+        let headers = headers.map(|(k, v)| (k.as_str(), v.as_bytes()));
+        Ok(transport::response(req, status, headers, body, started))
     }
 
     /// Sends one request. Never follows redirects; delivers every status to the caller.
     /// Retries idempotent requests (and any request that never connected) with backoff.
     pub fn send(&self, req: &Request) -> Result<Response, TransportError> {
-        // The span names the endpoint only: no query (codes, hints), no headers, no body.
-        let span = tracing::debug_span!("keycloak.http", method = %req.method, url = %strip_query(&req.url));
-        let _enter = span.enter();
-        let mut attempt = 1;
-        loop {
-            let result = self.send_once(req);
-            match self.retry.next_attempt(req.method, attempt, &result) {
-                None => return result,
-                Some(pause) => std::thread::sleep(pause),
-            }
-            attempt += 1;
-        }
+        let _span = transport::request_span(req).entered();
+        let retry = self.limits.retry;
+        retry.run_blocking(req.method, || self.send_once(req))
     }
 
     /// Drives any flow to completion with the core's [`drive`].
@@ -198,6 +158,12 @@ impl HttpClient {
 pub type Keycloak = keycloak_client::Keycloak<HttpClient>;
 /// Its builder.
 pub type KeycloakBuilder = keycloak_client::KeycloakBuilder<HttpClient>;
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new(transport::CONNECT_TIMEOUT, transport::REQUEST_TIMEOUT)
+    }
+}
 
 impl Driver for HttpClient {
     type Error = Error;

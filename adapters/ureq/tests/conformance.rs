@@ -5,7 +5,7 @@ use std::time::Duration;
 use keycloak_client::{Request, Response};
 use keycloak_client_testkit::canned::CannedServer;
 use keycloak_client_testkit::conformance::{self, Failure, Sender};
-use keycloak_client_ureq::{HttpClient, RetryPolicy};
+use keycloak_client_ureq::{HttpClient, Limits, RetryPolicy};
 
 struct Ureq(HttpClient);
 
@@ -17,10 +17,12 @@ impl Sender for Ureq {
 
 fn sender() -> Ureq {
     Ureq(
-        HttpClient::new(Duration::from_secs(1), Duration::from_secs(1)).retry(RetryPolicy {
-            attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-        }),
+        HttpClient::new(Duration::from_secs(1), Duration::from_secs(1)).limits(
+            Limits::default().retry(RetryPolicy {
+                attempts: 3,
+                initial_backoff: Duration::from_millis(10),
+            }),
+        ),
     )
 }
 

@@ -8,7 +8,7 @@ use keycloak_client::uma::PermissionRequest;
 use keycloak_client::ClientConfig;
 use keycloak_client_testkit::keycloak::{self, RS_CLIENT, RS_SECRET};
 use keycloak_client_testkit::proxy::{Fault, FaultProxy};
-use keycloak_client_ureq::{Error, HttpClient, Keycloak, RetryPolicy, TransportError};
+use keycloak_client_ureq::{Error, HttpClient, Keycloak, Limits, RetryPolicy, TransportError};
 
 fn through_proxy(timeout: Duration) -> (FaultProxy, Keycloak) {
     let env = keycloak::require();
@@ -19,10 +19,10 @@ fn through_proxy(timeout: Duration) -> (FaultProxy, Keycloak) {
         .client_secret(RS_SECRET)
         .expected_issuer(&env.issuer())
         .browser_server_url(&env.url);
-    let http = HttpClient::new(timeout, timeout).retry(RetryPolicy {
+    let http = HttpClient::new(timeout, timeout).limits(Limits::default().retry(RetryPolicy {
         attempts: 3,
         initial_backoff: Duration::from_millis(50),
-    });
+    }));
     let kc = Keycloak::builder(cfg).http(http).build().unwrap();
     (proxy, kc)
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use keycloak_client::{Request, Response};
-use keycloak_client_reqwest::{HttpClient, RetryPolicy};
+use keycloak_client_reqwest::{HttpClient, Limits, RetryPolicy};
 use keycloak_client_testkit::conformance::{Failure, Sender};
 
 pub struct Reqwest {
@@ -22,9 +22,9 @@ pub fn sender(timeout: Duration) -> Reqwest {
             .enable_all()
             .build()
             .unwrap(),
-        http: HttpClient::new(timeout, timeout).retry(RetryPolicy {
+        http: HttpClient::new(timeout, timeout).limits(Limits::default().retry(RetryPolicy {
             attempts: 3,
             initial_backoff: Duration::from_millis(10),
-        }),
+        })),
     }
 }

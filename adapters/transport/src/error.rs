@@ -1,0 +1,83 @@
+//! The adapters' errors: transport failures kept apart from the core's protocol errors.
+
+/// A transport failure: no complete HTTP response was received.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The server could not be reached (refused, DNS, TLS handshake).
+    #[error("cannot connect to {host}: {detail}")]
+    Connect {
+        /// Host and port.
+        host: String,
+        /// Underlying error.
+        detail: String,
+    },
+    /// The connect or request deadline passed.
+    #[error("request to {host} timed out after {after_ms} ms")]
+    Timeout {
+        /// Host and port.
+        host: String,
+        /// Elapsed time.
+        after_ms: u128,
+    },
+    /// The connection was closed before a complete response arrived (the request may or may
+    /// not have been processed).
+    #[error("{host} closed the connection before a complete response: {detail}")]
+    Disconnected {
+        /// Host and port.
+        host: String,
+        /// Underlying error.
+        detail: String,
+    },
+    /// The response body exceeded the cap.
+    #[error("response body from {host} exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// Host and port.
+        host: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// Any other I/O or protocol failure.
+    #[error("HTTP transport error talking to {host}: {detail}")]
+    Other {
+        /// Host and port.
+        host: String,
+        /// Underlying error.
+        detail: String,
+    },
+}
+
+impl TransportError {
+    /// Whether the server was unreachable or unavailable (as opposed to a local or protocol
+    /// failure): connection refused, timeout, connection dropped.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Connect { .. }
+                | TransportError::Timeout { .. }
+                | TransportError::Disconnected { .. }
+        )
+    }
+}
+
+/// Either the core's protocol error or a transport error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A protocol error from the core (OAuth error, validation, malformed body, ...).
+    #[error(transparent)]
+    Keycloak(#[from] keycloak_client::Error),
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl Error {
+    /// The core error, if this is one.
+    pub fn keycloak(&self) -> Option<&keycloak_client::Error> {
+        match self {
+            Error::Keycloak(e) => Some(e),
+            Error::Transport(_) => None,
+        }
+    }
+}
