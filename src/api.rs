@@ -8,6 +8,7 @@ use crate::error::{Error, What};
 use crate::flow::Exchange;
 use crate::http::{Request, Response};
 use crate::response::{expect_status, parse_json};
+use crate::secret::AccessToken;
 use crate::time::UnixTime;
 
 /// A request whose success body is JSON of type `T`.
@@ -67,4 +68,12 @@ impl Exchange for EmptyCall {
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
         expect_status(self.what, &resp, self.ok, self.limit)
     }
+}
+
+/// `Authorization: Bearer` (RFC 6750 §2.1); a token that is not a `b64token` is refused.
+pub(crate) fn with_bearer(req: Request, token: &AccessToken) -> Result<Request, Error> {
+    Ok(req.header(
+        "authorization",
+        crate::secret::bearer_header(token, "the access token")?,
+    ))
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::client::Client;
+use crate::config::ClientConfig;
+use crate::discovery::ProviderMetadata;
 use crate::error::{Error, OAuthError};
 use crate::flow::{Ending, Flow, Step};
 use crate::http::{Request, Response};
@@ -95,7 +96,7 @@ impl CallbackParams {
 }
 
 /// How the ID token of a code exchange is validated: a required argument of
-/// [`Client::callback`], so the code can never be sent before validation is possible.
+/// [`Client::callback`](crate::Client::callback), so the code can never be sent before validation is possible.
 #[derive(Clone)]
 pub enum IdTokenPolicy {
     /// Signature and claims, with a validator (e.g. [`TokenValidator`](crate::TokenValidator)).
@@ -137,7 +138,8 @@ impl IdTokenPolicy {
 
 /// Checks an authorization response against its pending login and returns the code exchange.
 pub(crate) fn accept_callback(
-    client: &Client,
+    config: &ClientConfig,
+    provider: &ProviderMetadata,
     pending: PendingLogin,
     params: &CallbackParams,
     policy: IdTokenPolicy,
@@ -149,7 +151,7 @@ pub(crate) fn accept_callback(
         _ => return Err(Error::StateMismatch),
     }
     // 2. RFC 9207 issuer identification.
-    let issuer = &client.config.issuer;
+    let issuer = &config.issuer;
     match &params.iss {
         Some(iss) if iss == issuer => {}
         Some(iss) => {
@@ -158,10 +160,7 @@ pub(crate) fn accept_callback(
                 crate::error::sanitize(iss)
             )))
         }
-        None if client
-            .provider
-            .authorization_response_iss_parameter_supported =>
-        {
+        None if provider.authorization_response_iss_parameter_supported => {
             return Err(Error::CallbackIssuer(
                 "`iss` is missing although the server advertises it".into(),
             ))
@@ -187,10 +186,8 @@ pub(crate) fn accept_callback(
         .clone()
         .ok_or_else(|| Error::InvalidCallback("no `code` and no `error`".into()))?;
     let call = TokenCall::new(
-        &client.config,
-        client
-            .config
-            .to_backchannel(&client.provider.token_endpoint),
+        config,
+        config.to_backchannel(&provider.token_endpoint),
         "code exchange",
     )
     .field("grant_type", "authorization_code")
@@ -201,7 +198,7 @@ pub(crate) fn accept_callback(
         nonce: Some(pending.nonce),
         max_age: pending.max_age,
         essential_acr: pending.essential_acr,
-        ..IdTokenExpectations::for_client(&client.config)
+        ..IdTokenExpectations::for_client(config)
     };
     Ok(CodeExchange {
         call,

@@ -1,15 +1,15 @@
 //! [`Client`]: a configuration plus discovered metadata; the factory for every flow's step.
 
-use crate::api::{EmptyCall, JsonCall};
+use crate::backchannel_logout::BackchannelLogout;
 use crate::callback::{accept_callback, CallbackParams, CodeExchange, IdTokenPolicy};
 use crate::config::ClientConfig;
 use crate::device::{DeviceAuthorization, DeviceAuthorizationRequest, DevicePoller};
 use crate::discovery::{Discovered, ProviderMetadata, UmaMetadata};
 use crate::error::Error;
-use crate::http::{Method, Request};
 use crate::introspection::IntrospectionRequest;
 use crate::login::{LoginBuilder, PendingLogin};
-use crate::logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
+use crate::logout_url::LogoutUrlBuilder;
+use crate::revocation::{RevocationRequest, TokenTypeHint};
 use crate::secret::{AccessToken, Password, PermissionTicket, RefreshToken};
 use crate::time::UnixTime;
 use crate::token::{
@@ -17,8 +17,8 @@ use crate::token::{
 };
 use crate::token_exchange::TokenExchangeRequest;
 use crate::uma::{
-    PatTicketFlow, PermissionRequest, PermissionTicketRequest, Resource, ResourceQuery, UmaGrant,
-    UmaGrantAuth, UmaPolicy, UmaPolicyQuery,
+    PermissionRequest, PermissionTicketRequest, ResourceRegistration, UmaGrant, UmaGrantAuth,
+    UmaPolicies,
 };
 use crate::userinfo::UserInfoRequest;
 
@@ -86,19 +86,11 @@ impl Client {
         self.backchannel(&self.provider.token_endpoint)
     }
 
-    /// `Authorization: Bearer` (RFC 6750 §2.1); a token that is not a `b64token` is refused.
-    fn bearer(req: Request, token: &AccessToken) -> Result<Request, Error> {
-        Ok(req.header(
-            "authorization",
-            crate::secret::bearer_header(token, "the access token")?,
-        ))
-    }
-
     // ---- OpenID Connect -------------------------------------------------------------------
 
     /// Starts a login (the seed's `login()`): see [`LoginBuilder`].
     pub fn login(&self) -> LoginBuilder<'_> {
-        LoginBuilder::new(self)
+        LoginBuilder::new(&self.config, &self.provider.authorization_endpoint)
     }
 
     /// Finishes a login (the seed's `callback(code)`): checks the authorization response
@@ -108,7 +100,8 @@ impl Client {
     /// [`ClaimRules`](crate::ClaimRules)) before it releases any token.
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// # struct R(u8);
     /// # impl rand_core::TryRng for R { type Error = core::convert::Infallible;
     /// #   fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Ok(7) }
@@ -140,13 +133,14 @@ impl Client {
         policy: IdTokenPolicy,
         now: UnixTime,
     ) -> Result<CodeExchange, Error> {
-        accept_callback(self, pending, params, policy, now)
+        accept_callback(&self.config, &self.provider, pending, params, policy, now)
     }
 
     /// UserInfo (the seed's `fetch_userinfo(access_token)`).
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let client = client();
     /// let step = client.userinfo(&AccessToken::new("eyJ.a.b"))?.expect_subject("user-1");
     /// assert_eq!(step.request().header_value("authorization"), Some("Bearer eyJ.a.b"));
@@ -172,9 +166,10 @@ impl Client {
     /// Refresh grant.
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let client = client();
-    /// let old = TokenSet::from_response(parse::token_response(&Response::json(200, token_body()))?, NOW);
+    /// let old = TokenSet::from_response(TokenResponse::parse(&Response::json(200, token_body()), 1 << 20)?, NOW);
     /// if old.needs_refresh(NOW.plus(290), 30) {
     ///     let step = client.refresh(&old)?;
     ///     let new = step.handle(Response::json(200, token_body()), NOW.plus(290))?;
@@ -194,7 +189,8 @@ impl Client {
     /// The Protection API Token (alias of [`client_credentials`](Self::client_credentials)).
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let step = client().pat()?;
     /// assert_eq!(step.request().method, Method::Post);
     /// let pat = step.handle(Response::json(200, token_body()), NOW)?;
@@ -224,20 +220,23 @@ impl Client {
     /// Back-channel logout of the Keycloak session that issued `refresh_token`.
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let step = client().logout(&RefreshToken::new("eyJ.r.t"))?;
     /// assert!(step.request().url.as_str().ends_with("/protocol/openid-connect/logout"));
     /// step.handle(Response::new(204, vec![], ""), NOW)?;
     /// # Ok::<(), Error>(())
     /// ```
     pub fn logout(&self, refresh_token: &RefreshToken) -> Result<BackchannelLogout, Error> {
-        BackchannelLogout::new(self, refresh_token)
+        let ep = self.provider.end_session_endpoint.as_ref();
+        BackchannelLogout::new(&self.config, ep, refresh_token)
     }
 
     /// RP-initiated logout URL (browser redirect).
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let url = client().logout_url()
     ///     .id_token_hint(&IdToken::new("eyJ.i.d"))
     ///     .post_logout_redirect_uri("http://127.0.0.1:8000/")
@@ -247,7 +246,8 @@ impl Client {
     /// ```
     pub fn logout_url(&self) -> LogoutUrlBuilder<'_> {
         LogoutUrlBuilder {
-            client: self,
+            config: &self.config,
+            end_session_endpoint: self.provider.end_session_endpoint.as_ref(),
             id_token_hint: None,
             post_logout_redirect_uri: None,
             state: None,
@@ -258,7 +258,8 @@ impl Client {
     /// Token revocation (RFC 7009).
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let step = client().revoke("eyJ.r.t", Some(TokenTypeHint::RefreshToken))?;
     /// step.handle(Response::new(200, vec![], ""), NOW)?;
     /// # Ok::<(), Error>(())
@@ -283,7 +284,8 @@ impl Client {
     /// Introspection (RFC 7662) of any token; use `RequestingPartyToken` for RPTs.
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let step = client().introspect("eyJ.a.b", Some(TokenTypeHint::RequestingPartyToken))?;
     /// let i = step.handle(Response::json(200, r#"{"active":true,"permissions":[{"rsid":"1","rsname":"doc-1","scopes":["read"]}]}"#), NOW)?;
     /// assert_eq!(i.permissions.unwrap()[0].rsname.as_deref(), Some("doc-1"));
@@ -318,7 +320,8 @@ impl Client {
     /// Device authorization request (RFC 8628 §3.1).
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let client = client();
     /// let auth = client.device_authorization(None)?.handle(Response::json(200,
     ///     r#"{"device_code":"dc","user_code":"ABCD-EFGH","verification_uri":"http://127.0.0.1:18080/realms/rkc/device","expires_in":600,"interval":5}"#), NOW)?;
@@ -378,7 +381,8 @@ impl Client {
     /// Token exchange (RFC 8693): trade `subject_token` of `subject_token_type` for a new token.
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// let step = client().token_exchange("eyJ.a.b", ACCESS_TOKEN_TYPE).audience("rkc-api");
     /// let t = step.handle(Response::json(200, r#"{"access_token":"eyJ.a.b","token_type":"Bearer",
     ///     "expires_in":300,"issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}"#), NOW)?;
@@ -408,7 +412,8 @@ impl Client {
     /// A permission ticket for resources (by id or name) and scopes, with the PAT.
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// use keycloak_client::uma::PermissionRequest;
     /// let step = client().permission_ticket(&AccessToken::new("pat"), &[PermissionRequest::new("doc-1", &["read"])])?;
     /// let ticket = step.handle(Response::json(201, r#"{"ticket":"eyJ.t.k"}"#), NOW)?;
@@ -420,38 +425,15 @@ impl Client {
         pat: &AccessToken,
         permissions: &[PermissionRequest],
     ) -> Result<PermissionTicketRequest, Error> {
-        PermissionTicketRequest::new(self, pat, permissions)
-    }
-
-    /// The seed's `find_ticket`: PAT (reused if still valid) then permission ticket, as one flow.
-    ///
-    /// ```
-    /// # use keycloak_client::{doc_support::*, *};
-    /// use keycloak_client::uma::PermissionRequest;
-    /// let mut flow = client().find_ticket(None, vec![PermissionRequest::new("doc-1", &["read"])], NOW)?;
-    /// let Step::Send(pat_req) = flow.poll()? else { unreachable!() };
-    /// assert!(pat_req.url.as_str().ends_with("/token"));
-    /// flow.handle_response(Response::json(200, token_body()), NOW)?;
-    /// let Step::Send(ticket_req) = flow.poll()? else { unreachable!() };
-    /// assert!(ticket_req.url.as_str().ends_with("/authz/protection/permission"));
-    /// flow.handle_response(Response::json(201, r#"{"ticket":"eyJ.t.k"}"#), NOW)?;
-    /// let Step::Done((ticket, _pat)) = flow.poll()? else { unreachable!() };
-    /// assert_eq!(ticket.secret(), "eyJ.t.k");
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn find_ticket(
-        &self,
-        cached_pat: Option<TokenSet>,
-        permissions: Vec<PermissionRequest>,
-        now: UnixTime,
-    ) -> Result<PatTicketFlow, Error> {
-        PatTicketFlow::new(self, cached_pat, permissions, now, 30)
+        let ep = &self.uma()?.permission_endpoint;
+        PermissionTicketRequest::new(&self.config, ep, pat, permissions)
     }
 
     /// The UMA grant (RPT, decision, or permissions).
     ///
     /// ```
-    /// # use keycloak_client::{doc_support::*, *};
+    /// # use keycloak_client::*;
+    /// # #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;
     /// use keycloak_client::uma::UmaGrantAuth;
     /// let client = client();
     /// let ask = || client.uma_grant(UmaGrantAuth::Bearer(AccessToken::new("user-token")))
@@ -464,7 +446,7 @@ impl Client {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn uma_grant(&self, auth: UmaGrantAuth) -> UmaGrant {
-        UmaGrant::new(self, auth)
+        UmaGrant::new(&self.config, &self.provider.token_endpoint, auth)
     }
 
     /// Shortcut: an RPT for a ticket on behalf of a user.
@@ -478,229 +460,18 @@ impl Client {
             .rpt_request()
     }
 
-    fn resource_url(&self, id: Option<&str>) -> Result<url::Url, Error> {
-        let mut u = self.backchannel(&self.uma()?.resource_registration_endpoint);
-        if let Some(id) = id {
-            if id.is_empty() {
-                return Err(Error::Config("empty resource id".into()));
-            }
-            u.path_segments_mut()
-                .map_err(|_| Error::MissingEndpoint("resource_registration_endpoint"))?
-                .push(id);
-        }
-        Ok(u)
+    /// The resource registration API (UMA Federated Authorization §3.2), used with the PAT.
+    pub fn resources(&self) -> ResourceRegistration {
+        let ep = self.uma_metadata.as_ref();
+        ResourceRegistration::new(&self.config, ep.map(|u| &u.resource_registration_endpoint))
     }
 
-    /// Registers a resource (201 with its id).
-    ///
-    /// ```
-    /// # use keycloak_client::{doc_support::*, *};
-    /// use keycloak_client::uma::{Resource, ResourceQuery};
-    /// let client = client();
-    /// let pat = AccessToken::new("pat");
-    /// let created = client.create_resource(&pat, &Resource::new("photo-1", &["read"]))?
-    ///     .handle(Response::json(201, r#"{"_id":"42","name":"photo-1","resource_scopes":[{"id":"s","name":"read"}]}"#), NOW)?;
-    /// assert_eq!(created.id.as_deref(), Some("42"));
-    /// let q = ResourceQuery { name: Some("photo".into()), ..Default::default() };
-    /// let ids = client.query_resources(&pat, &q)?.handle(Response::json(200, r#"["42"]"#), NOW)?;
-    /// client.delete_resource(&pat, &ids[0])?.handle(Response::new(204, vec![], ""), NOW)?;
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn create_resource(
-        &self,
-        pat: &AccessToken,
-        resource: &Resource,
-    ) -> Result<JsonCall<Resource>, Error> {
-        let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req =
-            Self::bearer(Request::new(Method::Post, self.resource_url(None)?), pat)?.json(body);
-        Ok(JsonCall::new(
-            req,
-            "create resource",
-            &[200, 201],
-            self.config.max_body_bytes,
-        ))
-    }
-
-    /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
-    pub fn get_resource(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
-        let req = Self::bearer(Request::new(Method::Get, self.resource_url(Some(id))?), pat)?
-            .header("accept", "application/json");
-        Ok(JsonCall::new(
-            req,
-            "get resource",
-            &[200],
-            self.config.max_body_bytes,
-        ))
-    }
-
-    /// Replaces a resource (204).
-    pub fn update_resource(
-        &self,
-        pat: &AccessToken,
-        id: &str,
-        resource: &Resource,
-    ) -> Result<EmptyCall, Error> {
-        let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req =
-            Self::bearer(Request::new(Method::Put, self.resource_url(Some(id))?), pat)?.json(body);
-        Ok(EmptyCall {
-            request: req,
-            what: "update resource",
-            ok: &[200, 204],
-            limit: self.config.max_body_bytes,
-        })
-    }
-
-    /// Deletes a resource (204).
-    pub fn delete_resource(&self, pat: &AccessToken, id: &str) -> Result<EmptyCall, Error> {
-        let req = Self::bearer(
-            Request::new(Method::Delete, self.resource_url(Some(id))?),
-            pat,
-        )?;
-        Ok(EmptyCall {
-            request: req,
-            what: "delete resource",
-            ok: &[200, 204],
-            limit: self.config.max_body_bytes,
-        })
-    }
-
-    /// Lists resource ids matching a query.
-    pub fn query_resources(
-        &self,
-        pat: &AccessToken,
-        query: &ResourceQuery,
-    ) -> Result<JsonCall<Vec<String>>, Error> {
-        let mut u = self.resource_url(None)?;
-        query.apply(&mut u, false);
-        let req =
-            Self::bearer(Request::new(Method::Get, u), pat)?.header("accept", "application/json");
-        Ok(JsonCall::new(
-            req,
-            "query resources",
-            &[200],
-            self.config.max_body_bytes,
-        ))
-    }
-
-    /// Lists full resources matching a query (`deep=true`).
-    pub fn query_resources_deep(
-        &self,
-        pat: &AccessToken,
-        query: &ResourceQuery,
-    ) -> Result<JsonCall<Vec<Resource>>, Error> {
-        let mut u = self.resource_url(None)?;
-        query.apply(&mut u, true);
-        let req =
-            Self::bearer(Request::new(Method::Get, u), pat)?.header("accept", "application/json");
-        Ok(JsonCall::new(
-            req,
-            "query resources",
-            &[200],
-            self.config.max_body_bytes,
-        ))
-    }
-
-    fn policy_url(&self, id: Option<&str>) -> Result<url::Url, Error> {
+    /// Keycloak's user-managed permission API, used with the resource owner's token.
+    pub fn uma_policies(&self) -> UmaPolicies {
         let ep = self
-            .uma()?
-            .policy_endpoint
+            .uma_metadata
             .as_ref()
-            .ok_or(Error::MissingEndpoint("policy_endpoint"))?;
-        let mut u = self.backchannel(ep);
-        if let Some(id) = id {
-            u.path_segments_mut()
-                .map_err(|_| Error::MissingEndpoint("policy_endpoint"))?
-                .push(id);
-        }
-        Ok(u)
-    }
-
-    /// Creates a user-managed permission on a resource the token's user owns.
-    ///
-    /// ```
-    /// # use keycloak_client::{doc_support::*, *};
-    /// use keycloak_client::uma::UmaPolicy;
-    /// let p = UmaPolicy { name: "bob may read".into(), scopes: vec!["read".into()], users: vec!["bob".into()], ..Default::default() };
-    /// let step = client().create_uma_policy(&AccessToken::new("alice-token"), "42", &p)?;
-    /// assert!(step.request().url.as_str().ends_with("/authz/protection/uma-policy/42"));
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn create_uma_policy(
-        &self,
-        user_token: &AccessToken,
-        resource_id: &str,
-        policy: &UmaPolicy,
-    ) -> Result<JsonCall<UmaPolicy>, Error> {
-        let body = serde_json::to_vec(policy).unwrap_or_default();
-        let req = Self::bearer(
-            Request::new(Method::Post, self.policy_url(Some(resource_id))?),
-            user_token,
-        )?
-        .json(body);
-        Ok(JsonCall::new(
-            req,
-            "create UMA policy",
-            &[200, 201],
-            self.config.max_body_bytes,
-        ))
-    }
-
-    /// Replaces a user-managed permission.
-    pub fn update_uma_policy(
-        &self,
-        user_token: &AccessToken,
-        policy_id: &str,
-        policy: &UmaPolicy,
-    ) -> Result<EmptyCall, Error> {
-        let body = serde_json::to_vec(policy).unwrap_or_default();
-        let req = Self::bearer(
-            Request::new(Method::Put, self.policy_url(Some(policy_id))?),
-            user_token,
-        )?
-        .json(body);
-        Ok(EmptyCall {
-            request: req,
-            what: "update UMA policy",
-            ok: &[200, 201, 204],
-            limit: self.config.max_body_bytes,
-        })
-    }
-
-    /// Deletes a user-managed permission.
-    pub fn delete_uma_policy(
-        &self,
-        user_token: &AccessToken,
-        policy_id: &str,
-    ) -> Result<EmptyCall, Error> {
-        let req = Self::bearer(
-            Request::new(Method::Delete, self.policy_url(Some(policy_id))?),
-            user_token,
-        )?;
-        Ok(EmptyCall {
-            request: req,
-            what: "delete UMA policy",
-            ok: &[200, 204],
-            limit: self.config.max_body_bytes,
-        })
-    }
-
-    /// Lists the token user's permissions.
-    pub fn query_uma_policies(
-        &self,
-        user_token: &AccessToken,
-        query: &UmaPolicyQuery,
-    ) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
-        let mut u = self.policy_url(None)?;
-        query.apply(&mut u);
-        let req = Self::bearer(Request::new(Method::Get, u), user_token)?
-            .header("accept", "application/json");
-        Ok(JsonCall::new(
-            req,
-            "query UMA policies",
-            &[200],
-            self.config.max_body_bytes,
-        ))
+            .and_then(|u| u.policy_endpoint.as_ref());
+        UmaPolicies::new(&self.config, ep)
     }
 }

@@ -287,6 +287,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error a flow reports for an error response: the OAuth error of the body (RFC 6749
+    /// §5.2, with Keycloak's and UMA's members), an HTML page, or the bare status.
+    pub fn from_response(resp: &crate::http::Response) -> Error {
+        crate::response::error_from("response", resp)
+    }
+
     /// The OAuth error code if this error carries one (`invalid_grant`, `access_denied`, ...).
     pub fn oauth_error(&self) -> Option<&str> {
         match self {

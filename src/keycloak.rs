@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::introspection::Introspection;
 use crate::jwt::Claims;
 use crate::login::PendingLogin;
-use crate::logout::TokenTypeHint;
+use crate::revocation::TokenTypeHint;
 use crate::secret::{AccessToken, PermissionTicket};
 use crate::token::TokenSet;
 use crate::uma::{

@@ -32,6 +32,7 @@
 
 mod agent;
 mod api;
+mod backchannel_logout;
 mod callback;
 mod challenge;
 mod claim_rules;
@@ -39,8 +40,6 @@ mod client;
 mod config;
 mod device;
 mod discovery;
-#[doc(hidden)]
-pub mod doc_support;
 mod drive;
 mod error;
 mod flow;
@@ -50,10 +49,11 @@ pub mod jws;
 pub mod jwt;
 mod keycloak;
 mod login;
-mod logout;
+mod logout_url;
 mod operation;
 mod operations;
 mod response;
+mod revocation;
 mod secret;
 mod single_flight;
 mod time;
@@ -65,6 +65,7 @@ mod validator;
 
 pub use agent::{Agent, AgentBuilder};
 pub use api::{EmptyCall, JsonCall};
+pub use backchannel_logout::BackchannelLogout;
 pub use callback::{CallbackParams, CodeExchange, IdTokenPolicy, LoginTokens};
 pub use challenge::{Challenge, UmaChallenge};
 pub use claim_rules::ClaimRules;
@@ -86,8 +87,9 @@ pub use jws::{Algorithm, Jwk, JwkSet, JwsVerifier, VerificationKey};
 pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
 pub use keycloak::{Keycloak, KeycloakBuilder};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
-pub use logout::{BackchannelLogout, LogoutUrlBuilder, RevocationRequest, TokenTypeHint};
+pub use logout_url::LogoutUrlBuilder;
 pub use operation::Operation;
+pub use revocation::{RevocationRequest, TokenTypeHint};
 pub use secret::{
     constant_time_eq, is_b64token, AccessToken, AuthorizationCode, ClientSecret, DeviceCode,
     IdToken, Nonce, Password, PermissionTicket, PersistedClaimsToken, PkceVerifier, RefreshToken,
@@ -111,65 +113,3 @@ pub use validator::{
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-/// Parsers of untrusted input, exposed for fuzzing and for callers with their own plumbing.
-pub mod parse {
-    use crate::error::Error;
-    use crate::http::Response;
-
-    /// Parses a token endpoint response as the code exchange would.
-    pub fn token_response(resp: &Response) -> Result<crate::TokenResponse, Error> {
-        crate::response::parse_json("token", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Turns an error response into the error the core reports.
-    pub fn error_response(resp: &Response) -> Error {
-        crate::response::error_from("fuzz", resp)
-    }
-    /// Parses a discovery document.
-    pub fn discovery(resp: &Response) -> Result<crate::ProviderMetadata, Error> {
-        crate::response::parse_json("discovery", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Parses a UMA discovery document.
-    pub fn uma_discovery(resp: &Response) -> Result<crate::UmaMetadata, Error> {
-        crate::response::parse_json("UMA discovery", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Parses a userinfo response.
-    pub fn userinfo(resp: &Response) -> Result<crate::UserInfo, Error> {
-        crate::response::parse_json("userinfo", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Parses an introspection response.
-    pub fn introspection(resp: &Response) -> Result<crate::Introspection, Error> {
-        crate::response::parse_json("introspection", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Parses a resource representation.
-    pub fn resource(resp: &Response) -> Result<crate::uma::Resource, Error> {
-        crate::response::parse_json("resource", resp, &[200, 201], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Parses a list of resources (deep form).
-    pub fn resources(resp: &Response) -> Result<Vec<crate::uma::Resource>, Error> {
-        crate::response::parse_json("resources", resp, &[200], crate::DEFAULT_MAX_BODY_BYTES)
-    }
-    /// Parses a permission-ticket response.
-    pub fn permission_ticket(resp: &Response) -> Result<serde_json::Value, Error> {
-        #[derive(serde::Deserialize)]
-        struct T {
-            ticket: crate::PermissionTicket,
-        }
-        let t: T = crate::response::parse_json(
-            "permission ticket",
-            resp,
-            &[201, 200],
-            crate::DEFAULT_MAX_BODY_BYTES,
-        )?;
-        Ok(serde_json::Value::String(t.ticket.secret().to_string()))
-    }
-    /// Parses UMA permissions (`response_mode=permissions`).
-    pub fn uma_permissions(resp: &Response) -> Result<Vec<crate::uma::GrantedPermission>, Error> {
-        crate::response::parse_json(
-            "UMA permissions",
-            resp,
-            &[200],
-            crate::DEFAULT_MAX_BODY_BYTES,
-        )
-    }
-}

@@ -6,7 +6,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::client::Client;
+use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::secret::{Nonce, PkceVerifier, State};
 use crate::time::UnixTime;
@@ -25,7 +25,7 @@ pub fn pkce_challenge(verifier: &PkceVerifier) -> String {
 }
 
 /// Everything needed to finish a login. Keep it server-side (or encrypted) keyed by the browser
-/// session; it is consumed by [`Client::callback`] so it cannot be replayed.
+/// session; it is consumed by [`Client::callback`](crate::Client::callback) so it cannot be replayed.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingLogin {
     /// The `state` sent.
@@ -69,10 +69,11 @@ impl LoginSecrets {
     }
 }
 
-/// Builder for the authorization URL, from [`Client::login`].
+/// Builder for the authorization URL, from [`Client::login`](crate::Client::login).
 #[derive(Clone, Debug)]
 pub struct LoginBuilder<'a> {
-    client: &'a Client,
+    config: &'a ClientConfig,
+    authorization_endpoint: &'a url::Url,
     redirect_uri: Option<String>,
     /// Whether `redirect_uri` still needs validating (it was set by the caller, not the config).
     redirect_unchecked: bool,
@@ -85,12 +86,13 @@ pub struct LoginBuilder<'a> {
 }
 
 impl<'a> LoginBuilder<'a> {
-    pub(crate) fn new(client: &'a Client) -> Self {
+    pub(crate) fn new(config: &'a ClientConfig, authorization_endpoint: &'a url::Url) -> Self {
         LoginBuilder {
-            client,
-            redirect_uri: client.config.redirect_uri.as_ref().map(|u| u.to_string()),
+            config,
+            authorization_endpoint,
+            redirect_uri: config.redirect_uri.as_ref().map(|u| u.to_string()),
             redirect_unchecked: false,
-            scopes: client.config.scopes.clone(),
+            scopes: config.scopes.clone(),
             params: vec![],
             max_age: None,
             essential_acr: None,
@@ -251,14 +253,11 @@ impl<'a> LoginBuilder<'a> {
             nonce,
             verifier,
         } = secrets;
-        let mut url = self
-            .client
-            .config
-            .to_browser(&self.client.provider.authorization_endpoint);
+        let mut url = self.config.to_browser(self.authorization_endpoint);
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.client.config.client_id)
+                .append_pair("client_id", &self.config.client_id)
                 .append_pair("redirect_uri", &redirect_uri)
                 .append_pair("scope", &scope)
                 .append_pair("state", state.secret())
@@ -278,7 +277,7 @@ impl<'a> LoginBuilder<'a> {
                 redirect_uri,
                 scope,
                 created_at: now,
-                ttl_secs: self.client.config.login_ttl_secs,
+                ttl_secs: self.config.login_ttl_secs,
                 max_age: self.max_age,
                 essential_acr: self.essential_acr,
                 return_to: self.return_to,

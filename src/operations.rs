@@ -15,8 +15,8 @@ use crate::flow::{Exchange, Single};
 use crate::introspection::Introspection;
 use crate::jwt::Claims;
 use crate::login::{LoginBuilder, LoginSecrets, PendingLogin};
-use crate::logout::TokenTypeHint;
 use crate::operation::{Answer, BoxFlow, Needs, Operation, Ready};
+use crate::revocation::TokenTypeHint;
 use crate::secret::{AccessToken, PermissionTicket};
 use crate::time::UnixTime;
 use crate::token::TokenSet;
@@ -294,7 +294,7 @@ impl Agent {
     pub fn create_resource(&self, resource: &Resource, now: UnixTime) -> Operation<Resource> {
         let res = resource.clone();
         self.exchange(WITH_PAT, now, move |r| {
-            r.client.create_resource(&pat_of(r)?, &res)
+            r.client.resources().create(&pat_of(r)?, &res)
         })
     }
 
@@ -302,7 +302,7 @@ impl Agent {
     pub fn get_resource(&self, id: &str, now: UnixTime) -> Operation<Resource> {
         let id = id.to_string();
         self.exchange(WITH_PAT, now, move |r| {
-            r.client.get_resource(&pat_of(r)?, &id)
+            r.client.resources().get(&pat_of(r)?, &id)
         })
     }
 
@@ -310,7 +310,7 @@ impl Agent {
     pub fn update_resource(&self, id: &str, resource: &Resource, now: UnixTime) -> Operation<()> {
         let (id, res) = (id.to_string(), resource.clone());
         self.exchange(WITH_PAT, now, move |r| {
-            r.client.update_resource(&pat_of(r)?, &id, &res)
+            r.client.resources().update(&pat_of(r)?, &id, &res)
         })
     }
 
@@ -318,7 +318,7 @@ impl Agent {
     pub fn delete_resource(&self, id: &str, now: UnixTime) -> Operation<()> {
         let id = id.to_string();
         self.exchange(WITH_PAT, now, move |r| {
-            r.client.delete_resource(&pat_of(r)?, &id)
+            r.client.resources().delete(&pat_of(r)?, &id)
         })
     }
 
@@ -326,7 +326,7 @@ impl Agent {
     pub fn query_resources(&self, query: &ResourceQuery, now: UnixTime) -> Operation<Vec<String>> {
         let q = query.clone();
         self.exchange(WITH_PAT, now, move |r| {
-            r.client.query_resources(&pat_of(r)?, &q)
+            r.client.resources().query(&pat_of(r)?, &q)
         })
     }
 
@@ -338,7 +338,7 @@ impl Agent {
     ) -> Operation<Vec<Resource>> {
         let q = query.clone();
         self.exchange(WITH_PAT, now, move |r| {
-            r.client.query_resources_deep(&pat_of(r)?, &q)
+            r.client.resources().query_deep(&pat_of(r)?, &q)
         })
     }
 
@@ -352,7 +352,7 @@ impl Agent {
     ) -> Operation<UmaPolicy> {
         let (at, id, p) = (owner_token.clone(), resource_id.to_string(), policy.clone());
         self.exchange(DISCOVERY, now, move |r| {
-            r.client.create_uma_policy(&at, &id, &p)
+            r.client.uma_policies().create(&at, &id, &p)
         })
     }
 
@@ -366,7 +366,7 @@ impl Agent {
     ) -> Operation<()> {
         let (at, id, p) = (owner_token.clone(), policy_id.to_string(), policy.clone());
         self.exchange(DISCOVERY, now, move |r| {
-            r.client.update_uma_policy(&at, &id, &p)
+            r.client.uma_policies().update(&at, &id, &p)
         })
     }
 
@@ -379,7 +379,7 @@ impl Agent {
     ) -> Operation<()> {
         let (at, id) = (owner_token.clone(), policy_id.to_string());
         self.exchange(DISCOVERY, now, move |r| {
-            r.client.delete_uma_policy(&at, &id)
+            r.client.uma_policies().delete(&at, &id)
         })
     }
 
@@ -392,7 +392,7 @@ impl Agent {
     ) -> Operation<Vec<UmaPolicy>> {
         let (at, q) = (owner_token.clone(), query.clone());
         self.exchange(DISCOVERY, now, move |r| {
-            r.client.query_uma_policies(&at, &q)
+            r.client.uma_policies().query(&at, &q)
         })
     }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ClientAuth, ClientConfig};
-use crate::error::Error;
+use crate::error::{Error, What};
 use crate::flow::Exchange;
 use crate::http::{Method, Request, Response};
 use crate::jwt::{check_id_token_unsigned, decode_unverified, IdTokenExpectations};
@@ -50,6 +50,23 @@ pub struct TokenResponse {
     /// Anything else.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// Parses a token endpoint response the way every grant of this crate does: status 200,
+    /// a JSON body of at most `limit` bytes, or the typed error of an error response (RFC 6749
+    /// §5.2). The grant's own checks (`token_type`, ID-token claims) come after, in its flow.
+    pub fn parse(resp: &Response, limit: usize) -> Result<TokenResponse, Error> {
+        Self::parse_as("token", resp, limit)
+    }
+
+    pub(crate) fn parse_as(
+        what: What,
+        resp: &Response,
+        limit: usize,
+    ) -> Result<TokenResponse, Error> {
+        parse_json(what, resp, &[200], limit)
+    }
 }
 
 /// Tokens as stored by an application: absolute expiry instants instead of lifetimes.
@@ -257,7 +274,7 @@ impl TokenCall {
     /// Parses a success response.
     pub(crate) fn parse(&self, resp: &Response) -> Result<TokenResponse, Error> {
         self.check_bearer_syntax()?;
-        parse_json(self.what, resp, &[200], self.limit)
+        TokenResponse::parse_as(self.what, resp, self.limit)
     }
 
     /// Checks the ID token a response carries (if any) and builds the token set.

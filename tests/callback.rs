@@ -203,10 +203,13 @@ fn debug_of_every_step_redacts_secrets() {
     );
     let rs = common::rs();
     let t = keycloak_client::TokenSet::from_response(
-        keycloak_client::parse::token_response(&keycloak_client::Response::json(
-            200,
-            r#"{"access_token":"AT-SECRET","token_type":"Bearer","refresh_token":"RT-SECRET"}"#,
-        ))
+        keycloak_client::TokenResponse::parse(
+            &keycloak_client::Response::json(
+                200,
+                r#"{"access_token":"AT-SECRET","token_type":"Bearer","refresh_token":"RT-SECRET"}"#,
+            ),
+            1 << 20,
+        )
         .unwrap(),
         NOW,
     );

@@ -45,12 +45,15 @@ const ACCEPT: (&str, &str) = ("accept", "application/json");
 
 fn tokens() -> TokenSet {
     let id = common::unsigned_jwt(&common::id_claims("rkc-rs", "u1", NOW));
-    let r = keycloak_client::parse::token_response(&keycloak_client::Response::json(
-        200,
-        serde_json::json!({"access_token":"AT","token_type":"Bearer","expires_in":300,
+    let r = keycloak_client::TokenResponse::parse(
+        &keycloak_client::Response::json(
+            200,
+            serde_json::json!({"access_token":"AT","token_type":"Bearer","expires_in":300,
             "refresh_token":"RT","id_token":id})
-        .to_string(),
-    ))
+            .to_string(),
+        ),
+        1 << 20,
+    )
     .unwrap();
     TokenSet::from_response(r, NOW)
 }
@@ -168,7 +171,7 @@ fn client_secret_post() {
         .build()
         .unwrap();
     let c = keycloak_client::Client::new(cfg, {
-        let p = keycloak_client::parse::discovery(&common::recorded("discovery")).unwrap();
+        let p = common::provider();
         keycloak_client::Discovered {
             provider: p,
             uma: None,
@@ -389,7 +392,7 @@ fn resource_and_policy_requests() {
     let rs_url = format!("{ISS}/authz/protection/resource_set");
     let mut res = Resource::new("r 1", &["read"]);
     res.uris = vec!["/a".into()];
-    let r = c.create_resource(&pat, &res).unwrap().request();
+    let r = c.resources().create(&pat, &res).unwrap().request();
     check(
         &r,
         Method::Post,
@@ -405,21 +408,22 @@ fn resource_and_policy_requests() {
         r#"{"name":"r 1","uris":["/a"],"resource_scopes":[{"name":"read"}]}"#
     );
     check(
-        &c.get_resource(&pat, "id/1").unwrap().request(),
+        &c.resources().get(&pat, "id/1").unwrap().request(),
         Method::Get,
         &format!("{rs_url}/id%2F1"),
         &[("authorization", "Bearer PAT"), ACCEPT],
         &[],
     );
     check(
-        &c.delete_resource(&pat, "id1").unwrap().request(),
+        &c.resources().delete(&pat, "id1").unwrap().request(),
         Method::Delete,
         &format!("{rs_url}/id1"),
         &[("authorization", "Bearer PAT")],
         &[],
     );
     assert_eq!(
-        c.update_resource(&pat, "id1", &res)
+        c.resources()
+            .update(&pat, "id1", &res)
             .unwrap()
             .request()
             .method,
@@ -436,7 +440,7 @@ fn resource_and_policy_requests() {
         max: Some(10),
         ..Default::default()
     };
-    assert_eq!(c.query_resources_deep(&pat, &q).unwrap().request().url.as_str(),
+    assert_eq!(c.resources().query_deep(&pat, &q).unwrap().request().url.as_str(),
         format!("{rs_url}?name=doc&exactName=true&uri=%2Fa&owner=alice&type=t&scope=read&first=0&max=10&deep=true"));
     let p = UmaPolicy {
         name: "p".into(),
@@ -444,7 +448,7 @@ fn resource_and_policy_requests() {
         users: vec!["bob".into()],
         ..Default::default()
     };
-    let r = c.create_uma_policy(&pat, "rid", &p).unwrap().request();
+    let r = c.uma_policies().create(&pat, "rid", &p).unwrap().request();
     assert_eq!(
         r.url.as_str(),
         format!("{ISS}/authz/protection/uma-policy/rid")
@@ -454,7 +458,8 @@ fn resource_and_policy_requests() {
         r#"{"name":"p","scopes":["read"],"users":["bob"]}"#
     );
     let r = c
-        .query_uma_policies(
+        .uma_policies()
+        .query(
             &pat,
             &UmaPolicyQuery {
                 resource: Some("rid".into()),

@@ -339,7 +339,8 @@ fn unknown_kid_after_the_code_refetches_once_within_the_cooldown_rules() {
 fn session(sub: &str) -> TokenSet {
     let id = common::unsigned_jwt(&common::id_claims("rkc-rs", sub, NOW));
     TokenSet::from_response(
-        keycloak_client::parse::token_response(&Response::json(200, token_body(&id))).unwrap(),
+        keycloak_client::TokenResponse::parse(&Response::json(200, token_body(&id)), 1 << 20)
+            .unwrap(),
         NOW,
     )
 }
@@ -519,22 +520,27 @@ fn every_flow_ends_with_its_error_and_never_fakes_success() {
     let e = assert_sticky(DiscoverFlow::new(&cfg, false), vec![server_error()]);
     assert_eq!(e.http_status(), Some(500));
     // PAT fails: the same error, never "PAT request lost"
-    let flow = c
-        .find_ticket(None, vec![PermissionRequest::new("doc-1", &["read"])], NOW)
-        .unwrap();
-    let e = assert_sticky(
-        flow,
-        vec![Response::json(401, r#"{"error":"unauthorized_client"}"#)],
-    );
+    let agent = || {
+        keycloak_client::Agent::builder(
+            ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+                .client_secret("rkc-rs-secret"),
+        )
+        .build_agent()
+        .unwrap()
+    };
+    let docs = || vec![discovery.clone(), common::recorded("uma_discovery")];
+    let read = [PermissionRequest::new("doc-1", &["read"])];
+    let mut answers = docs();
+    answers.push(Response::json(401, r#"{"error":"unauthorized_client"}"#));
+    let e = assert_sticky(agent().find_ticket(&read, NOW), answers);
     assert_eq!(e.oauth_error(), Some("unauthorized_client"));
     // ticket fails after a good PAT
-    let flow = c
-        .find_ticket(None, vec![PermissionRequest::new("doc-1", &["read"])], NOW)
-        .unwrap();
-    let e = assert_sticky(
-        flow,
-        vec![common::recorded("token_client_credentials"), server_error()],
-    );
+    let mut answers = docs();
+    answers.extend([common::recorded("token_client_credentials"), server_error()]);
+    let e = assert_sticky(agent().find_ticket(&read, NOW), answers);
+    assert_eq!(e.http_status(), Some(500));
+    // discovery fails under an operation
+    let e = assert_sticky(agent().pat(NOW), vec![server_error()]);
     assert_eq!(e.http_status(), Some(500));
     // a single exchange
     let e = assert_sticky(Single::new(c.pat().unwrap()), vec![server_error()]);
@@ -626,7 +632,7 @@ fn tokens_that_could_inject_headers_are_refused() {
         Err(Error::InvalidTokenSyntax(_))
     ));
     assert!(matches!(
-        c.get_resource(&evil, "1"),
+        c.resources().get(&evil, "1"),
         Err(Error::InvalidTokenSyntax(_))
     ));
     // and no request the core builds ever carries CR/LF in a header

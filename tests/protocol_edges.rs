@@ -268,7 +268,7 @@ fn configuration_urls_must_be_http() {
 fn token_set_arithmetic() {
     let set = |body: &str| {
         TokenSet::from_response(
-            keycloak_client::parse::token_response(&Response::json(200, body)).unwrap(),
+            keycloak_client::TokenResponse::parse(&Response::json(200, body), 1 << 20).unwrap(),
             NOW,
         )
     };
@@ -329,7 +329,8 @@ fn bodiless_steps_still_report_errors() {
     assert!(e.is_invalid_grant());
     let pat = keycloak_client::AccessToken::new("pat");
     let e = c
-        .delete_resource(&pat, "42")
+        .resources()
+        .delete(&pat, "42")
         .unwrap()
         .handle(
             Response::json(404, r#"{"error":"HTTP 404 Not Found"}"#),
@@ -337,18 +338,33 @@ fn bodiless_steps_still_report_errors() {
         )
         .unwrap_err();
     assert_eq!(e.http_status(), Some(404));
-    let step = c.get_resource(&pat, "42").unwrap();
+    let step = c.resources().get(&pat, "42").unwrap();
     assert!(format!("{step:?}").contains("get resource"));
 }
 
 #[test]
-fn public_parsers_parse() {
-    let list = keycloak_client::parse::resources(&recorded("resource_list_deep")).unwrap();
-    assert!(!list.is_empty());
-    let t = keycloak_client::parse::permission_ticket(&recorded("permission_ticket")).unwrap();
-    assert!(t.as_str().is_some_and(|t| t.starts_with("eyJ")));
-    let p = keycloak_client::parse::uma_permissions(&recorded("uma_permissions")).unwrap();
-    assert!(!p.is_empty());
+fn the_flows_parse_what_keycloak_recorded() {
+    let c = rs();
+    let pat = keycloak_client::AccessToken::new("pat");
+    let list = c.resources().query_deep(&pat, &Default::default()).unwrap();
+    assert!(!list
+        .handle(recorded("resource_list_deep"), NOW)
+        .unwrap()
+        .is_empty());
+    let perms = [keycloak_client::uma::PermissionRequest::new(
+        "doc-1",
+        &["read"],
+    )];
+    let t = c.permission_ticket(&pat, &perms).unwrap();
+    let t = t.handle(recorded("permission_ticket"), NOW).unwrap();
+    assert!(t.secret().starts_with("eyJ"));
+    let g = c
+        .uma_grant(keycloak_client::uma::UmaGrantAuth::Client)
+        .permissions();
+    assert!(!g
+        .handle(recorded("uma_permissions"), NOW)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

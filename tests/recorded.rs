@@ -102,13 +102,13 @@ fn token_responses() {
     assert!(t.refresh_token.is_none());
     assert_eq!(t.expires_at, Some(NOW.plus(300)));
     assert_eq!(t.not_before_policy, Some(0));
-    let old = keycloak_client::parse::token_response(&recorded("token_password")).unwrap();
+    let old = keycloak_client::TokenResponse::parse(&recorded("token_password"), 1 << 20).unwrap();
     assert!(old.id_token.is_some() && old.refresh_token.is_some() && old.session_state.is_some());
     assert_eq!(old.refresh_expires_in, Some(1800));
     // Recorded at 1795803638 (the ID tokens' `iat`); refresh checks the new ID token's claims.
     let recorded_at = keycloak_client::UnixTime(1_795_803_638);
     let set = keycloak_client::TokenSet::from_response(old, recorded_at);
-    let raw = keycloak_client::parse::token_response(&recorded("token_refresh")).unwrap();
+    let raw = keycloak_client::TokenResponse::parse(&recorded("token_refresh"), 1 << 20).unwrap();
     let r = c
         .refresh(&set)
         .unwrap()
@@ -261,34 +261,39 @@ fn resources_list_deep_get_missing() {
     let c = rs();
     let pat = AccessToken::new("pat");
     let ids = c
-        .query_resources(&pat, &ResourceQuery::default())
+        .resources()
+        .query(&pat, &ResourceQuery::default())
         .unwrap()
         .handle(recorded("resource_list"), NOW)
         .unwrap();
     assert_eq!(ids.len(), 1);
     let deep = c
-        .query_resources_deep(&pat, &ResourceQuery::default())
+        .resources()
+        .query_deep(&pat, &ResourceQuery::default())
         .unwrap()
         .handle(recorded("resource_list_deep"), NOW)
         .unwrap();
     assert_eq!(deep[0].id.as_ref(), Some(&ids[0]));
     assert_eq!(deep[0].scope_names().len(), 2);
     let r = c
-        .get_resource(&pat, &ids[0])
+        .resources()
+        .get(&pat, &ids[0])
         .unwrap()
         .handle(recorded("resource_get"), NOW)
         .unwrap();
     assert_eq!(r.name, "doc-1");
     assert_eq!(r.uris, ["/docs/1"]);
     let e = c
-        .get_resource(&pat, "x")
+        .resources()
+        .get(&pat, "x")
         .unwrap()
         .handle(recorded("resource_missing"), NOW)
         .unwrap_err();
     // Keycloak 26.7 answers an unknown id with {"error":"HTTP 404 Not Found"}.
     assert_eq!(e.http_status(), Some(404), "{e:?}");
     let e = c
-        .get_resource(&pat, "x")
+        .resources()
+        .get(&pat, "x")
         .unwrap()
         .handle(recorded("protection_no_bearer"), NOW)
         .unwrap_err();
@@ -298,7 +303,7 @@ fn resources_list_deep_get_missing() {
 #[test]
 fn device_and_logout() {
     let c = keycloak_client::Client::new(common::config("rkc-device", None), {
-        let provider = keycloak_client::parse::discovery(&recorded("discovery")).unwrap();
+        let provider = common::provider();
         keycloak_client::Discovered {
             provider,
             uma: None,

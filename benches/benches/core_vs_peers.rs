@@ -11,9 +11,12 @@ use keycloak_client::{
 };
 use keycloak_client_bench::{fixture, now, CLIENT_ID, ISSUER, NONCE};
 
+#[path = "../../src/doc_fixtures.rs"]
+mod fixtures;
+
 fn ours(c: &mut Criterion) {
     let f = fixture();
-    let client = keycloak_client::doc_support::client();
+    let client = fixtures::client();
     let v = TokenValidator::new(&client, Arc::new(keycloak_client_ring::RingVerifier)).unwrap();
     v.install_keys(JwkSet::parse(f.jwks.as_bytes()).unwrap(), UnixTime(now()));
     let expect = IdTokenExpectations {
@@ -37,7 +40,7 @@ fn ours(c: &mut Criterion) {
     c.bench_function("ours/token_response+id_token", |b| {
         b.iter(|| {
             let r =
-                keycloak_client::parse::token_response(&Response::json(200, f.token_body.clone()))
+                keycloak_client::TokenResponse::parse(&Response::json(200, f.token_body.clone()), 1 << 20)
                     .unwrap();
             let t = TokenSet::from_response(r, UnixTime(now()));
             let id = t.id_token.as_ref().unwrap();

@@ -1,9 +1,17 @@
 #![no_main]
-use keycloak_client::Response;
+use keycloak_client::*;
 use libfuzzer_sys::fuzz_target;
 
+// The flows' own parsers, on a client of the test realm (no I/O).
+#[path = "../../src/doc_fixtures.rs"]
+mod fixtures;
+use fixtures::{client, NOW};
+
 fuzz_target!(|data: &[u8]| {
+    let api = client().resources();
+    let pat = AccessToken::new("pat");
     let resp = Response::json(200, data.to_vec());
-    let _ = keycloak_client::parse::resource(&resp);
-    let _ = keycloak_client::parse::resources(&resp);
+    let _ = api.get(&pat, "1").unwrap().handle(resp.clone(), NOW);
+    let all = api.query_deep(&pat, &Default::default()).unwrap();
+    let _ = all.handle(resp, NOW);
 });

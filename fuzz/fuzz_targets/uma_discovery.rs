@@ -1,8 +1,13 @@
 #![no_main]
-use keycloak_client::Response;
+use keycloak_client::*;
 use libfuzzer_sys::fuzz_target;
+
+// The flows' own parsers, on a client of the test realm (no I/O).
+#[path = "../../src/doc_fixtures.rs"]
+mod fixtures;
+use fixtures::{client, NOW};
 
 fuzz_target!(|data: &[u8]| {
     let resp = Response::json(200, data.to_vec());
-    let _ = keycloak_client::parse::uma_discovery(&resp);
+    let _ = UmaDiscoveryRequest::new(&client().config).handle(resp, NOW);
 });

@@ -2,16 +2,20 @@
 //! decisions), resource registration and user-managed permission policies.
 
 mod policy;
+mod policy_api;
 mod resource;
+mod resource_api;
 mod rpt;
 mod ticket;
 
 use serde::{Deserialize, Serialize};
 
 pub use policy::{UmaPolicy, UmaPolicyQuery};
+pub use policy_api::UmaPolicies;
 pub use resource::{Resource, ResourceOwner, ResourceQuery, ScopeRef};
+pub use resource_api::ResourceRegistration;
 pub use rpt::{DecisionRequest, PermissionsRequest, Rpt, RptRequest, UmaGrant, UmaGrantAuth};
-pub use ticket::{PatTicketFlow, PermissionRequest, PermissionTicketRequest};
+pub use ticket::{PermissionRequest, PermissionTicketRequest};
 
 /// A permission granted in an RPT, a `response_mode=permissions` answer, or RPT introspection.
 /// Keycloak sends both its own names (`rsid`, `rsname`, `scopes`) and UMA's (`resource_id`,

@@ -2,7 +2,7 @@
 //! implements it: an RPT, a yes/no decision (`response_mode=decision`) or the granted
 //! permissions (`response_mode=permissions`).
 
-use crate::client::Client;
+use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Request, Response};
@@ -24,19 +24,21 @@ pub enum UmaGrantAuth {
     Client,
 }
 
-/// Builder for a UMA grant request, from [`Client::uma_grant`].
+/// Builder for a UMA grant request, from [`Client::uma_grant`](crate::Client::uma_grant).
 #[derive(Clone, Debug)]
 pub struct UmaGrant {
     call: TokenCall,
 }
 
 impl UmaGrant {
-    pub(crate) fn new(client: &Client, auth: UmaGrantAuth) -> Self {
-        let url = client
-            .config
-            .to_backchannel(&client.provider.token_endpoint);
+    pub(crate) fn new(
+        config: &ClientConfig,
+        token_endpoint: &url::Url,
+        auth: UmaGrantAuth,
+    ) -> Self {
+        let url = config.to_backchannel(token_endpoint);
         let mut call =
-            TokenCall::new(&client.config, url, "UMA grant").field("grant_type", UMA_TICKET_GRANT);
+            TokenCall::new(config, url, "UMA grant").field("grant_type", UMA_TICKET_GRANT);
         if let UmaGrantAuth::Bearer(t) = auth {
             call.bearer = Some(t);
         }

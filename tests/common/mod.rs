@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 pub mod signer;
-use keycloak_client::{Client, ClientConfig, Discovered, Response, UnixTime};
+use keycloak_client::{Client, ClientConfig, Discovered, Exchange, Response, UnixTime};
 
 /// A deterministic RNG for reproducible requests (never use outside tests).
 pub struct CountingRng(pub u8);
@@ -55,11 +55,20 @@ pub fn config(client_id: &str, secret: Option<&str>) -> ClientConfig {
     b.build().unwrap()
 }
 
+/// The recorded discovery document, through the discovery flow's own checks.
+pub fn provider() -> keycloak_client::ProviderMetadata {
+    keycloak_client::DiscoveryRequest::new(&config("rkc-rs", None))
+        .handle(recorded("discovery"), NOW)
+        .unwrap()
+}
+
 /// A client built from the recorded discovery documents.
 pub fn client(client_id: &str, secret: Option<&str>) -> Client {
     let cfg = config(client_id, secret);
-    let provider = keycloak_client::parse::discovery(&recorded("discovery")).unwrap();
-    let uma = keycloak_client::parse::uma_discovery(&recorded("uma_discovery")).unwrap();
+    let provider = provider();
+    let uma = keycloak_client::UmaDiscoveryRequest::new(&cfg)
+        .handle(recorded("uma_discovery"), NOW)
+        .unwrap();
     Client::new(
         cfg,
         Discovered {

@@ -63,7 +63,7 @@ pub fn error_body_delivered(s: &dyn Sender, srv: &CannedServer) {
         .send(&req(Method::Post, srv.url("/oauth-error")))
         .expect("error delivered");
     assert_eq!(r.status, 400);
-    let e = keycloak_client::parse::error_response(&r);
+    let e = keycloak_client::Error::from_response(&r);
     assert_eq!(e.oauth_error(), Some("invalid_grant"));
     assert!(e.to_string().contains("Code not valid"), "{e}");
 }

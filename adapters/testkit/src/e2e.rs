@@ -274,24 +274,15 @@ pub fn uma_ticket_and_rpt(s: &dyn Sender) {
         pat.refresh_token.is_none(),
         "client credentials carry no refresh token by default"
     );
-    let (ticket, pat2) = run(
+    let doc1_read = [keycloak_client::uma::PermissionRequest::new(
+        "doc-1",
+        &["read"],
+    )];
+    let ticket = exec(
         s,
-        c.find_ticket(
-            Some(pat.clone()),
-            vec![keycloak_client::uma::PermissionRequest::new(
-                "doc-1",
-                &["read"],
-            )],
-            now(),
-        )
-        .unwrap(),
+        c.permission_ticket(&pat.access_token, &doc1_read).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        pat2.access_token.secret(),
-        pat.access_token.secret(),
-        "valid PAT reused"
-    );
     // The resource server would send this challenge to the client:
     let challenge = UmaChallenge {
         realm: Some("rkc".into()),
@@ -315,17 +306,9 @@ pub fn uma_ticket_and_rpt(s: &dyn Sender) {
     assert!(perms.iter().any(|p| p.rsname.as_deref() == Some("doc-1") && p.scopes.contains(&"read".to_string())), "{perms:?}");
     // bob lacks the `user` role: denied.
     let bob = user_token(s, &c, "bob");
-    let (ticket, _) = run(
+    let ticket = exec(
         s,
-        c.find_ticket(
-            None,
-            vec![keycloak_client::uma::PermissionRequest::new(
-                "doc-1",
-                &["read"],
-            )],
-            now(),
-        )
-        .unwrap(),
+        c.permission_ticket(&pat.access_token, &doc1_read).unwrap(),
     )
     .unwrap();
     let e = exec(
@@ -341,15 +324,16 @@ pub fn uma_ticket_and_rpt(s: &dyn Sender) {
     // ticket by resource id
     let ids = exec(
         s,
-        c.query_resources(
-            &pat.access_token,
-            &ResourceQuery {
-                name: Some("doc-1".into()),
-                exact_name: true,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
+        c.resources()
+            .query(
+                &pat.access_token,
+                &ResourceQuery {
+                    name: Some("doc-1".into()),
+                    exact_name: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(ids.len(), 1);
@@ -498,19 +482,19 @@ pub fn resource_crud(s: &dyn Sender) {
     let mut r = Resource::new(&name, &["read", "write"]);
     r.resource_type = Some("urn:rkc-rs:resources:e2e".into());
     r.uris = vec!["/e2e/1".into()];
-    let created = exec(s, c.create_resource(&pat, &r).unwrap()).unwrap();
+    let created = exec(s, c.resources().create(&pat, &r).unwrap()).unwrap();
     let id = created.id.clone().expect("id");
     let mut names = created.scope_names();
     names.sort();
     assert_eq!(names, ["read", "write"]);
-    let e = exec(s, c.create_resource(&pat, &r).unwrap()).unwrap_err();
+    let e = exec(s, c.resources().create(&pat, &r).unwrap()).unwrap_err();
     assert_eq!(e.http_status(), Some(409), "duplicate name: {e}");
-    let got = exec(s, c.get_resource(&pat, &id).unwrap()).unwrap();
+    let got = exec(s, c.resources().get(&pat, &id).unwrap()).unwrap();
     assert_eq!(got.name, name);
     let mut upd = got.clone();
     upd.uris.push("/e2e/2".into());
-    exec(s, c.update_resource(&pat, &id, &upd).unwrap()).unwrap();
-    let got = exec(s, c.get_resource(&pat, &id).unwrap()).unwrap();
+    exec(s, c.resources().update(&pat, &id, &upd).unwrap()).unwrap();
+    let got = exec(s, c.resources().get(&pat, &id).unwrap()).unwrap();
     assert_eq!(got.uris.len(), 2);
     let q = ResourceQuery {
         name: Some(name.clone()),
@@ -518,10 +502,10 @@ pub fn resource_crud(s: &dyn Sender) {
         ..Default::default()
     };
     assert_eq!(
-        exec(s, c.query_resources(&pat, &q).unwrap()).unwrap(),
+        exec(s, c.resources().query(&pat, &q).unwrap()).unwrap(),
         vec![id.clone()]
     );
-    let deep = exec(s, c.query_resources_deep(&pat, &q).unwrap()).unwrap();
+    let deep = exec(s, c.resources().query_deep(&pat, &q).unwrap()).unwrap();
     assert_eq!(deep.len(), 1);
     assert_eq!(deep[0].id.as_deref(), Some(id.as_str()));
     let q = ResourceQuery {
@@ -529,11 +513,11 @@ pub fn resource_crud(s: &dyn Sender) {
         max: Some(100),
         ..Default::default()
     };
-    assert!(exec(s, c.query_resources(&pat, &q).unwrap())
+    assert!(exec(s, c.resources().query(&pat, &q).unwrap())
         .unwrap()
         .contains(&id));
-    exec(s, c.delete_resource(&pat, &id).unwrap()).unwrap();
-    let e = exec(s, c.get_resource(&pat, &id).unwrap()).unwrap_err();
+    exec(s, c.resources().delete(&pat, &id).unwrap()).unwrap();
+    let e = exec(s, c.resources().get(&pat, &id).unwrap()).unwrap_err();
     assert_eq!(e.http_status(), Some(404), "{e}");
 }
 
@@ -548,7 +532,7 @@ pub fn uma_policy(s: &dyn Sender) {
         exact_name: true,
         ..Default::default()
     };
-    let found = exec(s, c.query_resources_deep(&pat, &q).unwrap()).unwrap();
+    let found = exec(s, c.resources().query_deep(&pat, &q).unwrap()).unwrap();
     let res = found.first().expect("alice-album imported with the realm");
     assert!(
         matches!(&res.owner, Some(ResourceOwner::Object { name: Some(n), .. }) if n == "alice"),
@@ -573,10 +557,11 @@ pub fn uma_policy(s: &dyn Sender) {
         resource: Some(rid.clone()),
         ..Default::default()
     };
-    for old in exec(s, c.query_uma_policies(&alice, &q).unwrap()).unwrap() {
+    for old in exec(s, c.uma_policies().query(&alice, &q).unwrap()).unwrap() {
         exec(
             s,
-            c.delete_uma_policy(&alice, old.id.as_deref().unwrap())
+            c.uma_policies()
+                .delete(&alice, old.id.as_deref().unwrap())
                 .unwrap(),
         )
         .unwrap();
@@ -588,20 +573,21 @@ pub fn uma_policy(s: &dyn Sender) {
         users: vec!["bob".into()],
         ..Default::default()
     };
-    let created = exec(s, c.create_uma_policy(&alice, &rid, &p).unwrap()).unwrap();
+    let created = exec(s, c.uma_policies().create(&alice, &rid, &p).unwrap()).unwrap();
     let pid = created.id.clone().unwrap();
     assert_eq!(created.users, ["bob"]);
     assert!(decide(&bob), "bob may read after alice's grant");
     let listed = exec(
         s,
-        c.query_uma_policies(
-            &alice,
-            &UmaPolicyQuery {
-                resource: Some(rid.clone()),
-                ..Default::default()
-            },
-        )
-        .unwrap(),
+        c.uma_policies()
+            .query(
+                &alice,
+                &UmaPolicyQuery {
+                    resource: Some(rid.clone()),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
     )
     .unwrap();
     assert!(
@@ -610,11 +596,11 @@ pub fn uma_policy(s: &dyn Sender) {
     );
     let mut upd = created.clone();
     upd.description = Some("updated".into());
-    exec(s, c.update_uma_policy(&alice, &pid, &upd).unwrap()).unwrap();
+    exec(s, c.uma_policies().update(&alice, &pid, &upd).unwrap()).unwrap();
     // bob cannot manage alice's resource
-    let e = exec(s, c.create_uma_policy(&bob, &rid, &p).unwrap()).unwrap_err();
+    let e = exec(s, c.uma_policies().create(&bob, &rid, &p).unwrap()).unwrap_err();
     assert_eq!(e.http_status(), Some(400), "{e}");
-    exec(s, c.delete_uma_policy(&alice, &pid).unwrap()).unwrap();
+    exec(s, c.uma_policies().delete(&alice, &pid).unwrap()).unwrap();
     assert!(!decide(&bob), "access removed with the policy");
 }
 

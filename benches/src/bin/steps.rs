@@ -10,6 +10,9 @@ use keycloak_client::{
 };
 use keycloak_client_bench::{fixture, now, CLIENT_ID, ISSUER, NONCE};
 
+#[path = "../../../src/doc_fixtures.rs"]
+mod fixtures;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let step = args.next().expect("step");
@@ -18,7 +21,7 @@ fn main() {
     match step.as_str() {
         "setup" => {}
         "ours/authorize_url" => {
-            let client = keycloak_client::doc_support::client();
+            let client = fixtures::client();
             let mut rng = rand::rng();
             for _ in 0..n {
                 black_box(
@@ -31,7 +34,7 @@ fn main() {
             }
         }
         "ours/token_response+id_token" => {
-            let client = keycloak_client::doc_support::client();
+            let client = fixtures::client();
             let v =
                 TokenValidator::new(&client, Arc::new(keycloak_client_ring::RingVerifier)).unwrap();
             v.install_keys(JwkSet::parse(f.jwks.as_bytes()).unwrap(), UnixTime(now()));
@@ -42,10 +45,10 @@ fn main() {
                 ..IdTokenExpectations::for_client(&client.config)
             };
             for _ in 0..n {
-                let r = keycloak_client::parse::token_response(&Response::json(
+                let r = keycloak_client::TokenResponse::parse(&Response::json(
                     200,
                     f.token_body.clone(),
-                ))
+                ), 1 << 20)
                 .unwrap();
                 let t = TokenSet::from_response(r, UnixTime(now()));
                 black_box(
@@ -61,7 +64,7 @@ fn main() {
         }
         "ours/userinfo" => {
             use keycloak_client::Exchange;
-            let client = keycloak_client::doc_support::client();
+            let client = fixtures::client();
             let at = keycloak_client::AccessToken::new("at");
             for _ in 0..n {
                 let step = client.userinfo(&at).unwrap().expect_subject("f:1234:alice");

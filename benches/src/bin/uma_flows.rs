@@ -72,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let id = http
-        .exec(c.query_resources(&pat.access_token, &q)?)
+        .exec(c.resources().query(&pat.access_token, &q)?)
         .await?
         .into_iter()
         .next()

@@ -1,6 +1,8 @@
-//! Fixtures for the rustdoc examples (hidden from the documentation).
+//! Fixtures for the rustdoc examples: not part of the crate. A doctest pulls them in with a
+//! hidden `# #[path = "doc_fixtures.rs"] mod fixtures; use fixtures::*;`.
+#![allow(dead_code)]
 
-use crate::{Client, ClientConfig, Discovered, ProviderMetadata, UmaMetadata, UnixTime};
+use keycloak_client::{Client, ClientConfig, Discovered, ProviderMetadata, UmaMetadata, UnixTime};
 
 const ISS: &str = "http://127.0.0.1:18080/realms/rkc";
 

@@ -1,0 +1,141 @@
+//! The resource registration endpoint (UMA Federated Authorization §3.2; Keycloak's
+//! `authz/protection/resource_set`): create, read, update, delete and query resources with
+//! the PAT.
+
+use crate::api::{with_bearer, EmptyCall, JsonCall};
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::http::{Method, Request};
+use crate::secret::AccessToken;
+
+use super::{Resource, ResourceQuery};
+
+/// The resource registration API of one resource server, from
+/// [`Client::resources`](crate::Client::resources).
+///
+/// ```
+/// # use keycloak_client::*;
+/// # #[path = "../doc_fixtures.rs"] mod fixtures; use fixtures::*;
+/// use keycloak_client::uma::{Resource, ResourceQuery};
+/// let api = client().resources();
+/// let pat = AccessToken::new("pat");
+/// let created = api.create(&pat, &Resource::new("photo-1", &["read"]))?
+///     .handle(Response::json(201, r#"{"_id":"42","name":"photo-1","resource_scopes":[{"id":"s","name":"read"}]}"#), NOW)?;
+/// assert_eq!(created.id.as_deref(), Some("42"));
+/// let q = ResourceQuery { name: Some("photo".into()), ..Default::default() };
+/// let ids = api.query(&pat, &q)?.handle(Response::json(200, r#"["42"]"#), NOW)?;
+/// api.delete(&pat, &ids[0])?.handle(Response::new(204, vec![], ""), NOW)?;
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ResourceRegistration {
+    /// `resource_registration_endpoint`, back-channel form; `None` without UMA discovery.
+    endpoint: Option<url::Url>,
+    limit: usize,
+}
+
+impl ResourceRegistration {
+    pub(crate) fn new(config: &ClientConfig, endpoint: Option<&url::Url>) -> Self {
+        ResourceRegistration {
+            endpoint: endpoint.map(|u| config.to_backchannel(u)),
+            limit: config.max_body_bytes,
+        }
+    }
+
+    fn url(&self, id: Option<&str>) -> Result<url::Url, Error> {
+        let mut u = self.endpoint.clone().ok_or(Error::MissingEndpoint(
+            "resource_registration_endpoint (discover with UMA enabled)",
+        ))?;
+        if let Some(id) = id {
+            if id.is_empty() {
+                return Err(Error::Config("empty resource id".into()));
+            }
+            u.path_segments_mut()
+                .map_err(|_| Error::MissingEndpoint("resource_registration_endpoint"))?
+                .push(id);
+        }
+        Ok(u)
+    }
+
+    fn json<T>(&self, req: Request, what: &'static str, ok: &'static [u16]) -> JsonCall<T> {
+        JsonCall::new(
+            req.header("accept", "application/json"),
+            what,
+            ok,
+            self.limit,
+        )
+    }
+
+    fn empty(&self, request: Request, what: &'static str) -> EmptyCall {
+        EmptyCall {
+            request,
+            what,
+            ok: &[200, 204],
+            limit: self.limit,
+        }
+    }
+
+    /// Registers a resource (201 with its id).
+    pub fn create(
+        &self,
+        pat: &AccessToken,
+        resource: &Resource,
+    ) -> Result<JsonCall<Resource>, Error> {
+        let body = serde_json::to_vec(resource).unwrap_or_default();
+        let req = with_bearer(Request::new(Method::Post, self.url(None)?), pat)?.json(body);
+        Ok(JsonCall::new(
+            req,
+            "create resource",
+            &[200, 201],
+            self.limit,
+        ))
+    }
+
+    /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
+    pub fn get(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
+        let req = with_bearer(Request::new(Method::Get, self.url(Some(id))?), pat)?;
+        Ok(self.json(req, "get resource", &[200]))
+    }
+
+    /// Replaces a resource (204).
+    pub fn update(
+        &self,
+        pat: &AccessToken,
+        id: &str,
+        resource: &Resource,
+    ) -> Result<EmptyCall, Error> {
+        let body = serde_json::to_vec(resource).unwrap_or_default();
+        let req = with_bearer(Request::new(Method::Put, self.url(Some(id))?), pat)?.json(body);
+        Ok(self.empty(req, "update resource"))
+    }
+
+    /// Deletes a resource (204).
+    pub fn delete(&self, pat: &AccessToken, id: &str) -> Result<EmptyCall, Error> {
+        let req = with_bearer(Request::new(Method::Delete, self.url(Some(id))?), pat)?;
+        Ok(self.empty(req, "delete resource"))
+    }
+
+    /// Lists the ids of the resources matching a query.
+    pub fn query(
+        &self,
+        pat: &AccessToken,
+        query: &ResourceQuery,
+    ) -> Result<JsonCall<Vec<String>>, Error> {
+        let mut u = self.url(None)?;
+        query.apply(&mut u, false);
+        let req = with_bearer(Request::new(Method::Get, u), pat)?;
+        Ok(self.json(req, "query resources", &[200]))
+    }
+
+    /// Lists the full resources matching a query (`deep=true`).
+    pub fn query_deep(
+        &self,
+        pat: &AccessToken,
+        query: &ResourceQuery,
+    ) -> Result<JsonCall<Vec<Resource>>, Error> {
+        let mut u = self.url(None)?;
+        query.apply(&mut u, true);
+        let req = with_bearer(Request::new(Method::Get, u), pat)?;
+        Ok(self.json(req, "query resources", &[200]))
+    }
+}
