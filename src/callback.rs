@@ -8,7 +8,9 @@ use crate::discovery::ProviderMetadata;
 use crate::error::{Error, OAuthError};
 use crate::flow::{Ending, Flow, Step};
 use crate::http::{Request, Response};
-use crate::jwt::{check_id_token_unsigned, Claims, IdTokenExpectations, IdTokenValidator};
+use crate::jwt::{
+    check_id_token_unsigned, Claims, IdTokenExpectations, IdTokenValidator, KeyFetchGuard, KeyStep,
+};
 use crate::login::PendingLogin;
 use crate::secret::{AccessToken, AuthorizationCode, IdToken};
 use crate::time::UnixTime;
@@ -209,7 +211,7 @@ pub(crate) fn accept_callback(
             .any(|s| s == "openid"),
         policy,
         return_to: pending.return_to,
-        created_at: now,
+        now,
         state: ExchangeState::Start,
         outgoing: None,
         ending: Ending::default(),
@@ -246,11 +248,18 @@ pub struct CodeExchange {
     openid: bool,
     policy: IdTokenPolicy,
     return_to: Option<String>,
-    created_at: UnixTime,
+    /// The latest time the flow was told.
+    now: UnixTime,
     state: ExchangeState,
-    /// A request decided while handling a response, handed out by the next `poll`.
-    outgoing: Option<Request>,
+    /// A step decided while handling a response, handed out by the next `poll`.
+    outgoing: Option<Outgoing>,
     ending: Ending,
+}
+
+#[derive(Debug)]
+enum Outgoing {
+    Send(Request),
+    Wait(crate::single_flight::Waiter),
 }
 
 #[derive(Debug)]
@@ -258,13 +267,15 @@ enum ExchangeState {
     /// Nothing sent yet.
     Start,
     /// The key set was requested before the code.
-    KeysBeforeCode,
+    KeysBeforeCode(KeyFetchGuard),
     /// Keys are in; the code may be sent.
     ReadyToSend,
     /// The code was sent.
     AwaitingTokens,
     /// The ID token named an unknown key; the key set was requested.
-    KeysAfterCode(Box<TokenSet>),
+    KeysAfterCode(Box<TokenSet>, KeyFetchGuard),
+    /// The ID token named an unknown key; another flow is fetching the key set.
+    WaitingForKeys(Box<TokenSet>),
     /// Validated tokens, to hand out.
     Validated(Box<LoginTokens>),
     /// Handed out.
@@ -303,13 +314,27 @@ impl CodeExchange {
         match std::mem::replace(&mut self.state, ExchangeState::Done) {
             ExchangeState::Start => {
                 if let IdTokenPolicy::Verify(v) = &self.policy {
-                    if let Some(req) = v.prepare(self.created_at)? {
-                        self.state = ExchangeState::KeysBeforeCode;
-                        return Ok(Step::Send(req));
+                    match v.prepare_keys(self.now)? {
+                        KeyStep::Ready => {}
+                        KeyStep::Fetch(req, guard) => {
+                            self.state = ExchangeState::KeysBeforeCode(guard);
+                            return Ok(Step::Send(req));
+                        }
+                        KeyStep::Wait(w) => {
+                            // Another login is fetching them: look again afterwards.
+                            self.state = ExchangeState::Start;
+                            return Ok(Step::Wait(w));
+                        }
                     }
                 }
                 self.state = ExchangeState::AwaitingTokens;
                 Ok(Step::Send(self.call.request()))
+            }
+            ExchangeState::WaitingForKeys(tokens) => {
+                // The other flow's refetch counts as this one's: an unknown key now is final.
+                let out = self.validate(*tokens, self.now)?;
+                self.state = ExchangeState::Validated(Box::new(out));
+                self.next()
             }
             ExchangeState::ReadyToSend => {
                 self.state = ExchangeState::AwaitingTokens;
@@ -331,12 +356,13 @@ impl CodeExchange {
 
     fn take_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
         match std::mem::replace(&mut self.state, ExchangeState::Done) {
-            ExchangeState::KeysBeforeCode => {
+            ExchangeState::KeysBeforeCode(guard) => {
                 if let IdTokenPolicy::Verify(v) = &self.policy {
                     // A failed refetch of stale keys falls back to the cached ones; then the
                     // validator must be ready (usable keys, no further fetch), or the code
                     // stays unsent.
                     let fetched = v.accept_key_refresh(response, now);
+                    guard.finish(&fetched);
                     match v.prepare(now) {
                         Ok(None) => {}
                         Ok(Some(_)) | Err(Error::KeysUnavailable) => {
@@ -353,19 +379,30 @@ impl CodeExchange {
                 match self.validate(tokens.clone(), now) {
                     Err(Error::UnknownKey(k)) => {
                         let refresh = match &self.policy {
-                            IdTokenPolicy::Verify(v) => v.key_refresh_request(now),
-                            IdTokenPolicy::DangerSkipSignature => None,
+                            IdTokenPolicy::Verify(v) => v.refresh_keys(now),
+                            IdTokenPolicy::DangerSkipSignature => KeyStep::Ready,
                         };
-                        let req = refresh.ok_or(Error::UnknownKey(k))?;
-                        self.state = ExchangeState::KeysAfterCode(Box::new(tokens));
-                        self.outgoing = Some(req);
+                        let tokens = Box::new(tokens);
+                        match refresh {
+                            KeyStep::Ready => return Err(Error::UnknownKey(k)),
+                            KeyStep::Fetch(req, guard) => {
+                                self.state = ExchangeState::KeysAfterCode(tokens, guard);
+                                self.outgoing = Some(Outgoing::Send(req));
+                            }
+                            KeyStep::Wait(w) => {
+                                self.state = ExchangeState::WaitingForKeys(tokens);
+                                self.outgoing = Some(Outgoing::Wait(w));
+                            }
+                        }
                     }
                     other => self.state = ExchangeState::Validated(Box::new(other?)),
                 }
             }
-            ExchangeState::KeysAfterCode(tokens) => {
+            ExchangeState::KeysAfterCode(tokens, guard) => {
                 if let IdTokenPolicy::Verify(v) = &self.policy {
-                    v.accept_key_refresh(response, now)?;
+                    let fetched = v.accept_key_refresh(response, now);
+                    guard.finish(&fetched);
+                    fetched?;
                 }
                 self.state = ExchangeState::Validated(Box::new(self.validate(*tokens, now)?));
             }
@@ -383,8 +420,10 @@ impl Flow for CodeExchange {
 
     fn poll(&mut self) -> Result<Step<LoginTokens>, Error> {
         self.ending.check()?;
-        if let Some(req) = self.outgoing.take() {
-            return Ok(Step::Send(req));
+        match self.outgoing.take() {
+            Some(Outgoing::Send(req)) => return Ok(Step::Send(req)),
+            Some(Outgoing::Wait(w)) => return Ok(Step::Wait(w)),
+            None => {}
         }
         let step = self.next();
         match step {
@@ -394,10 +433,15 @@ impl Flow for CodeExchange {
     }
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
+        self.now = now;
         // After an error the state is `Done`: `take_response` answers "without request".
         match self.take_response(response, now) {
             Err(Error::FlowState(m)) => Err(Error::FlowState(m)),
             other => self.ending.record(other),
         }
+    }
+
+    fn handle_timeout(&mut self, now: UnixTime) {
+        self.now = now;
     }
 }

@@ -365,16 +365,10 @@ impl Client {
             call: TokenCall::new(&self.config, self.token_endpoint(), "device token")
                 .field("grant_type", "urn:ietf:params:oauth:grant-type:device_code")
                 .field("device_code", auth.device_code.secret()),
-            // A stored authorization may carry 0: never poll without waiting (RFC 8628 §3.5);
-            // nor wait longer than a minute, whatever it carries.
-            interval: auth
-                .interval
-                .clamp(1, crate::device::MAX_POLL_INTERVAL_SECS),
+            // A stored authorization may carry 0: never poll without waiting (RFC 8628 §3.5).
+            interval: auth.interval.max(1),
             expires_at: auth.expires_at,
-            next_poll_at: now.plus(
-                auth.interval
-                    .clamp(1, crate::device::MAX_POLL_INTERVAL_SECS),
-            ),
+            next_poll_at: now.plus(auth.interval.max(1)),
         }
     }
 

@@ -79,10 +79,6 @@ pub enum DevicePoll {
     Done(Box<TokenSet>),
 }
 
-/// The longest wait between two polls, whatever the server asks (a stored or hostile
-/// `interval` must not park a driver for years).
-pub const MAX_POLL_INTERVAL_SECS: u64 = 60;
-
 /// Polls the token endpoint with a device code (RFC 8628 §3.4). The poller carries the interval
 /// (5 s more after each `slow_down`, §3.5) and when the next poll may go out; the caller only
 /// waits until [`next_poll_at`](Self::next_poll_at) and sends [`request`](Self::request).
@@ -126,7 +122,7 @@ impl DevicePoller {
         let pending = match err.oauth_error() {
             Some("authorization_pending") => true,
             Some("slow_down") => {
-                self.interval = self.interval.saturating_add(5).min(MAX_POLL_INTERVAL_SECS);
+                self.interval = self.interval.saturating_add(5);
                 true
             }
             Some("expired_token") => return Err(Error::DeviceExpired),
@@ -190,7 +186,11 @@ impl DeviceWait {
             self.ending.finish();
             return Ok(Step::Done(t));
         }
-        if self.now >= self.poller.expires_at() {
+        // No poll can come before the code expires: say so now rather than park the driver
+        // until then (a stored or hostile `interval` can be years long).
+        if self.now >= self.poller.expires_at()
+            || self.poller.next_poll_at() >= self.poller.expires_at()
+        {
             return Err(Error::DeviceExpired);
         }
         if self.now < self.poller.next_poll_at() {

@@ -396,6 +396,55 @@ pub trait IdTokenValidator: Send + Sync {
     ) -> Result<(), Error> {
         Ok(())
     }
+
+    /// [`prepare`](Self::prepare) for a validator shared by concurrent flows: one of them
+    /// fetches the keys, the others [wait](KeyStep::Wait) for that fetch. Default: `prepare`.
+    fn prepare_keys(&self, now: UnixTime) -> Result<KeyStep, Error> {
+        Ok(match self.prepare(now)? {
+            Some(r) => KeyStep::Fetch(r, KeyFetchGuard(None)),
+            None => KeyStep::Ready,
+        })
+    }
+
+    /// [`key_refresh_request`](Self::key_refresh_request) for a shared validator: `Ready`
+    /// means no refetch is allowed now. Default: `key_refresh_request`.
+    fn refresh_keys(&self, now: UnixTime) -> KeyStep {
+        match self.key_refresh_request(now) {
+            Some(r) => KeyStep::Fetch(r, KeyFetchGuard(None)),
+            None => KeyStep::Ready,
+        }
+    }
+}
+
+/// What a flow does about a validator's keys.
+#[derive(Debug)]
+pub enum KeyStep {
+    /// Nothing to fetch.
+    Ready,
+    /// Fetch them; hand the response to
+    /// [`accept_key_refresh`](IdTokenValidator::accept_key_refresh), then
+    /// [finish](KeyFetchGuard::finish) the guard (it stands for this flow's claim on the one
+    /// fetch).
+    Fetch(crate::http::Request, KeyFetchGuard),
+    /// Another flow is fetching them: wait, then look again.
+    Wait(crate::single_flight::Waiter),
+}
+
+/// A flow's claim on the one key-set fetch of a shared validator (empty for validators that
+/// do not share). Finishing it releases the flows waiting for the keys.
+#[derive(Debug)]
+pub struct KeyFetchGuard(pub(crate) Option<crate::single_flight::Claim>);
+
+impl KeyFetchGuard {
+    /// Reports how the fetch ended: the waiting flows see the same outcome.
+    pub fn finish(self, outcome: &Result<(), Error>) {
+        if let Some(claim) = self.0 {
+            match outcome {
+                Ok(()) => claim.succeed(),
+                Err(e) => claim.fail(e.clone()),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,6 @@ pub use client::Client;
 pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
 pub use device::{
     DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller, DeviceWait, OnWait,
-    MAX_POLL_INTERVAL_SECS,
 };
 pub use discovery::{
     DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,
@@ -84,7 +83,7 @@ pub use flow::{Exchange, Flow, Single, Step};
 pub use http::{redacted_url, Method, Request, Response, DEFAULT_MAX_BODY_BYTES};
 pub use introspection::{Introspection, IntrospectionRequest};
 pub use jws::{Algorithm, Jwk, JwkSet, JwsVerifier, VerificationKey};
-pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator};
+pub use jwt::{Claims, IdTokenExpectations, IdTokenValidator, KeyFetchGuard, KeyStep};
 pub use keycloak::{Keycloak, KeycloakBuilder};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout_url::LogoutUrlBuilder;

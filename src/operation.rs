@@ -5,7 +5,9 @@
 //!
 //! Outages: when a refetch of stale-but-usable state fails (an error status, or the transport
 //! through [`Flow::handle_send_failure`]), the stale state serves; callers that had nothing and
-//! waited for the fetch fail with its error, and the next caller fetches again.
+//! waited for the fetch fail with its error ([`Error::SharedFetchFailed`] for a transport
+//! failure), and the next caller fetches again. An operation dropped mid-fetch (a cancelled
+//! request) fails nobody: a waiter takes the fetch over.
 
 use std::sync::Arc;
 
@@ -419,12 +421,12 @@ impl<T: 'static> Flow for Operation<T> {
             return false;
         }
         self.awaiting = false;
-        // The claim goes without an outcome: waiters learn the fetch failed in transport.
         let Some(f) = self.fetching.take() else {
             return false;
         };
         let can_serve = f.fall_back(&self.agent, &mut self.held, now);
-        drop(f);
+        // Waiters (they had nothing to serve from) learn that Keycloak is unreachable.
+        f.claim.fail_in_transport();
         can_serve
     }
 }

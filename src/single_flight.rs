@@ -86,8 +86,10 @@ impl Gate {
 }
 
 /// The right to run the one fetch. Dropping it releases every waiter with its outcome:
-/// success after [`succeed`](Self::succeed), the error after [`fail`](Self::fail), and
-/// [`Error::SharedFetchFailed`] when the flow was abandoned (its transport failed).
+/// success after [`succeed`](Self::succeed), the error after [`fail`](Self::fail),
+/// [`Error::SharedFetchFailed`] after [`fail_in_transport`](Self::fail_in_transport). A claim
+/// dropped without an outcome (its flow was cancelled) fails nobody: the waiters look again
+/// and one of them fetches.
 #[derive(Debug)]
 pub(crate) struct Claim {
     inner: Arc<GateInner>,
@@ -104,17 +106,17 @@ impl Claim {
     pub(crate) fn fail(mut self, e: Error) {
         self.outcome = Some(Err(e));
     }
+
+    /// The fetch got no response (the driver's transport failed).
+    pub(crate) fn fail_in_transport(self) {
+        let what = self.inner.what;
+        self.fail(Error::SharedFetchFailed { what });
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let failure = match self.outcome.take() {
-            Some(Ok(())) => None,
-            Some(Err(e)) => Some(e),
-            None => Some(Error::SharedFetchFailed {
-                what: self.inner.what,
-            }),
-        };
+        let failure = self.outcome.take().and_then(Result::err);
         let wakers = {
             let mut s = lock(&self.inner.state);
             s.busy = false;
@@ -228,12 +230,17 @@ mod tests {
         let c = g.try_claim().unwrap();
         let w = g.try_claim().unwrap_err();
         let ticket = w.ticket();
-        drop(c);
+        c.fail_in_transport();
         w.wait_blocking(); // returns at once: the generation moved on
         assert!(matches!(
             ticket.failure(),
             Some(Error::SharedFetchFailed { what: "test" })
         ));
+        // A claim dropped without an outcome (a cancelled flow) fails nobody.
+        let c = g.try_claim().unwrap();
+        let ticket = g.try_claim().unwrap_err().ticket();
+        drop(c);
+        assert!(ticket.failure().is_none());
     }
 
     #[test]

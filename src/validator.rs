@@ -17,7 +17,7 @@ use crate::http::{Method, Request, Response};
 use crate::jws::{Algorithm, JwkSet, JwsVerifier, VerificationKey};
 use crate::jwt::{
     check_id_token_claims, check_typ, decode_unverified, Claims, IdTokenExpectations,
-    IdTokenValidator, UnverifiedJwt,
+    IdTokenValidator, KeyFetchGuard, KeyStep, UnverifiedJwt,
 };
 use crate::secret::{AccessToken, ClientSecret, IdToken};
 use crate::single_flight::{Claim, Gate, Waiter};
@@ -584,6 +584,42 @@ impl IdTokenValidator for TokenValidator {
     fn key_refresh_request(&self, now: UnixTime) -> Option<Request> {
         self.begin_key_fetch(now, RefetchReason::UnknownKey)
             .map(|r| r.request())
+    }
+
+    fn prepare_keys(&self, now: UnixTime) -> Result<KeyStep, Error> {
+        if self.allowed.is_empty() {
+            return Err(Error::Config("no signature algorithm is allowed".into()));
+        }
+        {
+            let c = lock(&self.cache);
+            if !self.has_usable_key(&c) && !c.keys.keys.is_empty() && !c.is_stale(now) {
+                // Fresh keys, none fitting: the allow-list and the realm disagree. Say so, and
+                // keep the code unsent (it could never validate).
+                let names: Vec<&str> = self.allowed.iter().map(|a| a.name()).collect();
+                return Err(Error::Config(format!(
+                    "the issuer's keys fit none of the allowed algorithms ({}); the authorization code was not sent",
+                    names.join(", ")
+                )));
+            }
+        }
+        match self.claim_key_fetch(now, RefetchReason::Stale) {
+            KeyFetch::Fetch(r, claim) => {
+                Ok(KeyStep::Fetch(r.request(), KeyFetchGuard(Some(claim))))
+            }
+            KeyFetch::Wait(w) => Ok(KeyStep::Wait(w)),
+            KeyFetch::Ready if self.allowed.iter().all(|a| a.is_symmetric()) => Ok(KeyStep::Ready),
+            KeyFetch::Ready if self.has_usable_keys() => Ok(KeyStep::Ready),
+            // No usable key and no fetch allowed yet: refuse before the code is spent.
+            KeyFetch::Ready => Err(Error::KeysUnavailable),
+        }
+    }
+
+    fn refresh_keys(&self, now: UnixTime) -> KeyStep {
+        match self.claim_key_fetch(now, RefetchReason::UnknownKey) {
+            KeyFetch::Fetch(r, claim) => KeyStep::Fetch(r.request(), KeyFetchGuard(Some(claim))),
+            KeyFetch::Wait(w) => KeyStep::Wait(w),
+            KeyFetch::Ready => KeyStep::Ready,
+        }
     }
 
     fn accept_key_refresh(&self, response: Response, now: UnixTime) -> Result<(), Error> {

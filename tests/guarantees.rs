@@ -1370,3 +1370,39 @@ fn builder_mistakes_are_reported_and_the_device_never_polls_without_waiting() {
         "{d}"
     );
 }
+
+#[test]
+fn concurrent_logins_share_one_key_refetch_when_the_realm_rotates() {
+    let c = rs();
+    let s = Signer::new();
+    // The validator knows only the realm's old key; the new ID tokens name `k1`.
+    let old = s.jwks().replace("\"k1\"", "\"k0\"");
+    let v = validator(&c);
+    v.install_keys(keycloak_client::JwkSet::parse(old.as_bytes()).unwrap(), NOW);
+    let (mut a, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let (mut b, _) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let mut claims = common::id_claims("rkc-rs", "alice", NOW);
+    claims["nonce"] = json!(nonce);
+    let tokens = Response::json(200, token_body(&s.sign(&claims)));
+    for f in [&mut a, &mut b] {
+        let Ok(Step::Send(req)) = f.poll() else {
+            panic!("the code goes out: a usable key is loaded")
+        };
+        assert_eq!(req.url.path(), TOKEN);
+        f.handle_response(tokens.clone(), NOW).unwrap();
+    }
+    let Ok(Step::Send(req)) = a.poll() else {
+        panic!("the first login refetches the keys")
+    };
+    assert_eq!(req.url.path(), CERTS);
+    let Ok(Step::Wait(w)) = b.poll() else {
+        panic!("the second login waits for that refetch instead of failing after its code was spent")
+    };
+    a.handle_response(Response::json(200, s.jwks()), NOW).unwrap();
+    assert!(matches!(a.poll(), Ok(Step::Done(_))));
+    w.wait_blocking();
+    let Ok(Step::Done(login)) = b.poll() else {
+        panic!("the second login validates with the refetched keys")
+    };
+    assert_eq!(login.id_claims.sub(), Some("alice"));
+}

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use keycloak_client::{Exchange, IdTokenExpectations, IdTokenValidator, RefetchReason};
+use keycloak_client::{IdTokenExpectations, IdTokenValidator};
 use keycloak_client_ureq::now;
 
 use crate::store::Saved;
@@ -142,25 +142,20 @@ pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
     if tty {
         eprintln!();
     }
-    let tokens = tokens?;
+    let tokens = match tokens {
+        Err(e) if matches!(e.keycloak(), Some(keycloak_client::Error::Cancelled(_))) => {
+            return Err(Failure::protocol(format!("no approval within {timeout} s")));
+        }
+        other => other?,
+    };
     // The ID token of a device login is validated like any other (no nonce in this grant).
     let claims = match &tokens.id_token {
         Some(id) => {
+            // The agent loads the realm's keys (once, shared) before handing the validator out.
             let v = ctx
                 .kc
                 .token_validator()?
                 .ok_or_else(|| Failure::protocol("no verifier"))?;
-            if v.cache().fetched_at.is_none() {
-                if let Some(r) = v.begin_key_fetch(now(), RefetchReason::Stale) {
-                    let req = r.request();
-                    let resp = ctx
-                        .kc
-                        .http()
-                        .send(&req)
-                        .map_err(keycloak_client_ureq::Error::from)?;
-                    v.install_keys(r.handle(resp, now())?, now());
-                }
-            }
             let expect = IdTokenExpectations::for_client(ctx.kc.config());
             Some(v.validate_id_token(id, Some(&tokens.access_token), &expect, now())?)
         }

@@ -73,6 +73,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether Keycloak is unavailable (no complete response, a shared fetch that failed in
+    /// transport, 502/503/504) rather than refusing: keep sessions, answer 503, try later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Transport(_) => true,
+            Error::Keycloak(e) => e.is_unavailable(),
+        }
+    }
+
     /// The core error, if this is one.
     pub fn keycloak(&self) -> Option<&keycloak_client::Error> {
         match self {

@@ -741,7 +741,7 @@ impl WebAuth {
             }
             // Keycloak unreachable: keep the session; the current access token serves until it
             // really expires (an outage does not log everybody out).
-            Err(keycloak_client_reqwest::Error::Transport(e)) if !tokens.is_expired(now()) => {
+            Err(e) if e.is_unavailable() && !tokens.is_expired(now()) => {
                 tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unreachable");
                 Some(tokens)
             }
