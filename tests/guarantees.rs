@@ -1396,9 +1396,12 @@ fn concurrent_logins_share_one_key_refetch_when_the_realm_rotates() {
     };
     assert_eq!(req.url.path(), CERTS);
     let Ok(Step::Wait(w)) = b.poll() else {
-        panic!("the second login waits for that refetch instead of failing after its code was spent")
+        panic!(
+            "the second login waits for that refetch instead of failing after its code was spent"
+        )
     };
-    a.handle_response(Response::json(200, s.jwks()), NOW).unwrap();
+    a.handle_response(Response::json(200, s.jwks()), NOW)
+        .unwrap();
     assert!(matches!(a.poll(), Ok(Step::Done(_))));
     w.wait_blocking();
     let Ok(Step::Done(login)) = b.poll() else {

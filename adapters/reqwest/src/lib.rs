@@ -7,6 +7,21 @@
 //! * [`Keycloak`]: the seed library's vocabulary, `.await`ed: the core's
 //!   [`keycloak_client::Keycloak`] with this client as its [`Driver`]. Discovery, the PAT and
 //!   the key set are fetched once however many tasks ask (the core's single flight).
+//!
+//! ```no_run
+//! use keycloak_client_reqwest::Keycloak;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let kc = Keycloak::from_keycloak_json(&std::fs::read_to_string("keycloak.json")?)?
+//!     .redirect_uri("http://127.0.0.1:8000/callback")
+//!     .jws_verifier(std::sync::Arc::new(keycloak_client_ring::RingVerifier))
+//!     .build()?;
+//! let (url, pending) = kc.login().await?;            // redirect the browser to `url`
+//! # let query = "";
+//! let tokens = kc.callback(pending, query).await?;   // on the redirect back
+//! let user = kc.fetch_userinfo(&tokens.tokens.access_token).await?;
+//! let pat = kc.pat().await?;
+//! # Ok(()) }
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -133,8 +148,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        let headers = resp.headers().iter();
-        let headers = headers.map(|(k, v)| (k.as_str(), v.as_bytes()));
+        let headers = resp.headers();
         Ok(transport::response(req, status, headers, body, started))
     }
 
@@ -191,12 +205,7 @@ impl Driver for HttpClient {
     {
         Box::pin(HttpClient::run(self, flow))
     }
-    fn now(&self) -> UnixTime {
-        now()
-    }
-    fn rng(&self) -> impl rand::CryptoRng {
-        rand::rng()
-    }
+    keycloak_client_transport::system_clock_and_rng!();
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

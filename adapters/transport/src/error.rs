@@ -48,6 +48,27 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// Classifies an I/O failure talking to `host`: refused or reset before a response is a
+    /// connect failure, a connection cut mid-response is `Disconnected`, a timeout is `Timeout`.
+    pub fn from_io(host: &str, io: &std::io::Error, started: std::time::Instant) -> Self {
+        use std::io::ErrorKind as K;
+        let (host, detail) = (host.to_string(), io.to_string());
+        match io.kind() {
+            K::ConnectionRefused | K::ConnectionReset | K::NotConnected => {
+                TransportError::Connect { host, detail }
+            }
+            K::UnexpectedEof | K::ConnectionAborted | K::BrokenPipe => {
+                TransportError::Disconnected { host, detail }
+            }
+            _ if detail.contains("disconnected") => TransportError::Disconnected { host, detail },
+            K::TimedOut => TransportError::Timeout {
+                host,
+                after_ms: started.elapsed().as_millis(),
+            },
+            _ => TransportError::Other { host, detail },
+        }
+    }
+
     /// Whether the server was unreachable or unavailable (as opposed to a local or protocol
     /// failure): connection refused, timeout, connection dropped.
     pub fn is_unavailable(&self) -> bool {
@@ -88,5 +109,26 @@ impl Error {
             Error::Keycloak(e) => Some(e),
             Error::Transport(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as Io, ErrorKind as K};
+
+    #[test]
+    fn io_failures_are_classified_and_outages_are_unavailable() {
+        let t = std::time::Instant::now();
+        let c = |k| TransportError::from_io("h:1", &Io::from(k), t);
+        assert!(matches!(c(K::ConnectionRefused), TransportError::Connect { .. }));
+        assert!(matches!(c(K::UnexpectedEof), TransportError::Disconnected { .. }));
+        assert!(matches!(c(K::TimedOut), TransportError::Timeout { .. }));
+        assert!(matches!(c(K::PermissionDenied), TransportError::Other { .. }));
+        assert!(Error::Transport(c(K::ConnectionRefused)).is_unavailable());
+        let shared = keycloak_client::Error::SharedFetchFailed { what: "discovery" };
+        assert!(Error::Keycloak(shared).is_unavailable(), "a waiter's view of the outage");
+        let refused = keycloak_client::Error::StateMismatch;
+        assert!(!Error::Keycloak(refused).is_unavailable());
     }
 }

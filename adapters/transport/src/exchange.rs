@@ -69,15 +69,19 @@ pub fn request_span(req: &Request) -> tracing::Span {
 
 /// The core's response from what arrived, with a `debug` event naming method, endpoint, status
 /// and time taken.
-pub fn response<'a>(
+pub fn response(
     req: &Request,
     status: u16,
-    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    headers: &http::HeaderMap,
     body: Vec<u8>,
     started: Instant,
 ) -> Response {
     let headers: Vec<(String, String)> = headers
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v).into_owned()))
+        .iter()
+        .map(|(k, v)| {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_string(), v)
+        })
         .collect();
     tracing::debug!(
         target: "keycloak_client::http",

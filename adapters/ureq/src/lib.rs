@@ -8,12 +8,26 @@
 //!   `find_ticket`, ...): the core's [`keycloak_client::Keycloak`] with this client as its
 //!   [`Driver`]. All state (discovery, PAT, keys, timers) lives in the core's
 //!   [`Agent`](keycloak_client::Agent); this crate only moves bytes and sleeps.
+//!
+//! ```no_run
+//! use keycloak_client_ureq::Keycloak;
+//! let kc = Keycloak::from_keycloak_json(&std::fs::read_to_string("keycloak.json")?)?
+//!     .redirect_uri("http://127.0.0.1:8000/callback")
+//!     .jws_verifier(std::sync::Arc::new(keycloak_client_ring::RingVerifier))
+//!     .build()?;
+//! let (url, pending) = kc.login()?;            // redirect the browser to `url`
+//! # let query = "";
+//! let tokens = kc.callback(pending, query)?;   // on the redirect back
+//! let user = kc.fetch_userinfo(&tokens.tokens.access_token)?;
+//! let pat = kc.pat()?;                         // fetched once, shared, refreshed before expiry
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 pub use keycloak_client;
-use keycloak_client::{drive, Driver, Exchange, Flow, Request, Response, Single, UnixTime};
+use keycloak_client::{drive, Driver, Exchange, Flow, Request, Response, Single};
 
 use keycloak_client_transport as transport;
 pub use keycloak_client_transport::{now, Error, Limits, RetryPolicy, TransportError};
@@ -79,38 +93,7 @@ impl HttpClient {
                         detail: e.to_string(),
                     }
                 }
-                ureq::Error::Io(io)
-                    if matches!(
-                        io.kind(),
-                        std::io::ErrorKind::ConnectionRefused
-                            | std::io::ErrorKind::ConnectionReset
-                            | std::io::ErrorKind::NotConnected
-                    ) =>
-                {
-                    TransportError::Connect {
-                        host: host.to_string(),
-                        detail: io.to_string(),
-                    }
-                }
-                ureq::Error::Io(io)
-                    if matches!(
-                        io.kind(),
-                        std::io::ErrorKind::UnexpectedEof
-                            | std::io::ErrorKind::ConnectionAborted
-                            | std::io::ErrorKind::BrokenPipe
-                    ) || io.to_string().contains("disconnected") =>
-                {
-                    TransportError::Disconnected {
-                        host: host.to_string(),
-                        detail: io.to_string(),
-                    }
-                }
-                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                    TransportError::Timeout {
-                        host: host.to_string(),
-                        after_ms: started.elapsed().as_millis(),
-                    }
-                }
+                ureq::Error::Io(io) => TransportError::from_io(host, &io, started),
                 other => TransportError::Other {
                     host: host.to_string(),
                     detail: other.to_string(),
@@ -130,8 +113,7 @@ impl HttpClient {
             let limit = max_body;
             return Err(TransportError::BodyTooLarge { host, limit });
         }
-        let headers = resp.headers().iter();
-        let headers = headers.map(|(k, v)| (k.as_str(), v.as_bytes()));
+        let headers = resp.headers();
         Ok(transport::response(req, status, headers, body, started))
     }
 
@@ -175,10 +157,5 @@ impl Driver for HttpClient {
     {
         HttpClient::run(self, flow)
     }
-    fn now(&self) -> UnixTime {
-        now()
-    }
-    fn rng(&self) -> impl rand::CryptoRng {
-        rand::rng()
-    }
+    keycloak_client_transport::system_clock_and_rng!();
 }
