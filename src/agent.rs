@@ -16,7 +16,7 @@ use crate::discovery::Discovered;
 use crate::error::Error;
 use crate::jws::{Algorithm, JwsVerifier};
 use crate::jwt::IdTokenValidator;
-use crate::single_flight::{Claim, Gate};
+use crate::single_flight::{Claim, Gate, Waiter};
 use crate::time::UnixTime;
 use crate::token::TokenSet;
 use crate::validator::{JwksCache, JwksPolicy, TokenValidator};
@@ -44,6 +44,16 @@ pub(crate) struct Settings {
     jwks_policy: JwksPolicy,
     discovery_ttl_secs: u64,
     pub(crate) pat_margin_secs: u64,
+}
+
+/// A caller's share of a piece of shared state.
+pub(crate) enum Share<T> {
+    /// Use this value.
+    Use(T),
+    /// Fetch it for everyone.
+    Fetch(Claim),
+    /// Wait for the fetch another caller runs.
+    Wait(Waiter),
 }
 
 #[derive(Default)]
@@ -254,20 +264,19 @@ impl Agent {
                 .saturating_add(self.settings().discovery_ttl_secs)
     }
 
-    /// The discovered client if it is fresh, or stale while another caller refetches it.
-    pub(crate) fn usable_client(&self, now: UnixTime) -> Option<Arc<Client>> {
-        let c = self.state().client.clone()?;
-        (self.is_fresh(&c, now) || self.shared.discovery.is_busy()).then_some(c)
-    }
-
-    /// The discovered client only if it is fresh.
-    pub(crate) fn fresh_client(&self, now: UnixTime) -> Option<Arc<Client>> {
-        let c = self.state().client.clone()?;
-        self.is_fresh(&c, now).then_some(c)
-    }
-
-    pub(crate) fn claim_discovery(&self) -> Result<Claim, crate::single_flight::Waiter> {
-        self.shared.discovery.try_claim()
+    /// The discovered client: fresh, or (stale) while another caller refetches it; else the
+    /// fetch for this caller, or a wait for the one running. The look and the claim happen
+    /// under the state lock: no other caller's fetch can end between them.
+    pub(crate) fn client_or_claim(&self, now: UnixTime) -> Share<Arc<Client>> {
+        let state = self.state();
+        let current = state.client.clone();
+        if let Some(c) = current.as_ref().filter(|c| self.is_fresh(c, now)) {
+            return Share::Use(c.clone());
+        }
+        match self.shared.discovery.try_claim() {
+            Ok(claim) => Share::Fetch(claim),
+            Err(wait) => current.map_or(Share::Wait(wait), Share::Use),
+        }
     }
 
     pub(crate) fn install_discovery(&self, d: Discovered) -> Arc<Client> {
@@ -276,26 +285,24 @@ impl Agent {
         c
     }
 
-    /// The PAT if it is outside the refresh margin, or still valid while another caller
-    /// refreshes it.
-    pub(crate) fn usable_pat(&self, now: UnixTime) -> Option<TokenSet> {
-        let p = self.state().pat.clone()?;
+    /// The PAT outside its refresh margin, or (inside it, with half the margin left) while
+    /// another caller refreshes it; else the fetch for this caller, or a wait for the one
+    /// running. Look and claim under the state lock, as for discovery.
+    pub(crate) fn pat_or_claim(&self, now: UnixTime) -> Share<TokenSet> {
+        let state = self.state();
         let margin = self.settings().pat_margin_secs;
-        // While another caller refreshes it, a PAT inside the margin serves if half the margin
-        // is left (not one about to expire on its way to Keycloak).
-        let ok = !p.needs_refresh(now, margin)
-            || (!p.needs_refresh(now, margin / 2) && self.shared.pat.is_busy());
-        ok.then_some(p)
-    }
-
-    /// The PAT only if it is outside the refresh margin.
-    pub(crate) fn fresh_pat(&self, now: UnixTime) -> Option<TokenSet> {
-        let p = self.state().pat.clone()?;
-        (!p.needs_refresh(now, self.settings().pat_margin_secs)).then_some(p)
-    }
-
-    pub(crate) fn claim_pat(&self) -> Result<Claim, crate::single_flight::Waiter> {
-        self.shared.pat.try_claim()
+        let current = state.pat.clone();
+        if let Some(p) = current.as_ref().filter(|p| !p.needs_refresh(now, margin)) {
+            return Share::Use(p.clone());
+        }
+        match self.shared.pat.try_claim() {
+            Ok(claim) => Share::Fetch(claim),
+            // Not one about to expire on its way to Keycloak.
+            Err(wait) => match current.filter(|p| !p.needs_refresh(now, margin / 2)) {
+                Some(p) => Share::Use(p),
+                None => Share::Wait(wait),
+            },
+        }
     }
 
     pub(crate) fn install_pat(&self, pat: TokenSet) {

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::agent::Agent;
+use crate::agent::{Agent, Share};
 use crate::client::Client;
 use crate::discovery::DiscoverFlow;
 use crate::error::Error;
@@ -183,41 +183,29 @@ impl<T: 'static> Operation<T> {
         op
     }
 
-    fn wait(&mut self, w: Waiter) -> Result<Option<Step<T>>, Error> {
+    fn wait(&mut self, w: Waiter) -> Step<T> {
         self.waited = Some(w.ticket());
-        Ok(Some(Step::Wait(w)))
+        Step::Wait(w)
     }
 
     /// The discovered client: held, usable, or fetched (`Err(step)`: send or wait first).
-    fn client(&mut self) -> Result<Result<Arc<Client>, Option<Step<T>>>, Error> {
+    fn client(&mut self) -> Result<Arc<Client>, Option<Step<T>>> {
         if let Some(c) = &self.held.client {
-            return Ok(Ok(c.clone()));
+            return Ok(c.clone());
         }
-        let agent = &self.agent;
-        if let Some(c) = agent.usable_client(self.now) {
-            return Ok(Ok(c));
-        }
-        match agent.claim_discovery() {
-            Ok(claim) => {
-                // Another caller may have finished between the look and the claim.
-                if let Some(c) = agent.fresh_client(self.now) {
-                    claim.succeed();
-                    return Ok(Ok(c));
-                }
-                let s = agent.settings();
+        match self.agent.client_or_claim(self.now) {
+            Share::Use(c) => Ok(c),
+            Share::Wait(w) => Err(Some(self.wait(w))),
+            Share::Fetch(claim) => {
+                let s = self.agent.settings();
                 let flow = if s.with_uma {
                     DiscoverFlow::with_optional_uma(&s.config)
                 } else {
                     DiscoverFlow::new(&s.config, false)
                 };
                 self.fetching = Some(Fetching::new(Fetch::Discovery(Box::new(flow)), claim));
-                Ok(Err(None))
+                Err(None)
             }
-            // Lost the race to a refetch of stale documents: those serve meanwhile.
-            Err(w) => match agent.usable_client(self.now) {
-                Some(c) => Ok(Ok(c)),
-                None => self.wait(w).map(Err),
-            },
         }
     }
 
@@ -226,24 +214,14 @@ impl<T: 'static> Operation<T> {
         if let Some(p) = &self.held.pat {
             return Ok(Ok(p.clone()));
         }
-        let agent = &self.agent;
-        if let Some(p) = agent.usable_pat(self.now) {
-            return Ok(Ok(p));
-        }
-        match agent.claim_pat() {
-            Ok(claim) => {
-                if let Some(p) = agent.fresh_pat(self.now) {
-                    claim.succeed();
-                    return Ok(Ok(p));
-                }
+        match self.agent.pat_or_claim(self.now) {
+            Share::Use(p) => Ok(Ok(p)),
+            Share::Wait(w) => Ok(Err(Some(self.wait(w)))),
+            Share::Fetch(claim) => {
                 let fetch = Fetch::Pat(Single::new(client.client_credentials()?));
                 self.fetching = Some(Fetching::new(fetch, claim));
                 Ok(Err(None))
             }
-            Err(w) => match agent.usable_pat(self.now) {
-                Some(p) => Ok(Ok(p)),
-                None => self.wait(w).map(Err),
-            },
         }
     }
 
@@ -268,7 +246,7 @@ impl<T: 'static> Operation<T> {
                     _ => return Err(Error::FlowState("a state fetch cannot wait")),
                 }
             }
-            let client = match self.client()? {
+            let client = match self.client() {
                 Ok(c) => c,
                 Err(None) => continue,
                 Err(Some(step)) => return Ok(Some(step)),
@@ -281,7 +259,7 @@ impl<T: 'static> Operation<T> {
             if let (Some(v), false) = (&validator, self.held.keys) {
                 match v.claim_key_fetch(self.now, RefetchReason::Stale) {
                     KeyFetch::Ready => self.held.keys = true,
-                    KeyFetch::Wait(w) => return self.wait(w),
+                    KeyFetch::Wait(w) => return Ok(Some(self.wait(w))),
                     KeyFetch::Fetch(r, claim) => {
                         let fetch = Fetch::Keys(Single::new(r), v.clone());
                         self.fetching = Some(Fetching::new(fetch, claim));

@@ -75,7 +75,8 @@ impl Gate {
     }
 
     /// Whether a fetch is running.
-    pub(crate) fn is_busy(&self) -> bool {
+    #[cfg(test)]
+    fn is_busy(&self) -> bool {
         lock(&self.inner.state).busy
     }
 
