@@ -96,6 +96,48 @@ impl WebConfig {
         })
     }
 
+    /// Refuses settings that would make the middleware fail open or misroute: a public path
+    /// that is empty, relative, `/` or carries control characters (each would make pages public
+    /// by accident), an application URL that is not http(s), and callback, logout and
+    /// back-channel paths that are relative, overlap one another, or are public.
+    pub fn validate(&self) -> Result<(), keycloak_client::Error> {
+        let bad = |m: String| Err(keycloak_client::Error::Config(m));
+        if !matches!(self.app_url.scheme(), "http" | "https") || self.app_url.host().is_none() {
+            return bad(format!("app_url `{}` is not an http(s) origin", self.app_url));
+        }
+        let well_formed = |p: &str| p.starts_with('/') && !p.chars().any(char::is_control);
+        for p in &self.public_paths {
+            if !well_formed(p) || p.trim_end_matches('/').is_empty() {
+                return bad(format!(
+                    "public path {p:?} would make every path, or no path, public: give an absolute prefix such as `/static`"
+                ));
+            }
+        }
+        let routes = [
+            ("callback_path", &self.callback_path),
+            ("logout_path", &self.logout_path),
+            ("backchannel_logout_path", &self.backchannel_logout_path),
+        ];
+        // One path is another's segment prefix (or equal to it).
+        let covers = |a: &str, b: &str| {
+            b == a || (b.starts_with(a) && (a.ends_with('/') || b[a.len()..].starts_with('/')))
+        };
+        for (i, (name, path)) in routes.iter().enumerate() {
+            if !well_formed(path) || path.len() < 2 {
+                return bad(format!("{name} {path:?} must be an absolute path below `/`"));
+            }
+            if self.is_public(path) {
+                return bad(format!("{name} {path:?} lies under a public path"));
+            }
+            for (other, o) in &routes[i + 1..] {
+                if covers(path, o) || covers(o, path) {
+                    return bad(format!("{name} {path:?} and {other} {o:?} overlap"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn secure_cookie(&self) -> bool {
         // Secure unless the app is plain http on loopback.
         let loopback = matches!(
@@ -420,6 +462,7 @@ impl WebAuth {
         web: WebConfig,
         store: Arc<dyn SessionStore>,
     ) -> Result<Self, keycloak_client::Error> {
+        web.validate()?;
         let redirect = web.absolute(&web.callback_path);
         let mut kb = Keycloak::builder(config.redirect_uri(&redirect))
             .jws_verifier(Arc::new(keycloak_client_ring::RingVerifier))
@@ -971,5 +1014,46 @@ mod tests {
         assert!(WebConfig::new("https://app.example.test")
             .unwrap()
             .secure_cookie());
+    }
+
+    /// Settings that would make the middleware fail open are refused when it is built.
+    #[test]
+    fn config_that_would_fail_open_is_rejected() {
+        let build = |edit: &dyn Fn(&mut WebConfig)| {
+            let mut c = WebConfig::new("http://127.0.0.1:8000").unwrap();
+            edit(&mut c);
+            let kc = keycloak_client::ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+                .client_secret("s");
+            WebAuth::new(kc, c, Arc::new(MemoryStore::new(10))).map(|_| ())
+        };
+        build(&|_| {}).expect("the defaults are fine");
+        build(&|c| c.public_paths = vec!["/public".into(), "/static/".into()]).expect("fine");
+        let refused = |what: &str, edit: &dyn Fn(&mut WebConfig)| {
+            let e = build(edit).expect_err(what);
+            assert!(matches!(e, keycloak_client::Error::Config(_)), "{what}: {e:?}");
+        };
+        refused("an empty public path makes every path public", &|c| {
+            c.public_paths = vec!["".into()]
+        });
+        refused("a public path must be absolute", &|c| c.public_paths = vec!["public".into()]);
+        refused("a public path with a control character", &|c| {
+            c.public_paths = vec!["/a\u{7}b".into()]
+        });
+        refused("`/` as a public path makes every path public", &|c| {
+            c.public_paths = vec!["/".into()]
+        });
+        refused("an app URL that is not http(s)", &|c| {
+            c.app_url = "mailto:app@example.test".parse().unwrap()
+        });
+        refused("callback and logout on the same path", &|c| {
+            c.logout_path = c.callback_path.clone()
+        });
+        refused("back-channel logout under the logout path", &|c| {
+            c.backchannel_logout_path = format!("{}/bc", c.logout_path)
+        });
+        refused("a relative callback path", &|c| c.callback_path = "kc/callback".into());
+        refused("the callback path is public", &|c| {
+            c.public_paths = vec!["/kc".into()]
+        });
     }
 }
