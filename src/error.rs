@@ -293,6 +293,26 @@ impl Error {
         crate::response::error_from("response", resp)
     }
 
+    /// Whether this is a definitive answer about the credentials used: the server refused them
+    /// with an OAuth error (a 4xx such as `invalid_grant` or `invalid_client`), or what it
+    /// returned failed validation. A session built on them ends. Anything else (outages, 5xx,
+    /// HTML error pages, cut or malformed bodies, keys not loadable yet) says nothing about
+    /// them: keep the session.
+    pub fn is_definitive(&self) -> bool {
+        match self {
+            Error::OAuth { status, .. } => (400..500).contains(status),
+            Error::IssuerMismatch { .. }
+            | Error::InvalidSignature(_)
+            | Error::DisallowedAlgorithm(_)
+            | Error::TokenValidation(_)
+            | Error::InvalidTokenSyntax(_)
+            | Error::MissingIdToken
+            | Error::SubjectMismatch
+            | Error::UnsupportedTokenType(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether this says Keycloak is unavailable rather than that it said no: a shared fetch
     /// that failed in transport, or a 502/503/504 (a gateway or a Keycloak starting up).
     /// Callers keep sessions and answer 503 on these; they pass.

@@ -653,13 +653,20 @@ fn without_a_validator_a_login_cannot_finish_and_skipping_is_only_by_choice() {
     let first_request = |agent: Agent| {
         let hits = Cell::new(0);
         let mut rng = common::CountingRng(1);
-        let (_, pending) =
-            drive(agent.login(&mut rng, NOW), canned(&hits, |_| unreachable!()), || NOW).unwrap();
+        let (_, pending) = drive(
+            agent.login(&mut rng, NOW),
+            canned(&hits, |_| unreachable!()),
+            || NOW,
+        )
+        .unwrap();
         let q = format!("state={}&code=c&iss={}", pending.state.secret(), ISS);
         agent.callback_query(pending, &q, NOW).poll()
     };
     let unset = Agent::builder(config()).build_agent().unwrap();
-    assert!(matches!(first_request(unset), Err(Error::NoIdTokenValidator)));
+    assert!(matches!(
+        first_request(unset),
+        Err(Error::NoIdTokenValidator)
+    ));
     let skip = Agent::builder(config())
         .danger_skip_id_token_signature()
         .build_agent()
@@ -681,9 +688,15 @@ fn discovery_is_fresh_until_exactly_its_ttl() {
     let hits = Cell::new(0);
     drive(agent.client(NOW), canned(&hits, |_| unreachable!()), || NOW).unwrap();
     let at59 = NOW.plus(59);
-    assert!(matches!(agent.client(at59).poll(), Ok(Step::Done(_))), "fresh at 59 s");
+    assert!(
+        matches!(agent.client(at59).poll(), Ok(Step::Done(_))),
+        "fresh at 59 s"
+    );
     let at60 = NOW.plus(60);
-    assert!(matches!(agent.client(at60).poll(), Ok(Step::Send(_))), "stale at 60 s");
+    assert!(
+        matches!(agent.client(at60).poll(), Ok(Step::Send(_))),
+        "stale at 60 s"
+    );
 }
 
 #[test]
@@ -691,16 +704,27 @@ fn while_one_caller_refreshes_the_pat_others_use_it_only_with_half_the_margin_le
     let agent = agent();
     let hits = Cell::new(0);
     // expires_in 300, margin 30: the refresh starts at 270 s; half the margin is 15 s.
-    drive(agent.pat(NOW), canned(&hits, |_| pat_body("eyJ.p.0", 300)), || NOW).unwrap();
+    drive(
+        agent.pat(NOW),
+        canned(&hits, |_| pat_body("eyJ.p.0", 300)),
+        || NOW,
+    )
+    .unwrap();
     let at280 = NOW.plus(280);
     let mut refresher = agent.pat(at280);
-    assert!(matches!(refresher.poll(), Ok(Step::Send(_))), "inside the margin: refresh");
+    assert!(
+        matches!(refresher.poll(), Ok(Step::Send(_))),
+        "inside the margin: refresh"
+    );
     let Ok(Step::Done(p)) = agent.pat(at280).poll() else {
         panic!("20 s left, more than half the margin: served while the refresh runs")
     };
     assert_eq!(p.access_token.secret(), "eyJ.p.0");
     let at285 = NOW.plus(285);
-    assert!(matches!(agent.pat(at285).poll(), Ok(Step::Wait(_))), "exactly 15 s left: wait");
+    assert!(
+        matches!(agent.pat(at285).poll(), Ok(Step::Wait(_))),
+        "exactly 15 s left: wait"
+    );
     // A waiting async task is counted, and forgotten once it stops waiting.
     let Ok(Step::Wait(mut w)) = agent.pat(NOW.plus(290)).poll() else {
         panic!()
@@ -716,11 +740,20 @@ fn while_one_caller_refreshes_the_pat_others_use_it_only_with_half_the_margin_le
 fn a_failed_pat_refresh_serves_the_pat_until_it_expires() {
     let agent = agent();
     let hits = Cell::new(0);
-    drive(agent.pat(NOW), canned(&hits, |_| pat_body("eyJ.p.0", 300)), || NOW).unwrap();
+    drive(
+        agent.pat(NOW),
+        canned(&hits, |_| pat_body("eyJ.p.0", 300)),
+        || NOW,
+    )
+    .unwrap();
     let refused = |_: &Request| Response::json(503, r#"{"error":"temporarily_unavailable"}"#);
     let at280 = NOW.plus(280);
     let p = drive(agent.pat(at280), canned(&hits, refused), || at280).unwrap();
-    assert_eq!(p.access_token.secret(), "eyJ.p.0", "still valid for 20 s: it serves");
+    assert_eq!(
+        p.access_token.secret(),
+        "eyJ.p.0",
+        "still valid for 20 s: it serves"
+    );
     let at300 = NOW.plus(300);
     let e = drive(agent.pat(at300), canned(&hits, refused), || at300).unwrap_err();
     assert_eq!(e.http_status(), Some(503), "expired: the refresh's error");

@@ -385,3 +385,31 @@ fn steps_show_what_they_are_and_signed_userinfo_is_named() {
         "{e}"
     );
 }
+
+#[test]
+fn only_a_refusal_or_an_invalid_token_is_definitive_and_outages_are_unavailable() {
+    let from = |status: u16, media: &str, body: &str| {
+        let headers = vec![("content-type".to_string(), media.to_string())];
+        keycloak_client::Error::from_response(&Response::new(status, headers, body.to_string()))
+    };
+    let invalid_grant = from(400, "application/json", r#"{"error":"invalid_grant"}"#);
+    assert!(invalid_grant.is_definitive() && !invalid_grant.is_unavailable());
+    let unauthorized = from(401, "application/json", r#"{"error":"invalid_client"}"#);
+    assert!(unauthorized.is_definitive());
+    for outage in [
+        from(500, "application/json", r#"{"error":"unknown_error"}"#),
+        from(502, "text/html", "<html>Bad Gateway</html>"),
+        from(
+            503,
+            "application/json",
+            r#"{"error":"temporarily_unavailable"}"#,
+        ),
+        from(504, "text/plain", "timeout"),
+    ] {
+        assert!(!outage.is_definitive(), "{outage:?}");
+    }
+    assert!(from(503, "text/html", "<html>down</html>").is_unavailable());
+    assert!(!from(500, "text/html", "<html>oops</html>").is_unavailable());
+    assert!(keycloak_client::Error::TokenValidation("x".into()).is_definitive());
+    assert!(!keycloak_client::Error::KeysUnavailable.is_definitive());
+}

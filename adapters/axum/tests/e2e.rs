@@ -487,3 +487,78 @@ fn backchannel_logout_token_ends_the_local_session() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 }
+
+/// Keycloak unreachable, answering 503, or cutting its answers short while sessions need a
+/// refresh: nobody is logged out, pages keep working on the still-valid access tokens, and the
+/// sessions refresh again once Keycloak is back. Only its definitive answer ends a session
+/// (`expired_access_token_is_refreshed_and_failed_refresh_restarts_login`).
+#[test]
+fn a_keycloak_outage_logs_nobody_out() {
+    use keycloak_client_testkit::proxy::{Fault, FaultProxy};
+    let env = keycloak::require();
+    let proxy = FaultProxy::start(env.url.trim_start_matches("http://"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    // The back channel goes through the proxy; browsers see the real Keycloak.
+    let mut web = WebConfig::new(&base).unwrap();
+    web.callback_path = "/kc/callback".into();
+    web.login_redirect_uri = "/howdy".into();
+    web.logout_path = "/logout".into();
+    web.public_paths = vec!["/public".into()];
+    web.refresh_margin_secs = 300; // every request refreshes
+    let kc = ClientConfig::keycloak(&proxy.base, "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .expected_issuer(&env.issuer())
+        .browser_server_url(&env.url);
+    let store = std::sync::Arc::new(keycloak_client_web::MemoryStore::new(100));
+    let shared: std::sync::Arc<dyn keycloak_client_web::SessionStore> = store.clone();
+    let auth = std::sync::Arc::new(keycloak_client_web::WebAuth::new(kc, web, shared).unwrap());
+    rt.spawn(async move { axum::serve(listener, howdy::app(auth)).await });
+    let app = App { base, rt };
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    for fault in [
+        Fault::Down,
+        Fault::ServiceUnavailable(1000),
+        Fault::Truncate(40),
+        Fault::Answer(
+            500,
+            "text/html",
+            "<html><body>Internal Server Error</body></html>",
+        ),
+        Fault::Answer(502, "text/html", "<html><body>Bad Gateway</body></html>"),
+        Fault::Answer(500, "application/json", r#"{"error":"unknown_error"}"#),
+        Fault::Answer(200, "application/json", r#"{"access_token":"#),
+    ] {
+        proxy.set(fault.clone());
+        let p = b.get(&app.url("/howdy")).unwrap();
+        assert_eq!(p.status, 200, "{fault:?}: the session survives: {}", p.body);
+    }
+    // A session whose access token has expired cannot be served during the outage: a clear
+    // 503, and the session is kept for when Keycloak is back.
+    use keycloak_client_web::SessionStore as _;
+    let id = b.cookie("kc_session").unwrap().to_string();
+    let now = keycloak_client_ureq::now();
+    let mut session = app.rt.block_on(store.load(&id, now)).unwrap();
+    session.tokens.as_mut().unwrap().expires_at = Some(now.minus(1));
+    app.rt
+        .block_on(store.store(&id, session, now, now.plus(3600)));
+    proxy.set(Fault::Down);
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 503, "{}", p.body);
+    assert!(p.body.contains("session is kept"), "{}", p.body);
+    assert!(
+        app.rt.block_on(store.load(&id, now)).is_some(),
+        "the session is kept"
+    );
+    proxy.set(Fault::Pass);
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 200, "back to normal: {}", p.body);
+}

@@ -19,6 +19,9 @@ pub enum Fault {
     ServiceUnavailable(usize),
     /// Close every connection immediately (the server is "down").
     Down,
+    /// Answer every request with this status, content type and body, without contacting
+    /// upstream (a gateway's error page, say).
+    Answer(u16, &'static str, &'static str),
 }
 
 /// A running proxy on 127.0.0.1.
@@ -119,6 +122,15 @@ fn handle(mut client: TcpStream, upstream: &str, mode: Fault) {
             let _ = write!(
                 client,
                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+        Fault::Answer(status, media, body) => {
+            let _ = read_request(&mut client);
+            let _ = write!(
+                client,
+                "HTTP/1.1 {status} Fault\r\nContent-Type: {media}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             return;

@@ -121,13 +121,25 @@ mod tests {
     fn io_failures_are_classified_and_outages_are_unavailable() {
         let t = std::time::Instant::now();
         let c = |k| TransportError::from_io("h:1", &Io::from(k), t);
-        assert!(matches!(c(K::ConnectionRefused), TransportError::Connect { .. }));
-        assert!(matches!(c(K::UnexpectedEof), TransportError::Disconnected { .. }));
+        assert!(matches!(
+            c(K::ConnectionRefused),
+            TransportError::Connect { .. }
+        ));
+        assert!(matches!(
+            c(K::UnexpectedEof),
+            TransportError::Disconnected { .. }
+        ));
         assert!(matches!(c(K::TimedOut), TransportError::Timeout { .. }));
-        assert!(matches!(c(K::PermissionDenied), TransportError::Other { .. }));
+        assert!(matches!(
+            c(K::PermissionDenied),
+            TransportError::Other { .. }
+        ));
         assert!(Error::Transport(c(K::ConnectionRefused)).is_unavailable());
         let shared = keycloak_client::Error::SharedFetchFailed { what: "discovery" };
-        assert!(Error::Keycloak(shared).is_unavailable(), "a waiter's view of the outage");
+        assert!(
+            Error::Keycloak(shared).is_unavailable(),
+            "a waiter's view of the outage"
+        );
         let refused = keycloak_client::Error::StateMismatch;
         assert!(!Error::Keycloak(refused).is_unavailable());
     }

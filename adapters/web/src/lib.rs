@@ -103,7 +103,10 @@ impl WebConfig {
     pub fn validate(&self) -> Result<(), keycloak_client::Error> {
         let bad = |m: String| Err(keycloak_client::Error::Config(m));
         if !matches!(self.app_url.scheme(), "http" | "https") || self.app_url.host().is_none() {
-            return bad(format!("app_url `{}` is not an http(s) origin", self.app_url));
+            return bad(format!(
+                "app_url `{}` is not an http(s) origin",
+                self.app_url
+            ));
         }
         let well_formed = |p: &str| p.starts_with('/') && !p.chars().any(char::is_control);
         for p in &self.public_paths {
@@ -124,7 +127,9 @@ impl WebConfig {
         };
         for (i, (name, path)) in routes.iter().enumerate() {
             if !well_formed(path) || path.len() < 2 {
-                return bad(format!("{name} {path:?} must be an absolute path below `/`"));
+                return bad(format!(
+                    "{name} {path:?} must be an absolute path below `/`"
+                ));
             }
             if self.is_public(path) {
                 return bad(format!("{name} {path:?} lies under a public path"));
@@ -551,6 +556,14 @@ impl WebAuth {
         if let Some(id) = req.cookie(&self.cfg.cookie_name) {
             match self.session_identity(&id).await {
                 SessionState::Valid(identity) => return Outcome::Authenticated(*identity),
+                SessionState::Unavailable => {
+                    let mut r = WebResponse::text(
+                        503,
+                        "authentication service unavailable: your session is kept; try again shortly",
+                    );
+                    r.headers.push(("retry-after".into(), "5".into()));
+                    return Outcome::Respond(r);
+                }
                 SessionState::Ended | SessionState::Missing => {}
             }
         }
@@ -731,8 +744,9 @@ impl WebAuth {
         let t = now();
         let tokens = if tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
             match self.refresh_session(id).await {
-                Some(t) => t,
-                None => return SessionState::Ended,
+                Refreshed::Tokens(t) => t,
+                Refreshed::Ended => return SessionState::Ended,
+                Refreshed::Unavailable => return SessionState::Unavailable,
             }
         } else {
             tokens
@@ -760,9 +774,9 @@ impl WebAuth {
         SessionState::Valid(Box::new(identity))
     }
 
-    /// Refreshes a session's tokens; one refresh in flight per session. A failed refresh ends
-    /// the session.
-    async fn refresh_session(&self, id: &str) -> Option<keycloak_client::TokenSet> {
+    /// Refreshes a session's tokens; one refresh in flight per session. Only a definitive
+    /// refusal ends the session.
+    async fn refresh_session(&self, id: &str) -> Refreshed {
         let lock = {
             let mut m = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
             if m.len() > 10_000 {
@@ -771,27 +785,37 @@ impl WebAuth {
             m.entry(id.to_string()).or_default().clone()
         };
         let _guard = lock.lock().await;
-        let mut session = self.store.load(id, now()).await?;
-        let tokens = session.tokens.clone()?;
+        let Some(mut session) = self.store.load(id, now()).await else {
+            return Refreshed::Ended;
+        };
+        let Some(tokens) = session.tokens.clone() else {
+            return Refreshed::Ended;
+        };
         if !tokens.needs_refresh(now(), self.cfg.refresh_margin_secs) {
-            return Some(tokens); // another request refreshed it meanwhile
+            return Refreshed::Tokens(tokens); // another request refreshed it meanwhile
         }
         match self.kc.refresh(&tokens).await {
             Ok(new) => {
                 session.tokens = Some(new.clone());
                 self.save(id, session).await;
-                Some(new)
+                Refreshed::Tokens(new)
             }
-            // Keycloak unreachable: keep the session; the current access token serves until it
-            // really expires (an outage does not log everybody out).
-            Err(e) if e.is_unavailable() && !tokens.is_expired(now()) => {
-                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unreachable");
-                Some(tokens)
+            // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
+            // ends a session.
+            Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
+                tracing::info!(target: "keycloak_client::web", error = %e, "refresh refused; ending the session");
+                self.store.delete(id).await;
+                Refreshed::Ended
+            }
+            // Anything else (unreachable, 5xx, an error page, a cut answer) is an outage: the
+            // session stays; its access token serves until it really expires, then 503.
+            Err(e) if !tokens.is_expired(now()) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable");
+                Refreshed::Tokens(tokens)
             }
             Err(e) => {
-                tracing::info!(target: "keycloak_client::web", error = %e, "refresh failed; ending the session");
-                self.store.delete(id).await;
-                None
+                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh impossible: Keycloak unavailable; session kept");
+                Refreshed::Unavailable
             }
         }
     }
@@ -940,6 +964,15 @@ enum SessionState {
     Valid(Box<Identity>),
     Ended,
     Missing,
+    /// The session needs a refresh Keycloak cannot give now; it is kept.
+    Unavailable,
+}
+
+/// How a session's refresh ended.
+enum Refreshed {
+    Tokens(keycloak_client::TokenSet),
+    Ended,
+    Unavailable,
 }
 
 #[cfg(test)]
@@ -1022,20 +1055,26 @@ mod tests {
         let build = |edit: &dyn Fn(&mut WebConfig)| {
             let mut c = WebConfig::new("http://127.0.0.1:8000").unwrap();
             edit(&mut c);
-            let kc = keycloak_client::ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
-                .client_secret("s");
+            let kc =
+                keycloak_client::ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+                    .client_secret("s");
             WebAuth::new(kc, c, Arc::new(MemoryStore::new(10))).map(|_| ())
         };
         build(&|_| {}).expect("the defaults are fine");
         build(&|c| c.public_paths = vec!["/public".into(), "/static/".into()]).expect("fine");
         let refused = |what: &str, edit: &dyn Fn(&mut WebConfig)| {
             let e = build(edit).expect_err(what);
-            assert!(matches!(e, keycloak_client::Error::Config(_)), "{what}: {e:?}");
+            assert!(
+                matches!(e, keycloak_client::Error::Config(_)),
+                "{what}: {e:?}"
+            );
         };
         refused("an empty public path makes every path public", &|c| {
             c.public_paths = vec!["".into()]
         });
-        refused("a public path must be absolute", &|c| c.public_paths = vec!["public".into()]);
+        refused("a public path must be absolute", &|c| {
+            c.public_paths = vec!["public".into()]
+        });
         refused("a public path with a control character", &|c| {
             c.public_paths = vec!["/a\u{7}b".into()]
         });
@@ -1051,7 +1090,9 @@ mod tests {
         refused("back-channel logout under the logout path", &|c| {
             c.backchannel_logout_path = format!("{}/bc", c.logout_path)
         });
-        refused("a relative callback path", &|c| c.callback_path = "kc/callback".into());
+        refused("a relative callback path", &|c| {
+            c.callback_path = "kc/callback".into()
+        });
         refused("the callback path is public", &|c| {
             c.public_paths = vec!["/kc".into()]
         });
