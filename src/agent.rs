@@ -54,6 +54,8 @@ pub(crate) enum Share<T> {
     Fetch(Claim),
     /// Wait for the fetch another caller runs.
     Wait(Waiter),
+    /// (Operations only) the fetch was claimed and started.
+    Started,
 }
 
 #[derive(Default)]

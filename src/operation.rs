@@ -188,41 +188,37 @@ impl<T: 'static> Operation<T> {
         Step::Wait(w)
     }
 
-    /// The discovered client: held, usable, or fetched (`Err(step)`: send or wait first).
-    fn client(&mut self) -> Result<Arc<Client>, Option<Step<T>>> {
+    /// The discovered client: held or usable, else a fetch started here or a wait.
+    fn client(&mut self) -> Share<Arc<Client>> {
         if let Some(c) = &self.held.client {
-            return Ok(c.clone());
+            return Share::Use(c.clone());
         }
-        match self.agent.client_or_claim(self.now) {
-            Share::Use(c) => Ok(c),
-            Share::Wait(w) => Err(Some(self.wait(w))),
-            Share::Fetch(claim) => {
-                let s = self.agent.settings();
-                let flow = if s.with_uma {
-                    DiscoverFlow::with_optional_uma(&s.config)
-                } else {
-                    DiscoverFlow::new(&s.config, false)
-                };
-                self.fetching = Some(Fetching::new(Fetch::Discovery(Box::new(flow)), claim));
-                Err(None)
-            }
+        let share = self.agent.client_or_claim(self.now);
+        if let Share::Fetch(claim) = share {
+            let s = self.agent.settings();
+            let flow = if s.with_uma {
+                DiscoverFlow::with_optional_uma(&s.config)
+            } else {
+                DiscoverFlow::new(&s.config, false)
+            };
+            self.fetching = Some(Fetching::new(Fetch::Discovery(Box::new(flow)), claim));
+            return Share::Started;
         }
+        share
     }
 
-    /// The PAT: held, usable, or fetched.
-    fn pat(&mut self, client: &Client) -> Result<Result<TokenSet, Option<Step<T>>>, Error> {
+    /// The PAT: held or usable, else a fetch started here or a wait.
+    fn pat(&mut self, client: &Client) -> Result<Share<TokenSet>, Error> {
         if let Some(p) = &self.held.pat {
-            return Ok(Ok(p.clone()));
+            return Ok(Share::Use(p.clone()));
         }
-        match self.agent.pat_or_claim(self.now) {
-            Share::Use(p) => Ok(Ok(p)),
-            Share::Wait(w) => Ok(Err(Some(self.wait(w)))),
-            Share::Fetch(claim) => {
-                let fetch = Fetch::Pat(Single::new(client.client_credentials()?));
-                self.fetching = Some(Fetching::new(fetch, claim));
-                Ok(Err(None))
-            }
+        let share = self.agent.pat_or_claim(self.now);
+        if let Share::Fetch(claim) = share {
+            let fetch = Fetch::Pat(Single::new(client.client_credentials()?));
+            self.fetching = Some(Fetching::new(fetch, claim));
+            return Ok(Share::Started);
         }
+        Ok(share)
     }
 
     /// Makes sure of the shared state, then builds the operation's own flow. `Ok(Some(step))`
@@ -247,9 +243,9 @@ impl<T: 'static> Operation<T> {
                 }
             }
             let client = match self.client() {
-                Ok(c) => c,
-                Err(None) => continue,
-                Err(Some(step)) => return Ok(Some(step)),
+                Share::Use(c) => c,
+                Share::Wait(w) => return Ok(Some(self.wait(w))),
+                Share::Fetch(_) | Share::Started => continue,
             };
             let validator = if self.needs.keys {
                 self.agent.validator(&client)?
@@ -269,9 +265,9 @@ impl<T: 'static> Operation<T> {
             }
             let pat = if self.needs.pat {
                 match self.pat(&client)? {
-                    Ok(p) => Some(p),
-                    Err(None) => continue,
-                    Err(Some(step)) => return Ok(Some(step)),
+                    Share::Use(p) => Some(p),
+                    Share::Wait(w) => return Ok(Some(self.wait(w))),
+                    Share::Fetch(_) | Share::Started => continue,
                 }
             } else {
                 None

@@ -744,7 +744,7 @@ impl WebAuth {
         let t = now();
         let tokens = if tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
             match self.refresh_session(id).await {
-                Refreshed::Tokens(t) => t,
+                Refreshed::Tokens(t) => *t,
                 Refreshed::Ended => return SessionState::Ended,
                 Refreshed::Unavailable => return SessionState::Unavailable,
             }
@@ -792,13 +792,13 @@ impl WebAuth {
             return Refreshed::Ended;
         };
         if !tokens.needs_refresh(now(), self.cfg.refresh_margin_secs) {
-            return Refreshed::Tokens(tokens); // another request refreshed it meanwhile
+            return Refreshed::Tokens(Box::new(tokens)); // another request refreshed it meanwhile
         }
         match self.kc.refresh(&tokens).await {
             Ok(new) => {
                 session.tokens = Some(new.clone());
                 self.save(id, session).await;
-                Refreshed::Tokens(new)
+                Refreshed::Tokens(Box::new(new))
             }
             // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
             // ends a session.
@@ -811,7 +811,7 @@ impl WebAuth {
             // session stays; its access token serves until it really expires, then 503.
             Err(e) if !tokens.is_expired(now()) => {
                 tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable");
-                Refreshed::Tokens(tokens)
+                Refreshed::Tokens(Box::new(tokens))
             }
             Err(e) => {
                 tracing::warn!(target: "keycloak_client::web", error = %e, "refresh impossible: Keycloak unavailable; session kept");
@@ -970,7 +970,7 @@ enum SessionState {
 
 /// How a session's refresh ended.
 enum Refreshed {
-    Tokens(keycloak_client::TokenSet),
+    Tokens(Box<keycloak_client::TokenSet>),
     Ended,
     Unavailable,
 }
