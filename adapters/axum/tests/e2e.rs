@@ -540,6 +540,8 @@ fn a_keycloak_outage_logs_nobody_out() {
         proxy.set(fault.clone());
         let p = b.get(&app.url("/howdy")).unwrap();
         assert_eq!(p.status, 200, "{fault:?}: the session survives: {}", p.body);
+        // Each fault on its own refresh attempt, not on the back-off of the previous one.
+        end_backoff(&app, &store, b.cookie("kc_session").unwrap());
     }
     // A session whose access token has expired cannot be served during the outage: a clear
     // 503, and the session is kept for when Keycloak is back.
@@ -559,6 +561,127 @@ fn a_keycloak_outage_logs_nobody_out() {
         "the session is kept"
     );
     proxy.set(Fault::Pass);
+    end_backoff(&app, &store, &id);
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 200, "back to normal: {}", p.body);
+}
+
+/// howdy behind the middleware with its back channel through a fault proxy; the store is
+/// shared with the test.
+fn start_through_proxy(
+    adjust: impl FnOnce(&mut WebConfig),
+) -> (
+    App,
+    keycloak_client_testkit::proxy::FaultProxy,
+    std::sync::Arc<keycloak_client_web::MemoryStore>,
+) {
+    let env = keycloak::require();
+    let proxy =
+        keycloak_client_testkit::proxy::FaultProxy::start(env.url.trim_start_matches("http://"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let mut web = WebConfig::new(&base).unwrap();
+    web.callback_path = "/kc/callback".into();
+    web.login_redirect_uri = "/howdy".into();
+    web.logout_path = "/logout".into();
+    web.public_paths = vec!["/public".into()];
+    adjust(&mut web);
+    let kc = ClientConfig::keycloak(&proxy.base, "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .expected_issuer(&env.issuer())
+        .browser_server_url(&env.url);
+    let store = std::sync::Arc::new(keycloak_client_web::MemoryStore::new(100));
+    let shared: std::sync::Arc<dyn keycloak_client_web::SessionStore> = store.clone();
+    let auth = std::sync::Arc::new(keycloak_client_web::WebAuth::new(kc, web, shared).unwrap());
+    rt.spawn(async move { axum::serve(listener, howdy::app(auth)).await });
+    (App { base, rt }, proxy, store)
+}
+
+/// Ends a session's refresh back-off (as if its pause had passed).
+fn end_backoff(app: &App, store: &keycloak_client_web::MemoryStore, id: &str) {
+    use keycloak_client_web::SessionStore as _;
+    let now = keycloak_client_ureq::now();
+    let mut session = app.rt.block_on(store.load(id, now)).unwrap();
+    assert!(
+        session.refresh_retry_at.is_some(),
+        "a failed refresh backs off"
+    );
+    session.refresh_retry_at = None;
+    app.rt
+        .block_on(store.store(id, session, now, now.plus(3600)));
+}
+
+/// Makes the session's access token expire within `secs`.
+fn expire_in(app: &App, store: &keycloak_client_web::MemoryStore, id: &str, secs: i64) {
+    use keycloak_client_web::SessionStore as _;
+    let now = keycloak_client_ureq::now();
+    let mut session = app.rt.block_on(store.load(id, now)).unwrap();
+    let at = if secs < 0 {
+        now.minus(secs.unsigned_abs())
+    } else {
+        now.plus(secs as u64)
+    };
+    session.tokens.as_mut().unwrap().expires_at = Some(at);
+    app.rt
+        .block_on(store.store(id, session, now, now.plus(3600)));
+}
+
+#[test]
+fn refreshes_back_off_per_session_while_keycloak_is_down() {
+    use keycloak_client_testkit::proxy::Fault;
+    let (app, proxy, store) = start_through_proxy(|w| w.refresh_margin_secs = 300);
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    proxy.set(Fault::Down);
+    let before = proxy.connections();
+    for _ in 0..6 {
+        assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
+    }
+    // One refresh attempt (its connect retries included), not one per request.
+    let attempts = proxy.connections() - before;
+    assert!(attempts <= 3, "{attempts} connections for 6 requests");
+    // An expired token during the back-off: 503 at once, without queueing on Keycloak.
+    let id = b.cookie("kc_session").unwrap().to_string();
+    expire_in(&app, &store, &id, -1);
+    let before = proxy.connections();
+    assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 503);
+    assert_eq!(
+        proxy.connections(),
+        before,
+        "backing off: no request to Keycloak"
+    );
+}
+
+#[test]
+fn a_refresh_racing_a_logout_never_brings_the_session_back() {
+    use keycloak_client_testkit::proxy::Fault;
+    let (app, proxy, store) = start_through_proxy(|_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    expire_in(&app, &store, &id, 10); // inside the 30 s margin: the next page refreshes
+    proxy.set(Fault::Delay(std::time::Duration::from_millis(1500)));
+    let page = app.url("/howdy");
+    let cookie = id.clone();
+    let refreshing = std::thread::spawn(move || {
+        let mut b = Browser::new();
+        b.set_cookie("kc_session", &cookie);
+        b.get(&page).unwrap().status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = b.get(&app.url("/logout")).unwrap();
+    assert_eq!(out.status, 302, "{}", out.body);
+    let _ = refreshing.join().unwrap();
+    proxy.set(Fault::Pass);
+    let mut again = Browser::new();
+    again.set_cookie("kc_session", &id);
+    let p = again.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 302, "logged out stays logged out: {}", p.body);
 }

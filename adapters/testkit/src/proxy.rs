@@ -30,6 +30,7 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     fault: Arc<Mutex<Fault>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -43,9 +44,12 @@ impl FaultProxy {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let fault = Arc::new(Mutex::new(Fault::Pass));
         let f = fault.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
         let upstream = upstream.to_string();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mode = {
                     let mut g = f.lock().unwrap();
                     let m = g.clone();
@@ -61,7 +65,16 @@ impl FaultProxy {
                 std::thread::spawn(move || handle(client, &upstream, mode));
             }
         });
-        FaultProxy { base, fault }
+        FaultProxy {
+            base,
+            fault,
+            connections,
+        }
+    }
+
+    /// How many connections clients have opened so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Sets the fault for the following connections.

@@ -661,6 +661,7 @@ impl WebAuth {
                 claims: Some(login.id_claims),
                 sid,
                 created_at: now(),
+                ..Default::default()
             },
         )
         .await;
@@ -791,14 +792,27 @@ impl WebAuth {
         let Some(tokens) = session.tokens.clone() else {
             return Refreshed::Ended;
         };
-        if !tokens.needs_refresh(now(), self.cfg.refresh_margin_secs) {
+        let t = now();
+        if !tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
             return Refreshed::Tokens(Box::new(tokens)); // another request refreshed it meanwhile
         }
+        // Backing off after Keycloak failed to answer: no request now, no queue behind it.
+        if session.refresh_retry_at.is_some_and(|at| t < at) {
+            return Self::without_refresh(tokens, t);
+        }
+        let until = t.plus(self.cfg.session_ttl_secs);
         match self.kc.refresh(&tokens).await {
             Ok(new) => {
                 session.tokens = Some(new.clone());
-                self.save(id, session).await;
-                Refreshed::Tokens(Box::new(new))
+                session.refresh_retry_at = None;
+                session.refresh_failures = 0;
+                // Only if the session still exists: a logout meanwhile stays a logout.
+                if self.store.update(id, session, now(), until).await {
+                    Refreshed::Tokens(Box::new(new))
+                } else {
+                    tracing::info!(target: "keycloak_client::web", "session ended during its refresh; not restored");
+                    Refreshed::Ended
+                }
             }
             // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
             // ends a session.
@@ -808,15 +822,28 @@ impl WebAuth {
                 Refreshed::Ended
             }
             // Anything else (unreachable, 5xx, an error page, a cut answer) is an outage: the
-            // session stays; its access token serves until it really expires, then 503.
-            Err(e) if !tokens.is_expired(now()) => {
-                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable");
-                Refreshed::Tokens(Box::new(tokens))
-            }
+            // session stays and backs off (5 s, doubling, at most a minute); its access token
+            // serves until it really expires, then 503.
             Err(e) => {
-                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh impossible: Keycloak unavailable; session kept");
-                Refreshed::Unavailable
+                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable; session kept");
+                session.refresh_failures = session.refresh_failures.saturating_add(1);
+                let pause = 5u64 << session.refresh_failures.saturating_sub(1).min(4);
+                session.refresh_retry_at = Some(t.plus(pause.min(60)));
+                if !self.store.update(id, session, t, until).await {
+                    return Refreshed::Ended;
+                }
+                Self::without_refresh(tokens, t)
             }
+        }
+    }
+
+    /// What a session whose refresh cannot happen now gets: its current tokens while they
+    /// are valid, else "unavailable" (503, the session kept).
+    fn without_refresh(tokens: keycloak_client::TokenSet, now: UnixTime) -> Refreshed {
+        if tokens.is_expired(now) {
+            Refreshed::Unavailable
+        } else {
+            Refreshed::Tokens(Box::new(tokens))
         }
     }
 

@@ -30,6 +30,12 @@ pub struct Session {
     pub sid: Option<String>,
     /// When the session was created.
     pub created_at: UnixTime,
+    /// After a refresh that Keycloak could not answer: no new attempt before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_retry_at: Option<UnixTime>,
+    /// Refresh attempts that failed in a row (the back-off grows with them).
+    #[serde(default)]
+    pub refresh_failures: u32,
 }
 
 impl Session {
@@ -51,6 +57,24 @@ pub trait SessionStore: Send + Sync + 'static {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> BoxFuture<'a, ()>;
+    /// Stores a session only if it still exists (a refresh must not bring back a session
+    /// that a logout deleted meanwhile); `false` when it was gone. The default loads, then
+    /// stores: override it with an atomic form (Redis `SET ... XX`) where the store has one.
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        session: Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            if self.load(id, now).await.is_none() {
+                return false;
+            }
+            self.store(id, session, now, expires_at).await;
+            true
+        })
+    }
     /// Deletes a session.
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ()>;
     /// Deletes every session of a Keycloak session id (back-channel logout); returns how many.
@@ -117,6 +141,8 @@ impl SessionStore for MemoryStore {
                     claims: s.claims.clone(),
                     sid: s.sid.clone(),
                     created_at: s.created_at,
+                    refresh_retry_at: s.refresh_retry_at,
+                    refresh_failures: s.refresh_failures,
                 }),
                 None => None,
             }
@@ -147,6 +173,26 @@ impl SessionStore for MemoryStore {
                 }
             }
             m.insert(id.to_string(), (session, expires_at, seq));
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        session: Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut m = self.lock();
+            match m.get_mut(id) {
+                Some(entry) if entry.1 > now => {
+                    *entry = (session, expires_at, seq);
+                    true
+                }
+                _ => false,
+            }
         })
     }
 

@@ -114,6 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     claims: id_claims.clone(),
                     sid: sid.clone(),
                     created_at: t,
+                    ..Default::default()
                 };
                 store.store(&id, s, t, UnixTime(t.0 + 8 * 3600)).await;
                 writeln!(cookies, "{id}")?;

@@ -40,6 +40,7 @@ async fn main() {
             claims: Some(claims),
             sid: Some(format!("sid-{i}")),
             created_at: UnixTime(1_800_000_000),
+            ..Default::default()
         };
         store
             .store(
