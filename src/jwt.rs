@@ -438,11 +438,8 @@ pub struct KeyFetchGuard(pub(crate) Option<crate::single_flight::Claim>);
 impl KeyFetchGuard {
     /// Reports how the fetch ended: the waiting flows see the same outcome.
     pub fn finish(self, outcome: &Result<(), Error>) {
-        if let Some(claim) = self.0 {
-            match outcome {
-                Ok(()) => claim.succeed(),
-                Err(e) => claim.fail(e.clone()),
-            }
+        if let (Some(claim), Err(e)) = (self.0, outcome) {
+            claim.fail(e.clone());
         }
     }
 }

@@ -236,7 +236,7 @@ impl<T: 'static> Operation<T> {
                     }
                     Step::Done(()) => {
                         if let Some(f) = self.fetching.take() {
-                            f.claim.succeed();
+                            drop(f.claim); // installed: the waiters find it
                         }
                     }
                     _ => return Err(Error::FlowState("a state fetch cannot wait")),

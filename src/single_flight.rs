@@ -70,7 +70,7 @@ impl Gate {
         s.busy = true;
         Ok(Claim {
             inner: self.inner.clone(),
-            outcome: None,
+            failure: None,
         })
     }
 
@@ -86,26 +86,21 @@ impl Gate {
     }
 }
 
-/// The right to run the one fetch. Dropping it releases every waiter with its outcome:
-/// success after [`succeed`](Self::succeed), the error after [`fail`](Self::fail),
-/// [`Error::SharedFetchFailed`] after [`fail_in_transport`](Self::fail_in_transport). A claim
-/// dropped without an outcome (its flow was cancelled) fails nobody: the waiters look again
-/// and one of them fetches.
+/// The right to run the one fetch. Dropping it releases every waiter: with the error after
+/// [`fail`](Self::fail) ([`Error::SharedFetchFailed`] after
+/// [`fail_in_transport`](Self::fail_in_transport)); otherwise (the state is installed, or the
+/// flow was cancelled) with no failure: the waiters look again, and one of them fetches if the
+/// state is still missing.
 #[derive(Debug)]
 pub(crate) struct Claim {
     inner: Arc<GateInner>,
-    outcome: Option<Result<(), Error>>,
+    failure: Option<Error>,
 }
 
 impl Claim {
-    /// The fetched state is installed.
-    pub(crate) fn succeed(mut self) {
-        self.outcome = Some(Ok(()));
-    }
-
     /// The fetch failed with `e`; its waiters fail with it.
     pub(crate) fn fail(mut self, e: Error) {
-        self.outcome = Some(Err(e));
+        self.failure = Some(e);
     }
 
     /// The fetch got no response (the driver's transport failed).
@@ -117,7 +112,7 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let failure = self.outcome.take().and_then(Result::err);
+        let failure = self.failure.take();
         let wakers = {
             let mut s = lock(&self.inner.state);
             s.busy = false;
@@ -219,7 +214,7 @@ mod tests {
         assert!(g.is_busy());
         let w = g.try_claim().expect_err("busy");
         let t = std::thread::spawn(move || w.wait_blocking());
-        c.succeed();
+        drop(c);
         t.join().unwrap();
         assert!(!g.is_busy());
         let _again = g.try_claim().expect("free again after the release");
@@ -245,6 +240,39 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_reports_only_the_fetch_it_waited_for() {
+        let g = Gate::new("test");
+        let c = g.try_claim().unwrap();
+        let early = g.try_claim().unwrap_err().ticket();
+        c.fail(Error::KeysUnavailable);
+        let c = g.try_claim().unwrap();
+        let late = g.try_claim().unwrap_err().ticket();
+        c.fail(Error::MissingIdToken);
+        assert!(matches!(late.failure(), Some(Error::MissingIdToken)));
+        assert!(
+            early.failure().is_none(),
+            "a later fetch's failure is not the early one's"
+        );
+    }
+
+    #[test]
+    fn wait_blocking_blocks_until_the_release() {
+        let g = Gate::new("test");
+        let c = g.try_claim().unwrap();
+        let w = g.try_claim().unwrap_err();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            w.wait_blocking();
+            tx.send(()).unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(rx.try_recv().is_err(), "still waiting while the fetch runs");
+        drop(c);
+        rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
     fn a_success_leaves_no_failure_and_a_later_fetch_hides_an_old_one() {
         let g = Gate::new("test");
         let c = g.try_claim().unwrap();
@@ -253,7 +281,7 @@ mod tests {
         assert!(matches!(early.failure(), Some(Error::KeysUnavailable)));
         let c = g.try_claim().unwrap();
         let late = g.try_claim().unwrap_err().ticket();
-        c.succeed();
+        drop(c);
         assert!(late.failure().is_none());
         assert!(early.failure().is_none(), "another fetch ended since");
     }

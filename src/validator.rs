@@ -308,7 +308,7 @@ impl TokenValidator {
         // Not allowed to fetch now (cooldown): release the claim after the cache lock, so no
         // waiter is woken while it is held.
         drop(c);
-        claim.succeed();
+        drop(claim);
         KeyFetch::Ready
     }
 
@@ -743,7 +743,7 @@ impl Flow for ValidateFlow<'_> {
         match r.handle(response, now) {
             Ok(keys) => {
                 self.v.install_keys(keys, now);
-                claim.succeed();
+                drop(claim);
                 Ok(())
             }
             Err(e) => {

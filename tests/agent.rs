@@ -771,3 +771,91 @@ fn a_device_wait_shows_its_state_but_not_its_code() {
     assert!(shown.starts_with("DeviceWait"), "{shown}");
     assert!(!shown.contains("secret-device-code"), "{shown}");
 }
+
+#[test]
+fn an_operation_shows_its_progress() {
+    let mut op = agent().pat(NOW);
+    assert!(format!("{op:?}").contains("fetching: false"));
+    let _ = op.poll().unwrap();
+    let shown = format!("{op:?}");
+    assert!(
+        shown.starts_with("Operation") && shown.contains("fetching: true"),
+        "{shown}"
+    );
+}
+
+/// A canned Keycloak whose token endpoint answers a code with an ID token signed for `nonce`.
+fn login_answers<'a>(
+    s: &'a Signer,
+    hits: &'a Cell<usize>,
+    nonce: &'a std::cell::RefCell<String>,
+) -> impl FnMut(&Request) -> Result<Response, Error> + 'a {
+    canned(hits, move |r| match r.url.path() {
+        CERTS => Response::json(200, s.jwks()),
+        TOKEN => {
+            let mut c = common::id_claims("rkc-rs", "alice", NOW);
+            c["nonce"] = json!(nonce.borrow().clone());
+            Response::json(
+                200,
+                json!({"access_token":"eyJ.at.x","token_type":"Bearer","expires_in":300,
+                    "id_token": s.sign(&c)})
+                .to_string(),
+            )
+        }
+        other => panic!("unexpected {other}"),
+    })
+}
+
+#[test]
+fn a_login_finishes_under_each_id_token_policy_and_each_is_the_one_used() {
+    let s = Signer::new();
+    let config = || {
+        ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+            .client_secret("rkc-rs-secret")
+            .redirect_uri("http://127.0.0.1/callback")
+    };
+    // A caller's validator, already holding the keys: no key-set fetch at all.
+    let custom =
+        keycloak_client::TokenValidator::new(&common::rs(), Arc::new(RingVerifier)).unwrap();
+    custom.install_keys(
+        keycloak_client::JwkSet::parse(s.jwks().as_bytes()).unwrap(),
+        NOW,
+    );
+    let cases = [
+        (
+            "custom",
+            Agent::builder(config()).id_token_validator(Arc::new(custom)),
+            false,
+        ),
+        (
+            "realm keys",
+            Agent::builder(config()).jws_verifier(Arc::new(RingVerifier)),
+            true,
+        ),
+        (
+            "skip",
+            Agent::builder(config()).danger_skip_id_token_signature(),
+            false,
+        ),
+    ];
+    for (name, builder, fetches_keys) in cases {
+        let agent = builder.build_agent().unwrap();
+        let hits = Cell::new(0);
+        let nonce = std::cell::RefCell::new(String::new());
+        let mut rng = common::CountingRng(1);
+        let mut send = login_answers(&s, &hits, &nonce);
+        let (_, pending) = drive(agent.login(&mut rng, NOW), &mut send, || NOW).unwrap();
+        *nonce.borrow_mut() = pending.nonce.secret().to_string();
+        let q = format!("state={}&code=c&iss={}", pending.state.secret(), ISS);
+        let before = hits.get();
+        let login = drive(agent.callback_query(pending, &q, NOW), &mut send, || NOW)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(login.id_claims.sub(), Some("alice"), "{name}");
+        let requests = hits.get() - before;
+        assert_eq!(
+            requests,
+            if fetches_keys { 2 } else { 1 },
+            "{name}: {requests} requests"
+        );
+    }
+}
