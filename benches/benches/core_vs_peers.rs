@@ -39,9 +39,11 @@ fn ours(c: &mut Criterion) {
     });
     c.bench_function("ours/token_response+id_token", |b| {
         b.iter(|| {
-            let r =
-                keycloak_client::TokenResponse::parse(&Response::json(200, f.token_body.clone()), 1 << 20)
-                    .unwrap();
+            let r = keycloak_client::TokenResponse::parse(
+                &Response::json(200, f.token_body.clone()),
+                1 << 20,
+            )
+            .unwrap();
             let t = TokenSet::from_response(r, UnixTime(now()));
             let id = t.id_token.as_ref().unwrap();
             black_box(

@@ -45,10 +45,10 @@ fn main() {
                 ..IdTokenExpectations::for_client(&client.config)
             };
             for _ in 0..n {
-                let r = keycloak_client::TokenResponse::parse(&Response::json(
-                    200,
-                    f.token_body.clone(),
-                ), 1 << 20)
+                let r = keycloak_client::TokenResponse::parse(
+                    &Response::json(200, f.token_body.clone()),
+                    1 << 20,
+                )
                 .unwrap();
                 let t = TokenSet::from_response(r, UnixTime(now()));
                 black_box(
