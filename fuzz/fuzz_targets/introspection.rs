@@ -10,7 +10,10 @@ use fixtures::{client, NOW};
 fuzz_target!(|data: &[u8]| {
     let c = client();
     let resp = Response::json(200, data.to_vec());
-    let _ = c.introspect("eyJ.a.b", None).unwrap().handle(resp.clone(), NOW);
+    let _ = c
+        .introspect("eyJ.a.b", None)
+        .unwrap()
+        .handle(resp.clone(), NOW);
     let grant = c.uma_grant(uma::UmaGrantAuth::Client).permissions();
     let _ = grant.handle(resp, NOW);
 });

@@ -11,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let headers = vec![("content-type".into(), "application/json".into())];
     let resp = Response::new(201, headers, data.to_vec());
     let perms = [uma::PermissionRequest::new("doc-1", &["read"])];
-    let step = client().permission_ticket(&AccessToken::new("pat"), &perms).unwrap();
+    let step = client()
+        .permission_ticket(&AccessToken::new("pat"), &perms)
+        .unwrap();
     let _ = step.handle(resp, NOW);
 });

@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(c) = keycloak_client::UmaChallenge::parse(s) {
             // what we format, we parse back identically
-            let again = keycloak_client::UmaChallenge::parse(&c.to_header_value()).expect("round trip");
+            let again =
+                keycloak_client::UmaChallenge::parse(&c.to_header_value()).expect("round trip");
             assert_eq!(again.ticket.secret(), c.ticket.secret());
             assert_eq!(again.as_uri, c.as_uri);
         }
