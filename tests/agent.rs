@@ -324,11 +324,7 @@ fn device_polling_is_timed_by_the_core_and_the_driver_only_sleeps() {
             other => panic!("unexpected {other}"),
         })
     };
-    let auth: DeviceAuthorization = serde_json::from_value(json!({
-        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
-        "expires_at": NOW.0 + 600, "interval": 5
-    }))
-    .unwrap();
+    let auth = device_auth(5);
     let sleep = |d: Duration| {
         push(&slept, d.as_secs());
         clock.set(clock.get() + d.as_secs());
@@ -347,6 +343,23 @@ fn device_polling_is_timed_by_the_core_and_the_driver_only_sleeps() {
 }
 
 // ---- defects found by the hostile review (each test failed before its fix) ----------------
+
+/// A device authorization of the test realm, expiring 600 s after `NOW`.
+fn device_auth(interval: u64) -> DeviceAuthorization {
+    serde_json::from_value(json!({
+        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
+        "expires_at": NOW.0 + 600, "interval": interval
+    }))
+    .unwrap()
+}
+
+/// Fetches a PAT at `NOW` through a canned Keycloak.
+fn fetch_pat(agent: &Agent, token: &str, expires_in: u64) {
+    let hits = Cell::new(0);
+    let token = token.to_string();
+    let send = canned(&hits, move |_| pat_body(&token, expires_in));
+    drive(agent.pat(NOW), send, || NOW).unwrap();
+}
 
 fn pat_body(token: &str, expires_in: u64) -> Response {
     Response::json(
@@ -559,13 +572,7 @@ fn a_dropped_async_waiter_leaves_no_waker_behind() {
 #[test]
 fn the_clock_is_read_again_when_driving_starts() {
     let agent = agent();
-    let hits = Cell::new(0);
-    drive(
-        agent.pat(NOW),
-        canned(&hits, |_| pat_body("eyJ.p.0", 300)),
-        || NOW,
-    )
-    .unwrap();
+    fetch_pat(&agent, "eyJ.p.0", 300);
     // An operation built at NOW but driven 400 s later must see the PAT expired.
     let op = agent.pat(NOW);
     let hits = Cell::new(0);
@@ -604,11 +611,7 @@ fn a_rejected_pat_is_forgotten() {
 #[test]
 fn a_device_interval_past_the_expiry_ends_the_wait_at_once() {
     let agent = agent();
-    let auth: DeviceAuthorization = serde_json::from_value(json!({
-        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
-        "expires_at": NOW.0 + 600, "interval": 1_000_000_000u64
-    }))
-    .unwrap();
+    let auth = device_auth(1_000_000_000);
     let hits = Cell::new(0);
     drive(agent.client(NOW), canned(&hits, |_| unreachable!()), || NOW).unwrap();
     let mut w = agent.device_wait(&auth, None, NOW);
@@ -619,11 +622,7 @@ fn a_device_interval_past_the_expiry_ends_the_wait_at_once() {
 #[test]
 fn giving_up_a_device_wait_is_a_cancellation_not_an_expiry() {
     let agent = agent();
-    let auth: DeviceAuthorization = serde_json::from_value(json!({
-        "device_code":"dc","user_code":"ABCD","verification_uri":"http://127.0.0.1:18080/device",
-        "expires_at": NOW.0 + 600, "interval": 5
-    }))
-    .unwrap();
+    let auth = device_auth(5);
     let hits = Cell::new(0);
     let e = drive(
         agent.device_wait(&auth, Some(Box::new(|_| false)), NOW),
@@ -740,12 +739,7 @@ fn while_one_caller_refreshes_the_pat_others_use_it_only_with_half_the_margin_le
 fn a_failed_pat_refresh_serves_the_pat_until_it_expires() {
     let agent = agent();
     let hits = Cell::new(0);
-    drive(
-        agent.pat(NOW),
-        canned(&hits, |_| pat_body("eyJ.p.0", 300)),
-        || NOW,
-    )
-    .unwrap();
+    fetch_pat(&agent, "eyJ.p.0", 300);
     let refused = |_: &Request| Response::json(503, r#"{"error":"temporarily_unavailable"}"#);
     let at280 = NOW.plus(280);
     let p = drive(agent.pat(at280), canned(&hits, refused), || at280).unwrap();

@@ -494,34 +494,8 @@ fn backchannel_logout_token_ends_the_local_session() {
 /// (`expired_access_token_is_refreshed_and_failed_refresh_restarts_login`).
 #[test]
 fn a_keycloak_outage_logs_nobody_out() {
-    use keycloak_client_testkit::proxy::{Fault, FaultProxy};
-    let env = keycloak::require();
-    let proxy = FaultProxy::start(env.url.trim_start_matches("http://"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    // The back channel goes through the proxy; browsers see the real Keycloak.
-    let mut web = WebConfig::new(&base).unwrap();
-    web.callback_path = "/kc/callback".into();
-    web.login_redirect_uri = "/howdy".into();
-    web.logout_path = "/logout".into();
-    web.public_paths = vec!["/public".into()];
-    web.refresh_margin_secs = 300; // every request refreshes
-    let kc = ClientConfig::keycloak(&proxy.base, "rkc", "rkc-rs")
-        .client_secret("rkc-rs-secret")
-        .expected_issuer(&env.issuer())
-        .browser_server_url(&env.url);
-    let store = std::sync::Arc::new(keycloak_client_web::MemoryStore::new(100));
-    let shared: std::sync::Arc<dyn keycloak_client_web::SessionStore> = store.clone();
-    let auth = std::sync::Arc::new(keycloak_client_web::WebAuth::new(kc, web, shared).unwrap());
-    rt.spawn(async move { axum::serve(listener, howdy::app(auth)).await });
-    let app = App { base, rt };
+    use keycloak_client_testkit::proxy::Fault;
+    let (app, proxy, store) = start_through_proxy(|w| w.refresh_margin_secs = 300);
     let mut b = Browser::new();
     assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
     for fault in [
@@ -548,10 +522,7 @@ fn a_keycloak_outage_logs_nobody_out() {
     use keycloak_client_web::SessionStore as _;
     let id = b.cookie("kc_session").unwrap().to_string();
     let now = keycloak_client_ureq::now();
-    let mut session = app.rt.block_on(store.load(&id, now)).unwrap();
-    session.tokens.as_mut().unwrap().expires_at = Some(now.minus(1));
-    app.rt
-        .block_on(store.store(&id, session, now, now.plus(3600)));
+    expire_in(&app, &store, &id, -1);
     proxy.set(Fault::Down);
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 503, "{}", p.body);

@@ -20,6 +20,15 @@ fn kc() -> Keycloak {
     .unwrap()
 }
 
+/// An access token of alice (password grant: test-only).
+async fn alice_access_token() -> keycloak_client::AccessToken {
+    let kc = kc();
+    let c = kc.client().await.unwrap();
+    let pw = keycloak_client::Password::new("alice-pass");
+    let grant = c.danger_password_grant("alice", &pw, "openid");
+    kc.http().exec(grant).await.unwrap().access_token
+}
+
 async fn browser_login(url: url::Url, user: &'static str) -> String {
     tokio::task::spawn_blocking(move || {
         let cb = Browser::new()
@@ -125,19 +134,7 @@ async fn pat_is_cached_and_fetched_once_under_concurrency() {
 /// waits for the one key-set fetch instead of failing with an unknown `kid` during it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_validations_share_one_key_fetch() {
-    let token = {
-        let kc = kc();
-        let c = kc.client().await.unwrap();
-        kc.http()
-            .exec(c.danger_password_grant(
-                "alice",
-                &keycloak_client::Password::new("alice-pass"),
-                "openid",
-            ))
-            .await
-            .unwrap()
-            .access_token
-    };
+    let token = alice_access_token().await;
     let fresh = Arc::new(kc());
     fresh.client().await.unwrap(); // discovered, but no key set yet
     let tasks: Vec<_> = (0..16)
@@ -217,19 +214,7 @@ impl keycloak_client::Driver for Counting {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_tasks_share_one_discovery_one_pat_and_one_key_fetch() {
     let env = keycloak::require();
-    let token = {
-        let kc = kc();
-        let c = kc.client().await.unwrap();
-        kc.http()
-            .exec(c.danger_password_grant(
-                "alice",
-                &keycloak_client::Password::new("alice-pass"),
-                "openid",
-            ))
-            .await
-            .unwrap()
-            .access_token
-    };
+    let token = alice_access_token().await;
     let counted: Arc<keycloak_client::Keycloak<Counting>> = Arc::new(
         keycloak_client::Keycloak::builder(
             ClientConfig::keycloak(&env.url, &env.realm, RS_CLIENT).client_secret(RS_SECRET),
