@@ -39,7 +39,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use keycloak_client::ClientConfig;
 pub use keycloak_client_web::{
-    bearer_from_header, AuthStatus, Identity, IdentityData, MemoryStore, WebAuth, WebConfig,
+    bearer_from_header, escape_html, AuthStatus, Identity, IdentityData, MemoryStore, WebAuth,
+    WebConfig,
 };
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
 use serde::Deserialize;

@@ -656,3 +656,45 @@ fn a_refresh_racing_a_logout_never_brings_the_session_back() {
     let p = again.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 302, "logged out stays logged out: {}", p.body);
 }
+
+/// A name from Keycloak is data, not markup: howdy escapes it.
+#[test]
+fn user_controlled_names_are_escaped_in_pages() {
+    use keycloak_client_web::SessionStore as _;
+    let (app, _proxy, store) = start_through_proxy(|_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    let now = keycloak_client_ureq::now();
+    let mut session = app.rt.block_on(store.load(&id, now)).unwrap();
+    // The page reads the session's access token: give it a hostile `given_name`.
+    let b64 = |v: serde_json::Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let claims = serde_json::json!({"sub":"erin-id","preferred_username":"erin",
+        "given_name":"<img src=x onerror=alert(1)>","exp": now.0 + 300});
+    let token = format!(
+        "{}.{}.c2ln",
+        b64(serde_json::json!({"alg":"RS256"})),
+        b64(claims)
+    );
+    let tokens = session.tokens.as_mut().unwrap();
+    tokens.access_token = keycloak_client::AccessToken::new(&token);
+    tokens.expires_at = Some(now.plus(300));
+    app.rt
+        .block_on(store.store(&id, session, now, now.plus(3600)));
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        !p.body.contains("<img"),
+        "markup from a claim reached the page: {}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("Howdy, &lt;img src=x onerror=alert(1)&gt;!"),
+        "{}",
+        p.body
+    );
+}

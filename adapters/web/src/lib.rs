@@ -459,6 +459,23 @@ pub fn safe_return_to(target: &str) -> Option<&str> {
     ok.then_some(target)
 }
 
+/// Escapes text for HTML element content and quoted attribute values (`&`, `<`, `>`, `"`, `'`):
+/// names, e-mails and any claim from a token are data, never markup.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl WebAuth {
     /// Builds the engine from a Keycloak configuration (builder or `keycloak.json`) and the web
     /// settings. ID and access tokens are verified with ring.
@@ -1047,6 +1064,15 @@ mod tests {
             ..Default::default()
         };
         assert!(!r.is_navigation());
+    }
+
+    #[test]
+    fn html_escaping_covers_every_markup_character() {
+        assert_eq!(
+            escape_html(r#"<a href="x" title='y'>&amp;</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#x27;y&#x27;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        assert_eq!(escape_html("Erin Ünicode"), "Erin Ünicode");
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
         .route(
             "/howdy",
             get(|User(u): User| async move {
-                let name = u.claims.str("given_name").or(u.username.as_deref()).unwrap_or("stranger").to_string();
+                let name = u.claims.str("given_name").or(u.username.as_deref()).unwrap_or("stranger");
+                let name = keycloak_client_web::escape_html(name);
                 Html(format!(
                     "<!DOCTYPE html><html><head><title>Howdy</title></head><body><h1 id=\"greeting\">Howdy, {name}!</h1>\
                      <p id=\"token\">token {}</p><a id=\"logout\" href=\"/logout\">Log out</a></body></html>",

@@ -59,10 +59,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 let user = serde_json::json!({
                     "username": u.username, "email": u.claims.str("email"), "name": u.claims.str("name"),
                 });
+                // Claims are data, not markup.
+                let user = keycloak_client_actix::escape_html(&user.to_string());
+                let jti = keycloak_client_actix::escape_html(u.claims.str("jti").unwrap_or(""));
                 HttpResponse::Ok().content_type("text/html").body(format!(
                     "<!DOCTYPE html><html><head><title>Home</title></head><body><pre id=\"user\">{user}</pre>\
-                     <p id=\"jti\">token id {}</p><a href=\"/logout\">Log out</a></body></html>",
-                    u.claims.str("jti").unwrap_or("")
+                     <p id=\"jti\">token id {jti}</p><a href=\"/logout\">Log out</a></body></html>"
                 ))
             }))
             .route("/public/bye", web::get().to(|| async { "Logged out." }))
