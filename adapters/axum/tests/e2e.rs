@@ -698,3 +698,71 @@ fn user_controlled_names_are_escaped_in_pages() {
         p.body
     );
 }
+
+/// A page on another site cannot log a user out, nor send cookie-authenticated unsafe
+/// requests; the app's own pages, direct navigation and CORS preflights are unaffected.
+#[test]
+fn cross_site_requests_cannot_act_with_the_session() {
+    let app = start(0, |_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "carol").status, 200);
+    let evil = [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-mode", "navigate"),
+    ];
+    let p = b.get_with(&app.url("/logout"), &evil).unwrap();
+    assert_eq!(p.status, 403, "cross-site logout: {}", p.body);
+    let sibling = [("sec-fetch-site", "same-site")];
+    assert_eq!(
+        b.get_with(&app.url("/logout"), &sibling).unwrap().status,
+        403
+    );
+    // Browsers without Fetch Metadata: the Origin header decides.
+    let p = b
+        .send_with(
+            "POST",
+            &app.url("/howdy"),
+            &[("origin", "https://evil.example")],
+        )
+        .unwrap();
+    assert_eq!(
+        p.status, 403,
+        "cross-origin POST with the session cookie: {}",
+        p.body
+    );
+    let p = b.send_with("DELETE", &app.url("/howdy"), &evil).unwrap();
+    assert_eq!(p.status, 403);
+    assert_eq!(
+        b.get(&app.url("/howdy")).unwrap().status,
+        200,
+        "still logged in"
+    );
+    // The app's own pages may post; the router answers (405 here), not the CSRF check.
+    let own = [("sec-fetch-site", "same-origin")];
+    assert_ne!(
+        b.send_with("POST", &app.url("/howdy"), &own)
+            .unwrap()
+            .status,
+        403
+    );
+    // A CORS preflight carries no credentials: it passes through unauthenticated.
+    let preflight = [
+        ("origin", "https://spa.example"),
+        ("access-control-request-method", "GET"),
+    ];
+    let p = Browser::new()
+        .send_with("OPTIONS", &app.url("/howdy"), &preflight)
+        .unwrap();
+    assert!(
+        p.status != 302 && p.status != 401,
+        "preflight: {} {}",
+        p.status,
+        p.body
+    );
+    // The seed's logout link on the app's own page, and a typed URL, still log out.
+    let p = b
+        .get_with(&app.url("/logout"), &[("sec-fetch-site", "same-origin")])
+        .unwrap();
+    assert_eq!(p.status, 302);
+    assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 302, "logged out");
+}

@@ -234,6 +234,32 @@ impl Browser {
         self.finish(u, resp)
     }
 
+    /// POST (empty body) or OPTIONS with cookies and extra headers, as a script on some page
+    /// would send it.
+    pub fn send_with(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Page, String> {
+        let u = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
+        let mut b = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(c) = self.cookie_header() {
+            b = b.header("cookie", c);
+        }
+        let req = b
+            .body(Vec::<u8>::new())
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let resp = self
+            .agent
+            .run(req)
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        self.finish(u, resp)
+    }
+
     /// POST a form with cookies.
     pub fn post_form(&mut self, url: &url::Url, fields: &[(&str, &str)]) -> Result<Page, String> {
         let mut req = self.agent.post(url.as_str());

@@ -69,6 +69,11 @@ pub struct WebConfig {
     /// When the realm's key set is refetched: its maximum age, and the cooldown between
     /// fetches that bounds refetches on unknown `kid`s (defaults: 1 hour, 30 s).
     pub jwks_policy: keycloak_client::JwksPolicy,
+    /// Refuse logout from other sites and unsafe methods (POST, PUT, PATCH, DELETE) on
+    /// cookie-authenticated routes unless they come from the app's own pages
+    /// (`Sec-Fetch-Site`, else `Origin`). Default on; turn off only behind another CSRF
+    /// defence.
+    pub csrf_check: bool,
 }
 
 impl WebConfig {
@@ -93,6 +98,7 @@ impl WebConfig {
             decision_ttl_secs: 30,
             leeway_secs: 60,
             jwks_policy: Default::default(),
+            csrf_check: true,
         })
     }
 
@@ -552,6 +558,22 @@ impl WebAuth {
             .await;
     }
 
+    /// Whether a request comes from the app's own pages or the user's own navigation (typed
+    /// URL, bookmark): `Sec-Fetch-Site` `same-origin` or `none`; browsers without Fetch
+    /// Metadata are judged by `Origin` (same origin, or absent as on their navigations).
+    fn is_own_page_request(&self, req: &RequestInfo) -> bool {
+        match req.header("sec-fetch-site") {
+            Some(site) => matches!(site.trim(), "same-origin" | "none"),
+            None => req
+                .header("origin")
+                .is_none_or(|o| o.trim() == self.cfg.app_url.origin().ascii_serialization()),
+        }
+    }
+
+    fn cross_site_refused() -> Outcome {
+        Outcome::Respond(WebResponse::text(403, "cross-site request refused"))
+    }
+
     /// Browser mode: decides what to do with a request (login redirect, callback, logout,
     /// back-channel logout, or continue with the session's user).
     pub async fn handle_browser(&self, req: &RequestInfo) -> Outcome {
@@ -559,10 +581,17 @@ impl WebAuth {
             return Outcome::Respond(self.callback(req).await);
         }
         if req.path == self.cfg.logout_path {
+            if self.cfg.csrf_check && !self.is_own_page_request(req) {
+                return Self::cross_site_refused();
+            }
             return Outcome::Respond(self.logout(req).await);
         }
         if req.path == self.cfg.backchannel_logout_path && req.method == "POST" {
             return Outcome::Respond(self.backchannel_logout(req).await);
+        }
+        // A CORS preflight carries no credentials; the route's own CORS layer answers it.
+        if req.method == "OPTIONS" && req.header("access-control-request-method").is_some() {
+            return Outcome::Anonymous;
         }
         if self.cfg.is_public(&req.path) {
             return Outcome::Anonymous;
@@ -571,6 +600,10 @@ impl WebAuth {
             return self.handle_bearer(req).await;
         }
         if let Some(id) = req.cookie(&self.cfg.cookie_name) {
+            let unsafe_method = matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+            if self.cfg.csrf_check && unsafe_method && !self.is_own_page_request(req) {
+                return Self::cross_site_refused();
+            }
             match self.session_identity(&id).await {
                 SessionState::Valid(identity) => return Outcome::Authenticated(*identity),
                 SessionState::Unavailable => {
