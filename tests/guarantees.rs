@@ -1409,3 +1409,31 @@ fn concurrent_logins_share_one_key_refetch_when_the_realm_rotates() {
     };
     assert_eq!(login.id_claims.sub(), Some("alice"));
 }
+
+#[test]
+fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
+    let c = rs();
+    let s = Signer::new();
+    let old = s.jwks().replace("\"k1\"", "\"k0\"");
+    let v = validator(&c);
+    v.install_keys(keycloak_client::JwkSet::parse(old.as_bytes()).unwrap(), NOW);
+    let (mut a, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let (mut b, _) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let mut claims = common::id_claims("rkc-rs", "alice", NOW);
+    claims["nonce"] = json!(nonce);
+    let tokens = Response::json(200, token_body(&s.sign(&claims)));
+    for f in [&mut a, &mut b] {
+        let _ = f.poll().unwrap();
+        f.handle_response(tokens.clone(), NOW).unwrap();
+    }
+    let _ = a.poll().unwrap();
+    let Ok(Step::Wait(w)) = b.poll() else {
+        panic!("waits for the other login's refetch")
+    };
+    a.handle_response(Response::json(200, s.jwks()), NOW).unwrap();
+    w.wait_blocking();
+    // The wait took long: the ID token (300 s, 60 s leeway) has expired meanwhile.
+    b.handle_timeout(NOW.plus(1000));
+    let e = b.poll().unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+}
