@@ -1430,7 +1430,8 @@ fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
     let Ok(Step::Wait(w)) = b.poll() else {
         panic!("waits for the other login's refetch")
     };
-    a.handle_response(Response::json(200, s.jwks()), NOW).unwrap();
+    a.handle_response(Response::json(200, s.jwks()), NOW)
+        .unwrap();
     w.wait_blocking();
     // The wait took long: the ID token (300 s, 60 s leeway) has expired meanwhile.
     b.handle_timeout(NOW.plus(1000));

@@ -766,3 +766,33 @@ fn cross_site_requests_cannot_act_with_the_session() {
     assert_eq!(p.status, 302);
     assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 302, "logged out");
 }
+
+/// Anonymous visits start logins that live only as long as a login may take (the
+/// configuration's `login_ttl_secs`, 10 minutes), in the store and in the browser.
+#[test]
+fn a_pending_login_lives_minutes_not_the_session_lifetime() {
+    use keycloak_client_web::SessionStore as _;
+    let (app, _proxy, store) = start_through_proxy(|_| {});
+    let mut b = Browser::new();
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 302);
+    let cookie = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("kc_session="))
+        .unwrap_or_else(|| panic!("{:?}", p.set_cookies));
+    assert!(
+        cookie.split("; ").any(|a| a == "Max-Age=600"),
+        "raw Set-Cookie: {cookie}"
+    );
+    let id = b.cookie("kc_session").unwrap().to_string();
+    let now = keycloak_client_ureq::now();
+    assert!(app.rt.block_on(store.load(&id, now.plus(590))).is_some());
+    assert!(
+        app.rt.block_on(store.load(&id, now.plus(610))).is_none(),
+        "the pending login is gone after 10 minutes, not 8 hours"
+    );
+    // A finished login gets the full session lifetime.
+    let p = login(&app, &mut b, "/howdy", "carol");
+    assert_eq!(p.status, 200);
+}

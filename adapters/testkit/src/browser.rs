@@ -17,6 +17,8 @@ pub struct Page {
     pub url: url::Url,
     /// Whether the response said `Referrer-Policy: no-referrer`.
     pub headers_contain_no_referrer: bool,
+    /// The raw `Set-Cookie` headers, as sent.
+    pub set_cookies: Vec<String>,
 }
 
 /// A form found in a page.
@@ -186,6 +188,12 @@ impl Browser {
             .headers()
             .get("referrer-policy")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"no-referrer"));
+        let set_cookies = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string())
+            .collect();
         let body = resp.body_mut().read_to_string().unwrap_or_default();
         Ok(Page {
             status,
@@ -193,6 +201,7 @@ impl Browser {
             body,
             url,
             headers_contain_no_referrer,
+            set_cookies,
         })
     }
 

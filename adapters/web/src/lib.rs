@@ -648,19 +648,20 @@ impl WebAuth {
                 ))
             }
         };
-        // A fresh id for every login start: an attacker-planted cookie is never reused.
+        // A fresh id for every login start: an attacker-planted cookie is never reused. It
+        // lives as long as the login may take, not a session's lifetime: anonymous traffic
+        // cannot fill the store with hours-long entries.
         let id = random_id();
-        self.save(
-            &id,
-            Session {
-                pending: Some(pending),
-                created_at: now(),
-                ..Default::default()
-            },
-        )
-        .await;
+        let ttl = pending.ttl_secs;
+        let t = now();
+        let session = Session {
+            pending: Some(pending),
+            created_at: t,
+            ..Default::default()
+        };
+        self.store.store(&id, session, t, t.plus(ttl)).await;
         let mut r = WebResponse::redirect(url.as_str());
-        r.headers.push(self.cookie(&id, self.cfg.session_ttl_secs));
+        r.headers.push(self.cookie(&id, ttl));
         Outcome::Respond(r)
     }
 
