@@ -362,7 +362,7 @@ impl CodeExchange {
                     // validator must be ready (usable keys, no further fetch), or the code
                     // stays unsent.
                     let fetched = v.accept_key_refresh(response, now);
-                    guard.finish(&fetched);
+                    drop(guard);
                     match v.prepare(now) {
                         Ok(None) => {}
                         Ok(Some(_)) | Err(Error::KeysUnavailable) => {
@@ -401,7 +401,7 @@ impl CodeExchange {
             ExchangeState::KeysAfterCode(tokens, guard) => {
                 if let IdTokenPolicy::Verify(v) = &self.policy {
                     let fetched = v.accept_key_refresh(response, now);
-                    guard.finish(&fetched);
+                    drop(guard);
                     fetched?;
                 }
                 self.state = ExchangeState::Validated(Box::new(self.validate(*tokens, now)?));

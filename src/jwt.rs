@@ -401,7 +401,7 @@ pub trait IdTokenValidator: Send + Sync {
     /// fetches the keys, the others [wait](KeyStep::Wait) for that fetch. Default: `prepare`.
     fn prepare_keys(&self, now: UnixTime) -> Result<KeyStep, Error> {
         Ok(match self.prepare(now)? {
-            Some(r) => KeyStep::Fetch(r, KeyFetchGuard(None)),
+            Some(r) => KeyStep::Fetch(r, KeyFetchGuard { _claim: None }),
             None => KeyStep::Ready,
         })
     }
@@ -410,7 +410,7 @@ pub trait IdTokenValidator: Send + Sync {
     /// means no refetch is allowed now. Default: `key_refresh_request`.
     fn refresh_keys(&self, now: UnixTime) -> KeyStep {
         match self.key_refresh_request(now) {
-            Some(r) => KeyStep::Fetch(r, KeyFetchGuard(None)),
+            Some(r) => KeyStep::Fetch(r, KeyFetchGuard { _claim: None }),
             None => KeyStep::Ready,
         }
     }
@@ -422,26 +422,20 @@ pub enum KeyStep {
     /// Nothing to fetch.
     Ready,
     /// Fetch them; hand the response to
-    /// [`accept_key_refresh`](IdTokenValidator::accept_key_refresh), then
-    /// [finish](KeyFetchGuard::finish) the guard (it stands for this flow's claim on the one
-    /// fetch).
+    /// [`accept_key_refresh`](IdTokenValidator::accept_key_refresh), then drop the guard (it
+    /// stands for this flow's claim on the one fetch).
     Fetch(crate::http::Request, KeyFetchGuard),
     /// Another flow is fetching them: wait, then look again.
     Wait(crate::single_flight::Waiter),
 }
 
 /// A flow's claim on the one key-set fetch of a shared validator (empty for validators that
-/// do not share). Finishing it releases the flows waiting for the keys.
+/// do not share). Dropping it, once the answer is in (or the flow is gone), releases the flows
+/// waiting for the keys; they look at the key set again (the refetch cooldown keeps them from
+/// fetching once more).
 #[derive(Debug)]
-pub struct KeyFetchGuard(pub(crate) Option<crate::single_flight::Claim>);
-
-impl KeyFetchGuard {
-    /// Reports how the fetch ended: the waiting flows see the same outcome.
-    pub fn finish(self, outcome: &Result<(), Error>) {
-        if let (Some(claim), Err(e)) = (self.0, outcome) {
-            claim.fail(e.clone());
-        }
-    }
+pub struct KeyFetchGuard {
+    pub(crate) _claim: Option<crate::single_flight::Claim>,
 }
 
 #[cfg(test)]

@@ -603,9 +603,12 @@ impl IdTokenValidator for TokenValidator {
             }
         }
         match self.claim_key_fetch(now, RefetchReason::Stale) {
-            KeyFetch::Fetch(r, claim) => {
-                Ok(KeyStep::Fetch(r.request(), KeyFetchGuard(Some(claim))))
-            }
+            KeyFetch::Fetch(r, claim) => Ok(KeyStep::Fetch(
+                r.request(),
+                KeyFetchGuard {
+                    _claim: Some(claim),
+                },
+            )),
             KeyFetch::Wait(w) => Ok(KeyStep::Wait(w)),
             KeyFetch::Ready if self.allowed.iter().all(|a| a.is_symmetric()) => Ok(KeyStep::Ready),
             KeyFetch::Ready if self.has_usable_keys() => Ok(KeyStep::Ready),
@@ -616,7 +619,12 @@ impl IdTokenValidator for TokenValidator {
 
     fn refresh_keys(&self, now: UnixTime) -> KeyStep {
         match self.claim_key_fetch(now, RefetchReason::UnknownKey) {
-            KeyFetch::Fetch(r, claim) => KeyStep::Fetch(r.request(), KeyFetchGuard(Some(claim))),
+            KeyFetch::Fetch(r, claim) => KeyStep::Fetch(
+                r.request(),
+                KeyFetchGuard {
+                    _claim: Some(claim),
+                },
+            ),
             KeyFetch::Wait(w) => KeyStep::Wait(w),
             KeyFetch::Ready => KeyStep::Ready,
         }
