@@ -1438,3 +1438,81 @@ fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
     let e = b.poll().unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
 }
+
+// ---- what mutation testing asked of the shared key fetches -------------------------------------
+
+#[test]
+fn fresh_keys_that_fit_no_allowed_algorithm_refuse_at_once_without_a_refetch() {
+    let (c, s) = (rs(), Signer::new());
+    let mut enc_only: Value = serde_json::from_str(&s.jwks()).unwrap();
+    enc_only["keys"][0]["use"] = json!("enc");
+    let v = validator(&c);
+    v.install_keys(
+        keycloak_client::JwkSet::parse(enc_only.to_string().as_bytes()).unwrap(),
+        NOW,
+    );
+    let (mut flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let e = flow.poll().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(e, Error::Config(_)),
+        "nothing sent, not even a refetch: {e:?}"
+    );
+}
+
+#[test]
+fn an_hmac_only_validator_sends_the_code_without_fetching_keys() {
+    let c = rs();
+    let secret = keycloak_client::ClientSecret::new("rkc-rs-secret");
+    let v = Arc::new(
+        TokenValidator::new(&c, Arc::new(RingVerifier))
+            .unwrap()
+            .allow_algorithms(&[])
+            .allow_hmac_with_client_secret(&secret, &[keycloak_client::Algorithm::HS256]),
+    );
+    let (mut flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let Ok(Step::Send(req)) = flow.poll() else {
+        panic!("the code goes out")
+    };
+    assert_eq!(req.url.path(), TOKEN);
+}
+
+#[test]
+fn stale_keys_serve_other_validations_while_one_refetches_them() {
+    let (c, s) = (rs(), Signer::new());
+    let v = validator(&c);
+    v.install_keys(
+        keycloak_client::JwkSet::parse(s.jwks().as_bytes()).unwrap(),
+        UnixTime(NOW.0 - 4000),
+    );
+    let at = s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60}));
+    let mut refetching = v.validate_flow(&at, TokenKind::Access, NOW);
+    assert!(
+        matches!(refetching.poll(), Ok(Step::Send(_))),
+        "stale: one flow refetches"
+    );
+    let mut other = v.validate_flow(&at, TokenKind::Access, NOW);
+    assert!(
+        matches!(other.poll(), Ok(Step::Done(_))),
+        "the stale keys validate meanwhile: no wait"
+    );
+}
+
+#[test]
+fn a_validation_that_waited_for_keys_judges_expiry_at_the_time_it_resumes() {
+    let (c, s) = (rs(), Signer::new());
+    let v = validator(&c);
+    let at = s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60}));
+    let mut first = v.validate_flow(&at, TokenKind::Access, NOW);
+    assert!(matches!(first.poll(), Ok(Step::Send(_))), "no keys: fetch");
+    let mut second = v.validate_flow(&at, TokenKind::Access, NOW);
+    let Ok(Step::Wait(w)) = second.poll() else {
+        panic!("waits for the first one's fetch")
+    };
+    first
+        .handle_response(Response::json(200, s.jwks()), NOW)
+        .unwrap();
+    w.wait_blocking();
+    second.handle_timeout(NOW.plus(1000));
+    let e = second.poll().map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+}
