@@ -48,7 +48,8 @@ pub struct WebConfig {
     pub backchannel_logout_path: String,
     /// Path prefixes that are never authenticated.
     pub public_paths: Vec<String>,
-    /// Session cookie name.
+    /// Session cookie name: `__Host-kc_session` when the cookie is `Secure` (no sibling
+    /// subdomain can set or shadow a `__Host-` cookie), else `kc_session`.
     pub cookie_name: String,
     /// Session lifetime in seconds (default 8 h).
     pub session_ttl_secs: u64,
@@ -81,7 +82,7 @@ impl WebConfig {
     pub fn new(app_url: &str) -> Result<Self, keycloak_client::Error> {
         let app_url = url::Url::parse(app_url)
             .map_err(|e| keycloak_client::Error::Config(format!("app_url: {e}")))?;
-        Ok(WebConfig {
+        let mut c = WebConfig {
             app_url,
             callback_path: "/kc/callback".into(),
             login_redirect_uri: "/".into(),
@@ -99,7 +100,11 @@ impl WebConfig {
             leeway_secs: 60,
             jwks_policy: Default::default(),
             csrf_check: true,
-        })
+        };
+        if c.secure_cookie() {
+            c.cookie_name = "__Host-kc_session".into();
+        }
+        Ok(c)
     }
 
     /// Refuses settings that would make the middleware fail open or misroute: a public path
@@ -112,6 +117,15 @@ impl WebConfig {
             return bad(format!(
                 "app_url `{}` is not an http(s) origin",
                 self.app_url
+            ));
+        }
+        let prefixed = ["__Host-", "__Secure-"]
+            .iter()
+            .any(|p| self.cookie_name.starts_with(p));
+        if prefixed && !self.secure_cookie() {
+            return bad(format!(
+                "cookie `{}` needs Secure, which plain http on loopback cannot have",
+                self.cookie_name
             ));
         }
         let well_formed = |p: &str| p.starts_with('/') && !p.chars().any(char::is_control);
@@ -198,15 +212,19 @@ impl RequestInfo {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A cookie value.
+    /// A cookie value. A name sent with two different values (one planted for a narrower
+    /// path or from a sibling domain) is ambiguous: neither is returned.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
+        let mut values = self
+            .headers
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
             .flat_map(|(_, v)| v.split(';'))
             .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v);
+        let first = values.next()?;
+        values.all(|v| v == first).then(|| first.to_string())
     }
 
     /// The bearer token, if any (RFC 6750 §2.1).
@@ -1183,5 +1201,51 @@ mod tests {
         refused("the callback path is public", &|c| {
             c.public_paths = vec!["/kc".into()]
         });
+    }
+
+    /// A secure site's session cookie carries the `__Host-` prefix (no sibling subdomain can
+    /// set or shadow it), and a cookie sent twice under the session's name picks no session.
+    #[test]
+    fn host_prefix_on_secure_sites_and_ambiguous_cookies_pick_nothing() {
+        let secure = WebConfig::new("https://app.example.test").unwrap();
+        assert_eq!(secure.cookie_name, "__Host-kc_session");
+        let local = WebConfig::new("http://127.0.0.1:8000").unwrap();
+        assert_eq!(
+            local.cookie_name, "kc_session",
+            "plain http on loopback cannot be Secure"
+        );
+        let mut wrong = local.clone();
+        wrong.cookie_name = "__Host-kc_session".into();
+        assert!(wrong.validate().is_err(), "a __Host- cookie needs Secure");
+        let kc = keycloak_client::ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+            .client_secret("s");
+        let auth = WebAuth::new(kc, secure, Arc::new(MemoryStore::new(10))).unwrap();
+        let (name, value) = auth.cookie("abc", 600);
+        assert_eq!(name, "set-cookie");
+        assert_eq!(
+            value,
+            "__Host-kc_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=600; Secure"
+        );
+        assert!(!value.contains("Domain"), "{value}");
+        let twice = RequestInfo {
+            headers: vec![(
+                "cookie".into(),
+                "kc_session=planted; kc_session=mine".into(),
+            )],
+            ..Default::default()
+        };
+        assert_eq!(
+            twice.cookie("kc_session"),
+            None,
+            "ambiguous: neither is trusted"
+        );
+        let same = RequestInfo {
+            headers: vec![(
+                "cookie".into(),
+                "kc_session=mine; other=1; kc_session=mine".into(),
+            )],
+            ..Default::default()
+        };
+        assert_eq!(same.cookie("kc_session").as_deref(), Some("mine"));
     }
 }
