@@ -300,7 +300,9 @@ impl Error {
     /// them: keep the session.
     pub fn is_definitive(&self) -> bool {
         match self {
-            Error::OAuth { status, .. } => (400..500).contains(status),
+            // RFC 6749 §5.2: 400, or 401 for client authentication. A 404, 408 or 429 with a
+            // JSON body is a gateway or a limiter, not a verdict on the credentials.
+            Error::OAuth { status, .. } => matches!(status, 400 | 401),
             Error::IssuerMismatch { .. }
             | Error::InvalidSignature(_)
             | Error::DisallowedAlgorithm(_)

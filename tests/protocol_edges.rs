@@ -413,3 +413,16 @@ fn only_a_refusal_or_an_invalid_token_is_definitive_and_outages_are_unavailable(
     assert!(keycloak_client::Error::TokenValidation("x".into()).is_definitive());
     assert!(!keycloak_client::Error::KeysUnavailable.is_definitive());
 }
+
+#[test]
+fn a_gateway_or_limiter_answering_json_is_not_a_verdict() {
+    for status in [404u16, 408, 429] {
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let e = keycloak_client::Error::from_response(&Response::new(
+            status,
+            headers,
+            r#"{"error":"invalid_grant"}"#.to_string(),
+        ));
+        assert!(!e.is_definitive(), "{status}: {e:?}");
+    }
+}

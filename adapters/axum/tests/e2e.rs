@@ -796,3 +796,34 @@ fn a_pending_login_lives_minutes_not_the_session_lifetime() {
     let p = login(&app, &mut b, "/howdy", "carol");
     assert_eq!(p.status, 200);
 }
+
+/// A session that cannot be refreshed (no refresh token) ends and starts a login instead of
+/// answering 503 forever; a failed callback leaves no entry behind in the store.
+#[test]
+fn unrefreshable_sessions_end_and_failed_callbacks_leave_nothing() {
+    use keycloak_client_web::SessionStore as _;
+    let (app, _proxy, store) = start_through_proxy(|_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "carol").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    let now = keycloak_client_ureq::now();
+    let mut session = app.rt.block_on(store.load(&id, now)).unwrap();
+    let tokens = session.tokens.as_mut().unwrap();
+    tokens.refresh_token = None;
+    tokens.expires_at = Some(now.minus(1));
+    app.rt
+        .block_on(store.store(&id, session, now, now.plus(3600)));
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 302, "a new login, not a 503: {}", p.body);
+    assert!(app.rt.block_on(store.load(&id, now)).is_none());
+    // A callback for the pending login just started, with a forged state: refused, and the
+    // pending entry is gone rather than kept for a session's lifetime.
+    let pending = b.cookie("kc_session").unwrap().to_string();
+    assert!(app.rt.block_on(store.load(&pending, now)).is_some());
+    let p = b.get(&app.url("/kc/callback?state=forged&code=x")).unwrap();
+    assert_ne!(p.status, 200);
+    assert!(
+        app.rt.block_on(store.load(&pending, now)).is_none(),
+        "no entry left behind"
+    );
+}

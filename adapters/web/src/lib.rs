@@ -110,7 +110,7 @@ impl WebConfig {
     /// Refuses settings that would make the middleware fail open or misroute: a public path
     /// that is empty, relative, `/` or carries control characters (each would make pages public
     /// by accident), an application URL that is not http(s), and callback, logout and
-    /// back-channel paths that are relative, overlap one another, or are public.
+    /// back-channel paths that are relative or the same path.
     pub fn validate(&self) -> Result<(), keycloak_client::Error> {
         let bad = |m: String| Err(keycloak_client::Error::Config(m));
         if !matches!(self.app_url.scheme(), "http" | "https") || self.app_url.host().is_none() {
@@ -141,22 +141,18 @@ impl WebConfig {
             ("logout_path", &self.logout_path),
             ("backchannel_logout_path", &self.backchannel_logout_path),
         ];
-        // One path is another's segment prefix (or equal to it).
-        let covers = |a: &str, b: &str| {
-            b == a || (b.starts_with(a) && (a.ends_with('/') || b[a.len()..].starts_with('/')))
-        };
+        // The routes are matched by exact path, before public paths: equal paths collide.
         for (i, (name, path)) in routes.iter().enumerate() {
             if !well_formed(path) || path.len() < 2 {
                 return bad(format!(
                     "{name} {path:?} must be an absolute path below `/`"
                 ));
             }
-            if self.is_public(path) {
-                return bad(format!("{name} {path:?} lies under a public path"));
-            }
             for (other, o) in &routes[i + 1..] {
-                if covers(path, o) || covers(o, path) {
-                    return bad(format!("{name} {path:?} and {other} {o:?} overlap"));
+                if path.trim_end_matches('/') == o.trim_end_matches('/') {
+                    return bad(format!(
+                        "{name} {path:?} and {other} {o:?} are the same path"
+                    ));
                 }
             }
         }
@@ -607,8 +603,15 @@ impl WebAuth {
         if req.path == self.cfg.backchannel_logout_path && req.method == "POST" {
             return Outcome::Respond(self.backchannel_logout(req).await);
         }
-        // A CORS preflight carries no credentials; the route's own CORS layer answers it.
-        if req.method == "OPTIONS" && req.header("access-control-request-method").is_some() {
+        // A CORS preflight (which never carries credentials) passes to the route's CORS layer.
+        // Anything with a cookie or a token is no preflight. Put the CORS layer outside this
+        // middleware so that handlers never see the preflight.
+        let preflight = req.method == "OPTIONS"
+            && req.header("access-control-request-method").is_some()
+            && req.header("origin").is_some()
+            && req.header("cookie").is_none()
+            && req.header("authorization").is_none();
+        if preflight {
             return Outcome::Anonymous;
         }
         if self.cfg.is_public(&req.path) {
@@ -618,18 +621,23 @@ impl WebAuth {
             return self.handle_bearer(req).await;
         }
         if let Some(id) = req.cookie(&self.cfg.cookie_name) {
-            let unsafe_method = matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+            // A WebSocket handshake is a GET that acts with the session: check it too.
+            let websocket = req
+                .header("upgrade")
+                .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+            let unsafe_method =
+                websocket || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
             if self.cfg.csrf_check && unsafe_method && !self.is_own_page_request(req) {
                 return Self::cross_site_refused();
             }
             match self.session_identity(&id).await {
                 SessionState::Valid(identity) => return Outcome::Authenticated(*identity),
-                SessionState::Unavailable => {
+                SessionState::Unavailable(secs) => {
                     let mut r = WebResponse::text(
                         503,
                         "authentication service unavailable: your session is kept; try again shortly",
                     );
-                    r.headers.push(("retry-after".into(), "5".into()));
+                    r.headers.push(("retry-after".into(), secs.to_string()));
                     return Outcome::Respond(r);
                 }
                 SessionState::Ended | SessionState::Missing => {}
@@ -700,7 +708,9 @@ impl WebAuth {
             return fail("login failed: no login in progress for this browser");
         };
         // The pending login is consumed whatever happens next: a callback cannot be replayed.
-        self.save(&id, session).await;
+        // The entry held nothing else (a login in progress has no tokens): it goes.
+        drop(session);
+        self.store.delete(&id).await;
         let login = match self
             .kc
             .callback(pending, req.query.as_deref().unwrap_or(""))
@@ -816,7 +826,7 @@ impl WebAuth {
             match self.refresh_session(id).await {
                 Refreshed::Tokens(t) => *t,
                 Refreshed::Ended => return SessionState::Ended,
-                Refreshed::Unavailable => return SessionState::Unavailable,
+                Refreshed::Unavailable(secs) => return SessionState::Unavailable(secs),
             }
         } else {
             tokens
@@ -866,10 +876,17 @@ impl WebAuth {
             return Refreshed::Tokens(Box::new(tokens)); // another request refreshed it meanwhile
         }
         // Backing off after Keycloak failed to answer: no request now, no queue behind it.
-        if session.refresh_retry_at.is_some_and(|at| t < at) {
-            return Self::without_refresh(tokens, t);
+        if let Some(at) = session.refresh_retry_at.filter(|at| t < *at) {
+            return Self::without_refresh(tokens, t, at);
+        }
+        // Nothing to refresh with (no refresh token, or it expired): Keycloak cannot help.
+        if !tokens.can_refresh(t) {
+            self.store.delete(id).await;
+            return Refreshed::Ended;
         }
         let until = t.plus(self.cfg.session_ttl_secs);
+        // A failed attempt keeps the session no longer than its login allowed.
+        let kept_until = session.created_at.plus(self.cfg.session_ttl_secs);
         match self.kc.refresh(&tokens).await {
             Ok(new) => {
                 session.tokens = Some(new.clone());
@@ -897,20 +914,25 @@ impl WebAuth {
                 tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable; session kept");
                 session.refresh_failures = session.refresh_failures.saturating_add(1);
                 let pause = 5u64 << session.refresh_failures.saturating_sub(1).min(4);
-                session.refresh_retry_at = Some(t.plus(pause.min(60)));
-                if !self.store.update(id, session, t, until).await {
+                let retry_at = t.plus(pause.min(60));
+                session.refresh_retry_at = Some(retry_at);
+                if !self.store.update(id, session, t, kept_until).await {
                     return Refreshed::Ended;
                 }
-                Self::without_refresh(tokens, t)
+                Self::without_refresh(tokens, t, retry_at)
             }
         }
     }
 
     /// What a session whose refresh cannot happen now gets: its current tokens while they
     /// are valid, else "unavailable" (503, the session kept).
-    fn without_refresh(tokens: keycloak_client::TokenSet, now: UnixTime) -> Refreshed {
+    fn without_refresh(
+        tokens: keycloak_client::TokenSet,
+        now: UnixTime,
+        retry_at: UnixTime,
+    ) -> Refreshed {
         if tokens.is_expired(now) {
-            Refreshed::Unavailable
+            Refreshed::Unavailable(now.until(retry_at).max(1))
         } else {
             Refreshed::Tokens(Box::new(tokens))
         }
@@ -1060,15 +1082,17 @@ enum SessionState {
     Valid(Box<Identity>),
     Ended,
     Missing,
-    /// The session needs a refresh Keycloak cannot give now; it is kept.
-    Unavailable,
+    /// The session needs a refresh Keycloak cannot give now (retry in this many seconds);
+    /// it is kept.
+    Unavailable(u64),
 }
 
 /// How a session's refresh ended.
 enum Refreshed {
     Tokens(Box<keycloak_client::TokenSet>),
     Ended,
-    Unavailable,
+    /// Keycloak cannot refresh now; try again in this many seconds.
+    Unavailable(u64),
 }
 
 #[cfg(test)]
@@ -1192,14 +1216,17 @@ mod tests {
         refused("callback and logout on the same path", &|c| {
             c.logout_path = c.callback_path.clone()
         });
-        refused("back-channel logout under the logout path", &|c| {
-            c.backchannel_logout_path = format!("{}/bc", c.logout_path)
+        refused("back-channel logout on the callback path", &|c| {
+            c.backchannel_logout_path = format!("{}/", c.callback_path)
         });
+        build(&|c| {
+            c.logout_path = "/auth".into();
+            c.callback_path = "/auth/callback".into();
+            c.public_paths = vec!["/auth".into()];
+        })
+        .expect("routes match exactly and before public paths: nested paths are fine");
         refused("a relative callback path", &|c| {
             c.callback_path = "kc/callback".into()
-        });
-        refused("the callback path is public", &|c| {
-            c.public_paths = vec!["/kc".into()]
         });
     }
 
