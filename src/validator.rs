@@ -457,7 +457,20 @@ impl TokenValidator {
             )));
         }
         self.check_times(&c, now, false)?;
-        if c.str("jti").is_none() {
+        // §2.6 item 4: `iat` is validated as for ID tokens (OpenID Connect Core §3.1.3.7
+        // item 10), so an old token cannot be replayed once its `jti` is forgotten.
+        if let Some(iat) = c.numeric_date("iat")? {
+            let limit = self
+                .rules
+                .max_iat_age_secs
+                .saturating_add(self.rules.leeway_secs);
+            if now.0.saturating_sub(iat) > limit {
+                return Err(Error::TokenValidation(format!(
+                    "`iat` is too old (more than {limit} s ago)"
+                )));
+            }
+        }
+        if logout_identifier(&c, "jti")?.is_none() {
             return Err(Error::TokenValidation("`jti` is missing".into()));
         }
         let has_event = c
@@ -472,7 +485,9 @@ impl TokenValidator {
                 "`events` lacks the back-channel logout event".into(),
             ));
         }
-        if c.sub().is_none() && c.str("sid").is_none() {
+        let sid = logout_identifier(&c, "sid")?;
+        let sub = logout_identifier(&c, "sub")?;
+        if sid.is_none() && sub.is_none() {
             return Err(Error::TokenValidation(
                 "neither `sub` nor `sid` is present".into(),
             ));
@@ -500,6 +515,17 @@ impl TokenValidator {
         now: UnixTime,
     ) -> ValidateFlow<'static> {
         ValidateFlow::new(Holder::Shared(self.clone()), token, kind, now)
+    }
+}
+
+/// A logout token's `jti`, `sid` or `sub`: absent, or a non-empty string (§2.4).
+fn logout_identifier<'c>(c: &'c Claims, name: &str) -> Result<Option<&'c str>, Error> {
+    match c.get(name) {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(_) => Err(Error::TokenValidation(format!(
+            "`{name}` is not a non-empty string"
+        ))),
     }
 }
 

@@ -1143,6 +1143,18 @@ fn logout_tokens_follow_backchannel_logout_2_6() {
         (with(good.clone(), "aud", json!("other")), "`aud`"),
         (with(good.clone(), "typ", json!("Bearer")), "`Bearer` token"),
         (with(good.clone(), "iat", json!(NOW.0 + 1000)), "future"),
+        // §2.6 item 4 validates `iat` as for ID tokens: a token issued 11 minutes ago is too old
+        (with(good.clone(), "iat", json!(NOW.0 - 660 - 1)), "too old"),
+        (
+            with(
+                good.clone(),
+                "events",
+                json!({"http://schemas.openid.net/event/backchannel-logout": "x"}),
+            ),
+            "`events`",
+        ),
+        (with(good.clone(), "sid", json!("")), "`sid`"),
+        (with(good.clone(), "sub", json!(7)), "`sub`"),
     ] {
         let e = v.validate_logout_token(&s.sign(&claims), NOW).unwrap_err();
         assert!(e.to_string().contains(reason), "{reason}: {e}");

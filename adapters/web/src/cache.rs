@@ -1,63 +1,127 @@
-//! A small bounded cache with per-entry expiry (verified bearer tokens, UMA decisions).
+//! A bounded cache with per-entry expiry (verified bearer tokens, UMA decisions, session
+//! identities, logout-token `jti`s), on [moka](https://docs.rs/moka): amortised O(1) reads,
+//! writes and evictions, no full scans, no lock held across an `await`.
+//!
+//! Expiry is checked twice: moka drops an entry when its time to live has passed (so memory
+//! does not hold dead entries), and every read compares the entry's deadline with the caller's
+//! `now` (so the answer follows the clock the engine was given, not moka's).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use keycloak_client::UnixTime;
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 
-/// Bounded map whose entries expire; when full, expired entries are swept and then the entry
-/// closest to expiry is evicted.
-pub struct TtlCache<V: Clone> {
-    inner: Mutex<HashMap<String, (V, UnixTime)>>,
-    capacity: usize,
+/// An entry and its deadline.
+#[derive(Debug)]
+pub(crate) struct Timed<V> {
+    pub(crate) value: V,
+    pub(crate) expires_at: UnixTime,
+    ttl: Duration,
 }
 
-impl<V: Clone> TtlCache<V> {
+impl<V> Timed<V> {
+    pub(crate) fn new(value: V, expires_at: UnixTime, now: UnixTime) -> Self {
+        Timed {
+            value,
+            expires_at,
+            ttl: Duration::from_secs(now.until(expires_at)),
+        }
+    }
+}
+
+/// Expires each entry after its own time to live.
+pub(crate) struct PerEntry;
+
+impl<K, V> moka::Expiry<K, Arc<Timed<V>>> for PerEntry {
+    fn expire_after_create(&self, _: &K, v: &Arc<Timed<V>>, _: Instant) -> Option<Duration> {
+        Some(v.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        v: &Arc<Timed<V>>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+/// A moka cache of `capacity` entries with per-entry expiry, least recently used evicted first
+/// (a new entry is always admitted: a flood of new keys evicts old ones, it is never refused).
+pub(crate) fn bounded<V: Send + Sync + 'static>(capacity: u64) -> Cache<String, Arc<Timed<V>>> {
+    Cache::builder()
+        .max_capacity(capacity)
+        .eviction_policy(EvictionPolicy::lru())
+        .expire_after(PerEntry)
+        .build()
+}
+
+/// Bounded map whose entries expire; when full, the least recently used entry is evicted.
+pub struct TtlCache<V: Clone + Send + Sync + 'static> {
+    inner: Option<Cache<String, Arc<Timed<V>>>>,
+}
+
+impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
     /// A cache of at most `capacity` entries; `0` disables it (nothing is stored).
     pub fn new(capacity: usize) -> Self {
         TtlCache {
-            inner: Mutex::new(HashMap::new()),
-            capacity,
+            inner: (capacity > 0).then(|| bounded(capacity as u64)),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (V, UnixTime)>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The value if present and not expired at `now`.
     pub fn get(&self, key: &str, now: UnixTime) -> Option<V> {
-        let m = self.lock();
-        match m.get(key) {
-            Some((v, exp)) if *exp > now => Some(v.clone()),
-            _ => None,
-        }
+        let e = self.inner.as_ref()?.get(key)?;
+        (e.expires_at > now).then(|| e.value.clone())
     }
 
-    /// Inserts a value valid until `expires_at`.
+    /// Inserts a value valid until `expires_at` (nothing when that has passed).
     pub fn insert(&self, key: String, value: V, expires_at: UnixTime, now: UnixTime) {
-        if expires_at <= now || self.capacity == 0 {
-            return;
-        }
-        let mut m = self.lock();
-        if m.len() >= self.capacity && !m.contains_key(&key) {
-            m.retain(|_, (_, exp)| *exp > now);
-            if m.len() >= self.capacity {
-                if let Some(k) = m
-                    .iter()
-                    .min_by_key(|(_, (_, e))| *e)
-                    .map(|(k, _)| k.clone())
-                {
-                    m.remove(&k);
-                }
+        if let Some(c) = &self.inner {
+            if expires_at > now {
+                c.insert(key, Arc::new(Timed::new(value, expires_at, now)));
             }
         }
-        m.insert(key, (value, expires_at));
     }
 
-    /// Number of entries.
+    /// Inserts a value only if the key holds no live entry; `true` when this call inserted it.
+    /// Atomic: of two racing calls for one key, exactly one gets `true`. A disabled cache
+    /// always answers `true`.
+    pub fn insert_new(&self, key: String, value: V, expires_at: UnixTime, now: UnixTime) -> bool {
+        let Some(c) = &self.inner else {
+            return true;
+        };
+        if expires_at <= now {
+            return true;
+        }
+        let fresh = Arc::new(Timed::new(value, expires_at, now));
+        let mut inserted = false;
+        c.entry(key).and_compute_with(|existing| match existing {
+            Some(e) if e.value().expires_at > now => moka::ops::compute::Op::Nop,
+            _ => {
+                inserted = true;
+                moka::ops::compute::Op::Put(fresh)
+            }
+        });
+        inserted
+    }
+
+    /// Removes and returns the entry if it has not expired at `now` (one caller gets it).
+    pub fn take(&self, key: &str, now: UnixTime) -> Option<V> {
+        let e = self.inner.as_ref()?.remove(key)?;
+        (e.expires_at > now).then(|| e.value.clone())
+    }
+
+    /// Number of entries (after moka's pending maintenance has run).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.inner.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.entry_count() as usize
+        })
     }
 
     /// Whether empty.
@@ -75,9 +139,10 @@ mod tests {
         let c = TtlCache::new(2);
         c.insert("a".into(), 1, UnixTime(10), UnixTime(0));
         c.insert("b".into(), 2, UnixTime(20), UnixTime(0));
+        assert_eq!(c.get("b", UnixTime(1)), Some(2));
         c.insert("c".into(), 3, UnixTime(30), UnixTime(0));
         assert_eq!(c.len(), 2);
-        assert_eq!(c.get("a", UnixTime(1)), None, "closest to expiry evicted");
+        assert_eq!(c.get("a", UnixTime(1)), None, "least recently used evicted");
         assert_eq!(c.get("c", UnixTime(1)), Some(3));
         assert_eq!(c.get("b", UnixTime(20)), None, "expired");
         c.insert("d".into(), 4, UnixTime(5), UnixTime(6));
@@ -86,6 +151,33 @@ mod tests {
             None,
             "already expired values are not stored"
         );
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_is_admitted_and_stays_bounded() {
+        let c = TtlCache::new(100);
+        for i in 0..10_000 {
+            c.insert(format!("k{i}"), i, UnixTime(100), UnixTime(0));
+        }
+        assert!(c.len() <= 100, "{}", c.len());
+        assert_eq!(c.get("k9999", UnixTime(1)), Some(9999), "the newest is kept");
+    }
+
+    #[test]
+    fn insert_new_and_take_answer_once() {
+        let c = TtlCache::new(10);
+        assert!(c.insert_new("j".into(), (), UnixTime(10), UnixTime(0)));
+        assert!(!c.insert_new("j".into(), (), UnixTime(10), UnixTime(1)));
+        assert!(
+            c.insert_new("j".into(), (), UnixTime(20), UnixTime(10)),
+            "an expired entry does not count"
+        );
+        let c = TtlCache::new(10);
+        c.insert("t".into(), 7, UnixTime(10), UnixTime(0));
+        assert_eq!(c.take("t", UnixTime(1)), Some(7));
+        assert_eq!(c.take("t", UnixTime(1)), None);
+        c.insert("u".into(), 8, UnixTime(10), UnixTime(0));
+        assert_eq!(c.take("u", UnixTime(10)), None, "expired");
     }
 
     #[test]

@@ -16,10 +16,11 @@
 //! Frameworks hand in a [`RequestInfo`] and get an [`Outcome`] plus cookies to set.
 
 mod cache;
+mod memory_store;
 mod session;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use keycloak_client::uma::PermissionRequest;
@@ -28,7 +29,8 @@ use keycloak_client_reqwest::{now, Keycloak};
 use sha2::Digest;
 
 pub use cache::TtlCache;
-pub use session::{BoxFuture, MemoryStore, Session, SessionStore};
+pub use memory_store::MemoryStore;
+pub use session::{BoxFuture, Session, SessionStore};
 
 /// Settings of the web extension.
 #[derive(Clone, Debug)]
@@ -51,6 +53,10 @@ pub struct WebConfig {
     /// Session cookie name: `__Host-kc_session` when the cookie is `Secure` (no sibling
     /// subdomain can set or shadow a `__Host-` cookie), else `kc_session`.
     pub cookie_name: String,
+    /// The cookie that ties logins in progress to the browser that started them:
+    /// `__Host-kc_login` when `Secure`, else `kc_login`. One value serves every tab, so
+    /// several logins can be in progress at once and finishing any of them logs the user in.
+    pub login_cookie_name: String,
     /// Session lifetime in seconds (default 8 h).
     pub session_ttl_secs: u64,
     /// Refresh access tokens this many seconds before they expire (default 30).
@@ -91,6 +97,7 @@ impl WebConfig {
             backchannel_logout_path: "/kc/backchannel-logout".into(),
             public_paths: vec![],
             cookie_name: "kc_session".into(),
+            login_cookie_name: "kc_login".into(),
             session_ttl_secs: 8 * 3600,
             refresh_margin_secs: 30,
             api_audience: None,
@@ -103,6 +110,7 @@ impl WebConfig {
         };
         if c.secure_cookie() {
             c.cookie_name = "__Host-kc_session".into();
+            c.login_cookie_name = "__Host-kc_login".into();
         }
         Ok(c)
     }
@@ -119,14 +127,20 @@ impl WebConfig {
                 self.app_url
             ));
         }
-        let prefixed = ["__Host-", "__Secure-"]
-            .iter()
-            .any(|p| self.cookie_name.starts_with(p));
-        if prefixed && !self.secure_cookie() {
-            return bad(format!(
-                "cookie `{}` needs Secure, which plain http on loopback cannot have",
-                self.cookie_name
-            ));
+        for name in [&self.cookie_name, &self.login_cookie_name] {
+            let prefixed = ["__Host-", "__Secure-"].iter().any(|p| name.starts_with(p));
+            if prefixed && !self.secure_cookie() {
+                return bad(format!(
+                    "cookie `{name}` needs Secure, which plain http on loopback cannot have"
+                ));
+            }
+            let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token_char) {
+                return bad(format!("cookie name {name:?} is not an RFC 6265 token"));
+            }
+        }
+        if self.cookie_name == self.login_cookie_name {
+            return bad("cookie_name and login_cookie_name are the same cookie".into());
         }
         let well_formed = |p: &str| p.starts_with('/') && !p.chars().any(char::is_control);
         for p in &self.public_paths {
@@ -443,14 +457,43 @@ pub struct WebAuth {
     /// session (loaded from the store on every request) still holds that very token.
     session_identities: TtlCache<Identity>,
     decisions: TtlCache<bool>,
-    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One refresh at a time per session: a fixed set of locks, a session's lock picked by
+    /// the hash of its id (O(1), no map to grow or sweep; two sessions rarely share one).
+    refresh_locks: Box<[tokio::sync::Mutex<()>]>,
+    lock_hasher: std::hash::RandomState,
+    /// `jti`s of accepted logout tokens, kept as long as their `iat` lets them be accepted
+    /// (Back-Channel Logout 1.0 §2.6 item 10).
+    logout_jtis: TtlCache<()>,
     realm_name: String,
 }
+
+const REFRESH_LOCKS: usize = 1024;
 
 fn random_id() -> String {
     let mut b = [0u8; 32];
     rand::fill(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Whether a cookie value has the shape of [`random_id`] (43 base64url characters).
+fn is_random_id(v: &str) -> bool {
+    v.len() == 43
+        && v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Where a login in progress is kept: the browser's login cookie and the login's `state`,
+/// hashed (the store never holds either in the clear).
+fn pending_key(browser: &str, state: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(browser.as_bytes());
+    h.update([0]);
+    h.update(state.as_bytes());
+    format!(
+        "login:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
+    )
 }
 
 /// The verified-token cache's key: the last 32 characters of the JWS signature segment (192
@@ -522,7 +565,9 @@ impl WebAuth {
             kc,
             cfg: web,
             store,
-            refresh_locks: Mutex::new(HashMap::new()),
+            refresh_locks: (0..REFRESH_LOCKS).map(|_| Default::default()).collect(),
+            lock_hasher: Default::default(),
+            logout_jtis: TtlCache::new(100_000),
             realm_name,
         })
     }
@@ -547,6 +592,10 @@ impl WebAuth {
     }
 
     fn cookie(&self, id: &str, max_age: u64) -> (String, String) {
+        self.named_cookie(&self.cfg.cookie_name, id, max_age)
+    }
+
+    fn named_cookie(&self, name: &str, value: &str, max_age: u64) -> (String, String) {
         let secure = if self.cfg.secure_cookie() {
             "; Secure"
         } else {
@@ -554,10 +603,7 @@ impl WebAuth {
         };
         (
             "set-cookie".into(),
-            format!(
-                "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-                self.cfg.cookie_name
-            ),
+            format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"),
         )
     }
 
@@ -674,20 +720,21 @@ impl WebAuth {
                 ))
             }
         };
-        // A fresh id for every login start: an attacker-planted cookie is never reused. It
-        // lives as long as the login may take, not a session's lifetime: anonymous traffic
-        // cannot fill the store with hours-long entries.
-        let id = random_id();
+        // Logins in progress are keyed by the browser's login cookie and their `state`: every
+        // tab of one browser shares the cookie, each login has its own entry, and a callback
+        // finds only a login of the browser that presents it. Pending logins live as long as
+        // a login may take, bounded apart from sessions: anonymous traffic evicts no session.
+        let browser = req
+            .cookie(&self.cfg.login_cookie_name)
+            .filter(|v| is_random_id(v))
+            .unwrap_or_else(random_id);
+        let key = pending_key(&browser, pending.state.secret());
         let ttl = pending.ttl_secs;
         let t = now();
-        let session = Session {
-            pending: Some(pending),
-            created_at: t,
-            ..Default::default()
-        };
-        self.store.store(&id, session, t, t.plus(ttl)).await;
+        self.store.save_pending(&key, pending, t, t.plus(ttl)).await;
         let mut r = WebResponse::redirect(url.as_str());
-        r.headers.push(self.cookie(&id, ttl));
+        r.headers
+            .push(self.named_cookie(&self.cfg.login_cookie_name, &browser, ttl));
         Outcome::Respond(r)
     }
 
@@ -698,22 +745,30 @@ impl WebAuth {
                 .push(("referrer-policy".into(), "no-referrer".into()));
             r
         };
-        let Some(id) = req.cookie(&self.cfg.cookie_name) else {
-            return fail("login failed: no login in progress for this browser");
+        let none = "login failed: no login in progress for this browser";
+        let Some(browser) = req.cookie(&self.cfg.login_cookie_name) else {
+            return fail(none);
         };
-        let Some(mut session) = self.store.load(&id, now()).await else {
-            return fail("login failed: no login in progress for this browser");
+        let query = req.query.as_deref().unwrap_or("");
+        let state = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned());
+        let Some(state) = state else {
+            return fail("login failed: the callback carries no `state`");
         };
-        let Some(pending) = session.pending.take() else {
-            return fail("login failed: no login in progress for this browser");
+        // Taken whatever happens next, so a callback cannot be replayed. A forged or stale
+        // callback names no login of this browser and takes nothing: logins in progress in
+        // other tabs go on.
+        let Some(pending) = self
+            .store
+            .take_pending(&pending_key(&browser, &state), now())
+            .await
+        else {
+            return fail(none);
         };
-        // The pending login is consumed whatever happens next: a callback cannot be replayed.
-        // The entry held nothing else (a login in progress has no tokens): it goes.
-        drop(session);
-        self.store.delete(&id).await;
         let login = match self
             .kc
-            .callback(pending, req.query.as_deref().unwrap_or(""))
+            .callback(pending, query)
             .await
         {
             Ok(l) => l,
@@ -722,8 +777,11 @@ impl WebAuth {
                 return fail(&format!("login failed: {e}"));
             }
         };
-        // Session fixation defence: the authenticated session gets a new id.
-        self.store.delete(&id).await;
+        // Session fixation defence: the authenticated session gets a new id, and a session the
+        // browser held before (another user's, or one planted on it) ends.
+        if let Some(old) = req.cookie(&self.cfg.cookie_name) {
+            self.store.delete(&old).await;
+        }
         let new_id = random_id();
         let return_to = login
             .return_to
@@ -735,7 +793,6 @@ impl WebAuth {
         self.save(
             &new_id,
             Session {
-                pending: None,
                 tokens: Some(login.tokens),
                 claims: Some(login.id_claims),
                 sid,
@@ -801,17 +858,42 @@ impl WebAuth {
         let Some(token) = token else {
             return WebResponse::text(400, "missing logout_token");
         };
-        match self.kc.validate_logout_token(&token).await {
-            Ok(claims) => {
-                let n = match claims.str("sid") {
-                    Some(sid) => self.store.delete_by_sid(sid).await,
-                    None => 0,
-                };
-                tracing::info!(target: "keycloak_client::web", sessions = n, "back-channel logout");
-                WebResponse::text(200, "ok")
+        let claims = match self.kc.validate_logout_token(&token).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "back-channel logout token refused");
+                return WebResponse::text(400, &format!("invalid logout token: {e}"));
             }
-            Err(e) => WebResponse::text(400, &format!("invalid logout token: {e}")),
+        };
+        // §2.6 item 10: a `jti` seen before is a replay. It is remembered for as long as the
+        // token's `iat` lets it be accepted at all (the ID token age limit plus leeway).
+        let t = now();
+        let rules = self.kc.config().claim_rules;
+        let iat = claims.numeric_date("iat").ok().flatten().unwrap_or(t.0);
+        let until = UnixTime(iat)
+            .plus(rules.max_iat_age_secs)
+            .plus(rules.leeway_secs)
+            .max(t.plus(1));
+        let jti = claims.str("jti").unwrap_or_default();
+        if !self
+            .logout_jtis
+            .insert_new(format!("{}|{jti}", claims.iss().unwrap_or_default()), (), until, t)
+        {
+            tracing::warn!(target: "keycloak_client::web", "back-channel logout token replayed; refused");
+            return WebResponse::text(400, "invalid logout token: `jti` already used");
         }
+        // §2.4: `sid` names one Keycloak session; without it, every session of `sub` ends.
+        let (by, n) = match (claims.str("sid"), claims.sub()) {
+            (Some(sid), _) => ("sid", self.store.delete_by_sid(sid).await),
+            (None, Some(sub)) => ("sub", self.store.delete_by_sub(sub).await),
+            (None, None) => ("nothing", 0),
+        };
+        if n == 0 {
+            tracing::info!(target: "keycloak_client::web", by, "back-channel logout matched no session here");
+        } else {
+            tracing::info!(target: "keycloak_client::web", by, sessions = n, "back-channel logout ended sessions");
+        }
+        WebResponse::text(200, "ok")
     }
 
     async fn session_identity(&self, id: &str) -> SessionState {
@@ -857,14 +939,9 @@ impl WebAuth {
     /// Refreshes a session's tokens; one refresh in flight per session. Only a definitive
     /// refusal ends the session.
     async fn refresh_session(&self, id: &str) -> Refreshed {
-        let lock = {
-            let mut m = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
-            if m.len() > 10_000 {
-                m.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            m.entry(id.to_string()).or_default().clone()
-        };
-        let _guard = lock.lock().await;
+        use std::hash::BuildHasher as _;
+        let stripe = self.lock_hasher.hash_one(id) as usize % self.refresh_locks.len();
+        let _guard = self.refresh_locks[stripe].lock().await;
         let Some(mut session) = self.store.load(id, now()).await else {
             return Refreshed::Ended;
         };

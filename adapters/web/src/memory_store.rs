@@ -1,0 +1,337 @@
+//! The default [`SessionStore`]: in process memory, on moka caches. Sessions and pending logins
+//! are two caches with their own bounds; expiry is per entry; a full cache evicts its least
+//! recently used entry in O(1). Back-channel logout finds sessions through `sid` and `sub`
+//! indexes that an eviction listener keeps in step with the cache.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use keycloak_client::{PendingLogin, UnixTime};
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+
+use crate::cache::{bounded, Timed};
+use crate::session::{BoxFuture, Session, SessionStore};
+
+type Entries = Cache<String, Arc<Timed<Session>>>;
+
+/// Session ids by Keycloak `sid` and by `sub`.
+#[derive(Default)]
+struct Index {
+    by_sid: HashMap<String, HashSet<String>>,
+    by_sub: HashMap<String, HashSet<String>>,
+}
+
+impl Index {
+    fn add(&mut self, id: &str, s: &Session) {
+        if let Some(sid) = &s.sid {
+            self.by_sid
+                .entry(sid.clone())
+                .or_default()
+                .insert(id.to_string());
+        }
+        if let Some(sub) = s.subject() {
+            self.by_sub
+                .entry(sub.to_string())
+                .or_default()
+                .insert(id.to_string());
+        }
+    }
+
+    fn remove(&mut self, id: &str, s: &Session) {
+        fn drop_id(m: &mut HashMap<String, HashSet<String>>, k: &str, id: &str) {
+            if let Some(ids) = m.get_mut(k) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    m.remove(k);
+                }
+            }
+        }
+        if let Some(sid) = &s.sid {
+            drop_id(&mut self.by_sid, sid, id);
+        }
+        if let Some(sub) = s.subject() {
+            drop_id(&mut self.by_sub, sub, id);
+        }
+    }
+}
+
+/// Sessions in memory, bounded, with expiry; pending logins bounded on their own.
+pub struct MemoryStore {
+    sessions: Entries,
+    pending: Cache<String, Arc<Timed<Mutex<Option<PendingLogin>>>>>,
+    index: Arc<Mutex<Index>>,
+}
+
+fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
+    index.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MemoryStore {
+    /// A store of at most `max_sessions` sessions and 20,000 pending logins.
+    pub fn new(max_sessions: usize) -> Self {
+        Self::with_limits(max_sessions, 20_000)
+    }
+
+    /// A store of at most `max_sessions` sessions and `max_pending_logins` logins in progress
+    /// (about 1 KB each; a flood of anonymous visits evicts the oldest pending logins, never a
+    /// session).
+    pub fn with_limits(max_sessions: usize, max_pending_logins: usize) -> Self {
+        let index = Arc::new(Mutex::new(Index::default()));
+        let listener_index = Arc::downgrade(&index);
+        let sessions = Cache::builder()
+            .max_capacity(max_sessions.max(1) as u64)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .expire_after(crate::cache::PerEntry)
+            .eviction_listener(
+                move |id: Arc<String>, e: Arc<Timed<Session>>, cause: RemovalCause| {
+                    // A replaced value keeps its id (and, in practice, its `sid` and `sub`).
+                    if cause == RemovalCause::Replaced {
+                        return;
+                    }
+                    if let Some(index) = listener_index.upgrade() {
+                        lock(&index).remove(&id, &e.value);
+                    }
+                },
+            )
+            .build();
+        MemoryStore {
+            sessions,
+            pending: bounded(max_pending_logins.max(1) as u64),
+            index,
+        }
+    }
+
+    /// Number of stored sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.run_pending_tasks();
+        self.sessions.entry_count() as usize
+    }
+
+    /// Whether the store holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of logins in progress.
+    pub fn pending_len(&self) -> usize {
+        self.pending.run_pending_tasks();
+        self.pending.entry_count() as usize
+    }
+
+    /// Number of `sid` and `sub` index entries (they follow the sessions).
+    pub fn index_len(&self) -> usize {
+        self.sessions.run_pending_tasks();
+        let i = lock(&self.index);
+        i.by_sid.len() + i.by_sub.len()
+    }
+
+    fn delete_indexed(&self, ids: Option<HashSet<String>>, matches: impl Fn(&Session) -> bool) -> usize {
+        let mut n = 0;
+        for id in ids.into_iter().flatten() {
+            let hit = self
+                .sessions
+                .remove(&id)
+                .filter(|e| matches(&e.value))
+                .is_some();
+            n += usize::from(hit);
+        }
+        n
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(100_000)
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Session>> {
+        Box::pin(async move {
+            let e = self.sessions.get(id)?;
+            (e.expires_at > now).then(|| e.value.clone())
+        })
+    }
+
+    fn store<'a>(
+        &'a self,
+        id: &'a str,
+        session: Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if expires_at <= now {
+                self.sessions.invalidate(id);
+                return;
+            }
+            // Indexed before it is visible, so no eviction can leave a stale index entry.
+            lock(&self.index).add(id, &session);
+            self.sessions.insert(
+                id.to_string(),
+                Arc::new(Timed::new(session, expires_at, now)),
+            );
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        session: Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let fresh = Arc::new(Timed::new(session, expires_at, now));
+            let mut updated = false;
+            self.sessions
+                .entry(id.to_string())
+                .and_compute_with(|existing| match existing {
+                    Some(e) if e.value().expires_at > now && expires_at > now => {
+                        updated = true;
+                        moka::ops::compute::Op::Put(fresh)
+                    }
+                    _ => moka::ops::compute::Op::Nop,
+                });
+            updated
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.sessions.invalidate(id);
+        })
+    }
+
+    fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, usize> {
+        Box::pin(async move {
+            let ids = lock(&self.index).by_sid.remove(sid);
+            self.delete_indexed(ids, |s| s.sid.as_deref() == Some(sid))
+        })
+    }
+
+    fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, usize> {
+        Box::pin(async move {
+            let ids = lock(&self.index).by_sub.remove(sub);
+            self.delete_indexed(ids, |s| s.subject() == Some(sub))
+        })
+    }
+
+    fn save_pending<'a>(
+        &'a self,
+        key: &'a str,
+        login: PendingLogin,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if expires_at > now {
+                let e = Timed::new(Mutex::new(Some(login)), expires_at, now);
+                self.pending.insert(key.to_string(), Arc::new(e));
+            }
+        })
+    }
+
+    fn take_pending<'a>(
+        &'a self,
+        key: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Option<PendingLogin>> {
+        Box::pin(async move {
+            let e = self.pending.remove(key)?;
+            if e.expires_at <= now {
+                return None;
+            }
+            let login = e.value.lock().unwrap_or_else(|p| p.into_inner()).take();
+            login
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keycloak_client::Claims;
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn session(sid: &str, sub: &str) -> Session {
+        let claims: Claims = serde_json::from_value(serde_json::json!({"sub": sub})).unwrap();
+        Session {
+            tokens: Some(
+                serde_json::from_value(serde_json::json!({"access_token": "at", "token_type": "Bearer", "received_at": 0})).unwrap(),
+            ),
+            claims: Some(claims),
+            sid: Some(sid.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sessions_expire_by_the_callers_clock() {
+        let s = MemoryStore::new(10);
+        block(s.store("a", session("s1", "u1"), UnixTime(0), UnixTime(100)));
+        assert!(block(s.load("a", UnixTime(99))).is_some());
+        assert!(block(s.load("a", UnixTime(100))).is_none());
+        assert!(!block(s.update("gone", session("s", "u"), UnixTime(0), UnixTime(9))));
+        assert!(block(s.update("a", session("s1", "u1"), UnixTime(1), UnixTime(9))));
+        assert!(!block(s.update("a", session("s1", "u1"), UnixTime(9), UnixTime(20))));
+    }
+
+    #[test]
+    fn back_channel_indexes_end_every_match_and_only_matches() {
+        let s = MemoryStore::new(10);
+        block(s.store("a", session("s1", "alice"), UnixTime(0), UnixTime(100)));
+        block(s.store("b", session("s2", "alice"), UnixTime(0), UnixTime(100)));
+        block(s.store("c", session("s3", "bob"), UnixTime(0), UnixTime(100)));
+        assert_eq!(block(s.delete_by_sid("s1")), 1);
+        assert!(block(s.load("a", UnixTime(1))).is_none());
+        assert_eq!(block(s.delete_by_sid("s1")), 0);
+        assert_eq!(block(s.delete_by_sub("alice")), 1, "b is alice's other session");
+        assert!(block(s.load("c", UnixTime(1))).is_some(), "bob's survives");
+        assert_eq!(block(s.delete_by_sub("nobody")), 0);
+        block(s.delete("c"));
+        assert_eq!(s.index_len(), 0, "the indexes follow the sessions");
+    }
+
+    #[test]
+    fn evicted_sessions_leave_the_indexes() {
+        let s = MemoryStore::new(50);
+        for i in 0..1_000 {
+            let id = format!("id{i}");
+            block(s.store(&id, session(&format!("s{i}"), &format!("u{i}")), UnixTime(0), UnixTime(100)));
+        }
+        assert!(s.len() <= 50, "{}", s.len());
+        assert!(s.index_len() <= 100, "{}", s.index_len());
+        assert!(block(s.load("id999", UnixTime(1))).is_some(), "the newest stays");
+    }
+
+    #[test]
+    fn pending_logins_are_taken_once_and_bounded_apart_from_sessions() {
+        let s = MemoryStore::with_limits(10, 100);
+        block(s.store("user", session("s", "u"), UnixTime(0), UnixTime(1_000)));
+        let pending = || -> PendingLogin {
+            serde_json::from_value(serde_json::json!({
+                "state": "st", "nonce": "n", "code_verifier": "v",
+                "redirect_uri": "http://127.0.0.1:2/cb", "scope": "openid",
+                "created_at": 0, "ttl_secs": 600
+            }))
+            .unwrap()
+        };
+        for i in 0..10_000 {
+            block(s.save_pending(&format!("p{i}"), pending(), UnixTime(0), UnixTime(600)));
+        }
+        assert!(s.pending_len() <= 100, "{}", s.pending_len());
+        assert!(block(s.load("user", UnixTime(1))).is_some(), "the flood evicted no session");
+        assert!(block(s.take_pending("p9999", UnixTime(1))).is_some());
+        assert!(block(s.take_pending("p9999", UnixTime(1))).is_none(), "taken once");
+        block(s.save_pending("late", pending(), UnixTime(0), UnixTime(600)));
+        assert!(block(s.take_pending("late", UnixTime(600))).is_none(), "expired");
+    }
+}
