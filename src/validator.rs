@@ -323,15 +323,19 @@ impl TokenValidator {
 
     /// Checks structure, algorithm and signature; returns the decoded token.
     pub fn verify_signature(&self, token: &str) -> Result<UnverifiedJwt, Error> {
-        if !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        {
-            return Err(Error::TokenValidation(
-                "token contains characters outside base64url".into(),
-            ));
-        }
-        let jwt = decode_unverified(token)?;
+        self.verify_decoded(decode_base64url_jwt(token)?)
+    }
+
+    /// [`verify_signature`](Self::verify_signature) for a token that must come from this
+    /// issuer: `iss` is checked first, so a token of another issuer fails on `iss`, never on
+    /// its key, and never costs a key lookup or a key-set refetch.
+    fn verify_from_issuer(&self, token: &str) -> Result<UnverifiedJwt, Error> {
+        let jwt = decode_base64url_jwt(token)?;
+        self.check_iss(&jwt.claims)?;
+        self.verify_decoded(jwt)
+    }
+
+    fn verify_decoded(&self, jwt: UnverifiedJwt) -> Result<UnverifiedJwt, Error> {
         let alg_name = jwt.header.get("alg").and_then(|v| v.as_str()).unwrap_or("");
         let alg = Algorithm::from_name(alg_name)
             .ok_or_else(|| Error::DisallowedAlgorithm(sanitize(alg_name)))?;
@@ -410,7 +414,7 @@ impl TokenValidator {
     /// Validates an access token for a resource server (RFC 9068 §4, Keycloak profile: header
     /// `typ` `JWT` or `at+jwt`; Keycloak's payload `typ` must be `Bearer` when present).
     pub fn validate_access_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
-        let jwt = self.verify_signature(token)?;
+        let jwt = self.verify_from_issuer(token)?;
         match jwt.header.get("typ").and_then(|v| v.as_str()) {
             None | Some("JWT") | Some("at+jwt") | Some("application/at+jwt") => {}
             Some(t) => {
@@ -438,7 +442,7 @@ impl TokenValidator {
 
     /// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6).
     pub fn validate_logout_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
-        let jwt = self.verify_signature(token)?;
+        let jwt = self.verify_from_issuer(token)?;
         if let Some(t) = jwt.header.get("typ").and_then(|v| v.as_str()) {
             if t != "logout+jwt" && t != "JWT" && t != "Logout" {
                 return Err(Error::TokenValidation(format!(
@@ -516,6 +520,19 @@ impl TokenValidator {
     ) -> ValidateFlow<'static> {
         ValidateFlow::new(Holder::Shared(self.clone()), token, kind, now)
     }
+}
+
+/// A compact JWS of base64url segments, decoded (not verified).
+fn decode_base64url_jwt(token: &str) -> Result<UnverifiedJwt, Error> {
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(Error::TokenValidation(
+            "token contains characters outside base64url".into(),
+        ));
+    }
+    decode_unverified(token)
 }
 
 /// A logout token's `jti`, `sid` or `sub`: absent, or a non-empty string (§2.4).

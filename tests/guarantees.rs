@@ -951,6 +951,27 @@ fn slow_down_grows_the_interval_inside_the_core() {
 
 // ---- 11. token kinds never pass for each other -------------------------------------------------
 
+/// A token of another issuer, signed with another key: refused on `iss`, not on its key (so it
+/// never costs a key lookup or a key-set refetch), for access and logout tokens alike.
+#[test]
+fn foreign_issuers_fail_on_iss_before_any_key_lookup() {
+    let s = Signer::new();
+    let foreign_header = json!({"alg": "RS256", "typ": "JWT", "kid": "the-other-realms-key"});
+    let foreign =
+        |claims: &serde_json::Value| signed_with_header(&s, foreign_header.clone(), claims);
+    let c = rs();
+    let v = loaded_validator(&c, &s);
+    let other = "http://127.0.0.1:18080/realms/other";
+    let at =
+        json!({"iss": other, "aud": "rkc-rs", "sub": "alice", "iat": NOW.0, "exp": NOW.0 + 300});
+    let e = v.validate_access_token(&foreign(&at), NOW).unwrap_err();
+    assert!(e.to_string().contains("`iss` is"), "{e}");
+    let lt = json!({"iss": other, "aud": "rkc-rs", "iat": NOW.0, "jti": "j", "sid": "s",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}}});
+    let e = v.validate_logout_token(&foreign(&lt), NOW).unwrap_err();
+    assert!(e.to_string().contains("`iss` is"), "{e}");
+}
+
 #[test]
 fn access_tokens_and_id_tokens_never_pass_for_each_other() {
     let s = Signer::new();

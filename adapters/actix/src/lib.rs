@@ -29,7 +29,6 @@
 //! ```
 
 use std::future::{ready, Ready};
-use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -37,99 +36,11 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
-use keycloak_client::ClientConfig;
 pub use keycloak_client_web::{
-    bearer_from_header, escape_html, AuthStatus, Identity, IdentityData, MemoryStore, WebAuth,
-    WebConfig,
+    bearer_from_header, escape_html, AuthStatus, Identity, IdentityData, KeycloakSettings,
+    MemoryStore, Role, RoleRequirement, ScopeRequirement, WebAuth, WebConfig,
 };
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
-use serde::Deserialize;
-
-/// Settings, as a Django project keeps them in `settings.py`: deserializable from any config
-/// source (TOML, JSON, environment). Either `keycloak_json` (a path to Keycloak's adapter file)
-/// or `server_url` + `realm` + `client_id` (+ `client_secret`).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct KeycloakSettings {
-    /// Path of `keycloak.json`.
-    pub keycloak_json: Option<String>,
-    /// Keycloak server URL.
-    pub server_url: Option<String>,
-    /// Realm.
-    pub realm: Option<String>,
-    /// Client id.
-    pub client_id: Option<String>,
-    /// Client secret.
-    pub client_secret: Option<String>,
-    /// The application's external origin (`KEYCLOAK_CALLBACK_URL`'s origin in the seed).
-    pub app_url: String,
-    /// Callback path (default `/kc/callback`).
-    pub callback_path: Option<String>,
-    /// `KEYCLOAK_LOGIN_REDIRECT_URI`.
-    pub login_redirect_uri: String,
-    /// Logout path (default `/kc/logout`).
-    pub logout_path: Option<String>,
-    /// `KEYCLOAK_LOGOUT_REDIRECT_URI`.
-    pub logout_redirect_uri: Option<String>,
-    /// Paths never authenticated.
-    pub public_paths: Vec<String>,
-    /// Audience bearer tokens must carry.
-    pub api_audience: Option<String>,
-    /// Refresh margin in seconds.
-    pub refresh_margin_secs: Option<u64>,
-}
-
-impl KeycloakSettings {
-    /// Builds the shared engine (in-memory sessions).
-    pub fn into_web_auth(self) -> Result<Arc<WebAuth>, keycloak_client::Error> {
-        let mut web = WebConfig::new(&self.app_url)?;
-        if let Some(p) = self.callback_path {
-            web.callback_path = p;
-        }
-        if !self.login_redirect_uri.is_empty() {
-            web.login_redirect_uri = self.login_redirect_uri;
-        }
-        if let Some(p) = self.logout_path {
-            web.logout_path = p;
-        }
-        if let Some(p) = self.logout_redirect_uri {
-            web.logout_redirect_uri = p;
-        }
-        web.public_paths = self.public_paths;
-        web.api_audience = self.api_audience;
-        if let Some(m) = self.refresh_margin_secs {
-            web.refresh_margin_secs = m;
-        }
-        let store = Arc::new(MemoryStore::default());
-        let auth = match (&self.keycloak_json, &self.server_url) {
-            (Some(path), _) => {
-                let json = std::fs::read_to_string(path)
-                    .map_err(|e| keycloak_client::Error::Config(format!("{path}: {e}")))?;
-                WebAuth::from_keycloak_json(&json, web, store)?
-            }
-            (None, Some(server)) => {
-                let realm = self
-                    .realm
-                    .as_deref()
-                    .ok_or_else(|| keycloak_client::Error::Config("realm is required".into()))?;
-                let client = self.client_id.as_deref().ok_or_else(|| {
-                    keycloak_client::Error::Config("client_id is required".into())
-                })?;
-                let mut b = ClientConfig::keycloak(server, realm, client);
-                if let Some(s) = &self.client_secret {
-                    b = b.client_secret(s);
-                }
-                WebAuth::new(b, web, store)?
-            }
-            (None, None) => {
-                return Err(keycloak_client::Error::Config(
-                    "set keycloak_json or server_url".into(),
-                ))
-            }
-        };
-        Ok(Arc::new(auth))
-    }
-}
 
 fn to_response(r: WebResponse) -> HttpResponse {
     let mut resp = HttpResponse::with_body(
@@ -200,17 +111,25 @@ async fn proceed<B: MessageBody + 'static>(
     }
 }
 
-/// Browser mode, for `.wrap(from_fn(browser_auth))`. Register
-/// [`backchannel_logout`] as the POST handler of the back-channel logout path.
+/// Browser mode, for `.wrap(from_fn(browser_auth))`: the callback, logout and back-channel
+/// logout paths are handled here and need no routes of their own.
 pub async fn browser_auth<B: MessageBody + 'static>(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    if req.path() == auth.config().backchannel_logout_path {
-        return Ok(next.call(req).await?.map_into_boxed_body());
+    let mut info = info(&req);
+    if req.method() == actix_web::http::Method::POST
+        && req.path() == auth.config().backchannel_logout_path
+    {
+        // The same engine call as axum's; the body is read only here, within 64 KiB.
+        let body = req.extract::<web::Bytes>().await.unwrap_or_default();
+        if body.len() > 64 * 1024 {
+            return Ok(req.into_response(HttpResponse::PayloadTooLarge().finish()));
+        }
+        info.body = body.to_vec();
     }
-    let outcome = auth.handle_browser(&info(&req)).await;
+    let outcome = auth.handle_browser(&info).await;
     proceed(outcome, req, next).await
 }
 
@@ -238,7 +157,8 @@ pub async fn optional_bearer_auth<B: MessageBody + 'static>(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-/// The back-channel logout endpoint: `.route("/kc/backchannel-logout", web::post().to(backchannel_logout))`.
+/// The back-channel logout endpoint as a handler, for apps that do not run [`browser_auth`]
+/// on that path: `.route("/kc/backchannel-logout", web::post().to(backchannel_logout))`.
 pub async fn backchannel_logout(auth: web::Data<WebAuth>, body: web::Bytes) -> HttpResponse {
     to_response(auth.backchannel_logout_body(&body).await)
 }
@@ -249,16 +169,48 @@ pub async fn require_realm_role<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let ok = req
-        .extensions()
-        .get::<Identity>()
-        .map(|i| i.has_realm_role(role));
-    match ok {
-        Some(true) => Ok(next.call(req).await?.map_into_boxed_body()),
-        Some(false) => {
-            Ok(req.into_response(HttpResponse::Forbidden().body("forbidden: missing role")))
-        }
-        None => Ok(req.into_response(HttpResponse::Unauthorized().body("authentication required"))),
+    require_roles(&RoleRequirement::realm(role), req, next).await
+}
+
+/// Client-role guard: `.wrap(from_fn(|r, n| require_client_role("app", "editor", r, n)))`.
+pub async fn require_client_role<B: MessageBody + 'static>(
+    client: &'static str,
+    role: &'static str,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    require_roles(&RoleRequirement::client(client, role), req, next).await
+}
+
+/// Role guard for any-of/all-of realm and client roles:
+/// `.wrap(from_fn(move |r, n| { let need = need.clone(); async move { require_roles(&need, r, n).await } }))`.
+pub async fn require_roles<B: MessageBody + 'static>(
+    need: &RoleRequirement,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let outcome = need.check(req.extensions().get::<Identity>());
+    guarded(outcome, req, next).await
+}
+
+/// Scope guard (RFC 6750 §3.1 `insufficient_scope` on denial).
+pub async fn require_scopes<B: MessageBody + 'static>(
+    need: &ScopeRequirement,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let outcome = need.check(req.extensions().get::<Identity>());
+    guarded(outcome, req, next).await
+}
+
+async fn guarded<B: MessageBody + 'static>(
+    outcome: GuardOutcome,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match outcome {
+        GuardOutcome::Allow => Ok(next.call(req).await?.map_into_boxed_body()),
+        GuardOutcome::Deny(r) => Ok(req.into_response(to_response(r))),
     }
 }
 
@@ -272,13 +224,10 @@ pub async fn require_permission<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
     let identity = req.extensions().get::<Identity>().cloned();
-    match auth
+    let outcome = auth
         .require_permission(identity.as_ref(), resource, scopes, uma_challenge)
-        .await
-    {
-        GuardOutcome::Allow => Ok(next.call(req).await?.map_into_boxed_body()),
-        GuardOutcome::Deny(r) => Ok(req.into_response(to_response(r))),
-    }
+        .await;
+    guarded(outcome, req, next).await
 }
 
 /// Extractor for the authenticated user (401 when absent).

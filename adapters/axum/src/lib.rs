@@ -18,17 +18,22 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body_util::BodyExt;
 pub use keycloak_client_web::{
-    bearer_from_header, AuthStatus, Identity, IdentityData, WebAuth, WebConfig,
+    bearer_from_header, AuthStatus, Identity, IdentityData, KeycloakSettings, Role,
+    RoleRequirement, ScopeRequirement, WebAuth, WebConfig,
 };
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
 
@@ -45,12 +50,22 @@ fn to_response(r: WebResponse) -> Response {
     resp
 }
 
+/// The request's path and query as the client sent them: under `Router::nest` the router
+/// strips the prefix, while the configured callback, logout and public paths are the
+/// application's external paths.
+fn original_uri(req: &Request) -> &axum::http::Uri {
+    req.extensions()
+        .get::<OriginalUri>()
+        .map_or(req.uri(), |o| &o.0)
+}
+
 async fn info(req: Request, with_body: bool) -> (RequestInfo, Request) {
+    let uri = original_uri(&req).clone();
     let (parts, body) = req.into_parts();
     let mut info = RequestInfo {
         method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_owned),
+        path: uri.path().to_string(),
+        query: uri.query().map(str::to_owned),
         headers: parts
             .headers
             .iter()
@@ -81,36 +96,72 @@ async fn info(req: Request, with_body: bool) -> (RequestInfo, Request) {
     (info, Request::from_parts(parts, body))
 }
 
-async fn proceed(outcome: Outcome, mut req: Request, next: Next) -> Response {
+/// What an authentication mode decided: go on with this request, or answer.
+fn admit(outcome: Outcome, mut req: Request) -> Result<Request, Response> {
     match outcome {
-        Outcome::Respond(r) => to_response(r),
+        Outcome::Respond(r) => Err(to_response(r)),
         Outcome::Authenticated(identity) => {
             // One extension; `Auth` derives `AuthStatus::Authenticated` from it.
             req.extensions_mut().insert(identity);
-            next.run(req).await
+            Ok(req)
         }
         Outcome::Anonymous => {
             req.extensions_mut().insert(AuthStatus::Anonymous);
-            next.run(req).await
+            Ok(req)
         }
+    }
+}
+
+/// The three modes, shared by the `from_fn` functions and [`KeycloakLayer`].
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Browser,
+    Bearer,
+    OptionalBearer,
+}
+
+async fn authenticate(auth: &WebAuth, mode: Mode, mut req: Request) -> Result<Request, Response> {
+    match mode {
+        Mode::Browser => {
+            let read_body = req.method() == axum::http::Method::POST
+                && original_uri(&req).path() == auth.config().backchannel_logout_path;
+            let (info, req) = info(req, read_body).await;
+            let outcome = auth.handle_browser(&info).await;
+            admit(outcome, req)
+        }
+        Mode::Bearer => {
+            let outcome = auth.handle_bearer_token(bearer(&req)).await;
+            admit(outcome, req)
+        }
+        Mode::OptionalBearer => {
+            let status = auth.bearer_token_status(bearer(&req)).await;
+            if let AuthStatus::Authenticated(i) = &status {
+                req.extensions_mut().insert(i.clone());
+            }
+            req.extensions_mut().insert(status);
+            Ok(req)
+        }
+    }
+}
+
+async fn run(auth: &WebAuth, mode: Mode, req: Request, next: Next) -> Response {
+    match authenticate(auth, mode, req).await {
+        Ok(req) => next.run(req).await,
+        Err(r) => r,
     }
 }
 
 /// Browser mode (the seed's `AuthenticationMiddleware`): redirects navigations to Keycloak,
 /// finishes the login at the callback path, logs out at the logout path, accepts back-channel
-/// logout tokens; API-style requests without a session get 401.
+/// logout tokens; API-style requests without a session get 401. The callback, logout and
+/// back-channel paths need no routes of their own.
 pub async fn browser_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: Next) -> Response {
-    let read_body = req.method() == axum::http::Method::POST
-        && req.uri().path() == auth.config().backchannel_logout_path;
-    let (info, req) = info(req, read_body).await;
-    let outcome = auth.handle_browser(&info).await;
-    proceed(outcome, req, next).await
+    run(&auth, Mode::Browser, req, next).await
 }
 
 /// API mode: a valid bearer token is required (401 `WWW-Authenticate: Bearer ...` otherwise).
 pub async fn bearer_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: Next) -> Response {
-    let outcome = auth.handle_bearer_token(bearer(&req)).await;
-    proceed(outcome, req, next).await
+    run(&auth, Mode::Bearer, req, next).await
 }
 
 fn bearer(req: &Request) -> Option<&str> {
@@ -124,45 +175,170 @@ fn bearer(req: &Request) -> Option<&str> {
 /// Pass-through mode: the request always continues, with an [`AuthStatus`] in its extensions.
 pub async fn optional_bearer_auth(
     State(auth): State<Arc<WebAuth>>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let status = auth.bearer_token_status(bearer(&req)).await;
-    if let AuthStatus::Authenticated(i) = &status {
-        req.extensions_mut().insert(i.clone());
+    run(&auth, Mode::OptionalBearer, req, next).await
+}
+
+/// The middleware as a tower [`Layer`](tower_layer::Layer), for `Router::layer`,
+/// `ServiceBuilder` or wrapping a whole application:
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use axum::{routing::get, Router};
+/// # use keycloak_client_axum::{KeycloakLayer, WebAuth};
+/// # fn demo(auth: Arc<WebAuth>) {
+/// let pages = Router::new().route("/howdy", get(|| async { "howdy" }));
+/// let app: Router = Router::new()
+///     .nest("/app", pages.layer(KeycloakLayer::browser(auth.clone())));
+/// # }
+/// ```
+///
+/// Paths are compared as the client sent them (axum's `OriginalUri`), so the layer works
+/// inside `Router::nest`.
+#[derive(Clone)]
+pub struct KeycloakLayer {
+    auth: Arc<WebAuth>,
+    mode: Mode,
+}
+
+impl KeycloakLayer {
+    /// Browser mode, as [`browser_auth`].
+    pub fn browser(auth: Arc<WebAuth>) -> Self {
+        KeycloakLayer {
+            auth,
+            mode: Mode::Browser,
+        }
     }
-    req.extensions_mut().insert(status);
-    next.run(req).await
+
+    /// API mode, as [`bearer_auth`].
+    pub fn bearer(auth: Arc<WebAuth>) -> Self {
+        KeycloakLayer {
+            auth,
+            mode: Mode::Bearer,
+        }
+    }
+
+    /// Pass-through mode, as [`optional_bearer_auth`].
+    pub fn optional_bearer(auth: Arc<WebAuth>) -> Self {
+        KeycloakLayer {
+            auth,
+            mode: Mode::OptionalBearer,
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for KeycloakLayer {
+    type Service = KeycloakService<S>;
+
+    fn layer(&self, inner: S) -> KeycloakService<S> {
+        KeycloakService {
+            inner,
+            auth: self.auth.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+/// The service [`KeycloakLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct KeycloakService<S> {
+    inner: S,
+    auth: Arc<WebAuth>,
+    mode: Mode,
+}
+
+impl<S> tower_service::Service<Request> for KeycloakService<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The clone is not ready; the ready one serves this request (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (auth, mode) = (self.auth.clone(), self.mode);
+        Box::pin(async move {
+            match authenticate(&auth, mode, req).await {
+                Ok(req) => inner.call(req).await,
+                Err(r) => Ok(r),
+            }
+        })
+    }
+}
+
+fn guard(outcome: GuardOutcome) -> Result<(), Response> {
+    match outcome {
+        GuardOutcome::Allow => Ok(()),
+        GuardOutcome::Deny(r) => Err(to_response(r)),
+    }
 }
 
 /// Role guard (use after an auth layer): `from_fn(|r, n| require_realm_role("admin", r, n))`.
 pub async fn require_realm_role(role: &'static str, req: Request, next: Next) -> Response {
-    let ok = req
-        .extensions()
-        .get::<Identity>()
-        .map(|i| i.has_realm_role(role));
-    match ok {
-        Some(true) => next.run(req).await,
-        Some(false) => (StatusCode::FORBIDDEN, "forbidden: missing role").into_response(),
-        None => (StatusCode::UNAUTHORIZED, "authentication required").into_response(),
-    }
+    guarded(
+        RoleRequirement::realm(role).check(identity(&req)),
+        req,
+        next,
+    )
+    .await
 }
 
-/// Client-role guard.
+/// Client-role guard: `from_fn(|r, n| require_client_role("app", "editor", r, n))`.
 pub async fn require_client_role(
     client: &'static str,
     role: &'static str,
     req: Request,
     next: Next,
 ) -> Response {
-    let ok = req
-        .extensions()
-        .get::<Identity>()
-        .map(|i| i.has_client_role(client, role));
-    match ok {
-        Some(true) => next.run(req).await,
-        Some(false) => (StatusCode::FORBIDDEN, "forbidden: missing role").into_response(),
-        None => (StatusCode::UNAUTHORIZED, "authentication required").into_response(),
+    guarded(
+        RoleRequirement::client(client, role).check(identity(&req)),
+        req,
+        next,
+    )
+    .await
+}
+
+/// Role guard for any-of/all-of realm and client roles:
+/// `from_fn_with_state(RoleRequirement::all_of([...]), require_roles)`.
+pub async fn require_roles(
+    State(need): State<RoleRequirement>,
+    req: Request,
+    next: Next,
+) -> Response {
+    guarded(need.check(identity(&req)), req, next).await
+}
+
+/// Scope guard: `from_fn_with_state(ScopeRequirement::all_of(["docs:read"]), require_scopes)`;
+/// 403 with `error="insufficient_scope"` (RFC 6750 §3.1).
+pub async fn require_scopes(
+    State(need): State<ScopeRequirement>,
+    req: Request,
+    next: Next,
+) -> Response {
+    guarded(need.check(identity(&req)), req, next).await
+}
+
+fn identity(req: &Request) -> Option<&Identity> {
+    req.extensions().get::<Identity>()
+}
+
+async fn guarded(outcome: GuardOutcome, req: Request, next: Next) -> Response {
+    match guard(outcome) {
+        Ok(()) => next.run(req).await,
+        Err(r) => r,
     }
 }
 
@@ -183,14 +359,10 @@ pub async fn require_permission(
     req: Request,
     next: Next,
 ) -> Response {
-    let identity = req.extensions().get::<Identity>().cloned();
-    match auth
-        .require_permission(identity.as_ref(), p.resource, p.scopes, p.uma_challenge)
-        .await
-    {
-        GuardOutcome::Allow => next.run(req).await,
-        GuardOutcome::Deny(r) => to_response(r),
-    }
+    let outcome = auth
+        .require_permission(identity(&req), p.resource, p.scopes, p.uma_challenge)
+        .await;
+    guarded(outcome, req, next).await
 }
 
 /// Extractor for the authenticated user (401 when absent).

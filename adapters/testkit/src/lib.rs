@@ -10,4 +10,5 @@ pub mod canned;
 pub mod conformance;
 pub mod e2e;
 pub mod keycloak;
+pub mod logout_tee;
 pub mod proxy;

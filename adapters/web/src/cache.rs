@@ -160,7 +160,11 @@ mod tests {
             c.insert(format!("k{i}"), i, UnixTime(100), UnixTime(0));
         }
         assert!(c.len() <= 100, "{}", c.len());
-        assert_eq!(c.get("k9999", UnixTime(1)), Some(9999), "the newest is kept");
+        assert_eq!(
+            c.get("k9999", UnixTime(1)),
+            Some(9999),
+            "the newest is kept"
+        );
     }
 
     #[test]

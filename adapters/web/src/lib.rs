@@ -16,8 +16,10 @@
 //! Frameworks hand in a [`RequestInfo`] and get an [`Outcome`] plus cookies to set.
 
 mod cache;
+mod guards;
 mod memory_store;
 mod session;
+mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,8 +31,10 @@ use keycloak_client_reqwest::{now, Keycloak};
 use sha2::Digest;
 
 pub use cache::TtlCache;
+pub use guards::{Role, RoleRequirement, ScopeRequirement};
 pub use memory_store::MemoryStore;
 pub use session::{BoxFuture, Session, SessionStore};
+pub use settings::KeycloakSettings;
 
 /// Settings of the web extension.
 #[derive(Clone, Debug)]
@@ -190,6 +194,19 @@ impl WebConfig {
     }
 
     fn is_public(&self, path: &str) -> bool {
+        // A path that a later layer may normalise into another one (dot segments, encoded
+        // slashes or dots, backslashes, empty segments) is never public: `/public/../admin`
+        // must not pass as `/public`.
+        let lower = path.to_ascii_lowercase();
+        let ambiguous = path.contains('\\')
+            || path.contains("//")
+            || ["%2e", "%2f", "%5c", "%00"]
+                .iter()
+                .any(|e| lower.contains(e))
+            || path.split('/').any(|seg| seg == "." || seg == "..");
+        if ambiguous {
+            return false;
+        }
         self.public_paths.iter().any(|p| {
             path == p
                 || (path.starts_with(p.as_str())
@@ -411,15 +428,20 @@ impl WebResponse {
         }
     }
 
-    fn bearer_challenge(realm: &str, error: Option<(&str, &str)>) -> WebResponse {
+    fn bearer_challenge(realm: Option<&str>, error: Option<(&str, &str)>) -> WebResponse {
         let q = |s: &str| s.replace('\\', "\\\\").replace('"', "'");
-        let v = match error {
-            None => format!("Bearer realm=\"{}\"", q(realm)),
-            Some((e, d)) => format!(
-                "Bearer realm=\"{}\", error=\"{e}\", error_description=\"{}\"",
-                q(realm),
-                q(d)
-            ),
+        let mut params: Vec<String> = realm
+            .map(|r| format!("realm=\"{}\"", q(r)))
+            .into_iter()
+            .collect();
+        if let Some((e, d)) = error {
+            params.push(format!("error=\"{e}\""));
+            params.push(format!("error_description=\"{}\"", q(d)));
+        }
+        let v = if params.is_empty() {
+            "Bearer".to_string()
+        } else {
+            format!("Bearer {}", params.join(", "))
         };
         let mut r = WebResponse::text(401, "authentication required");
         r.headers.push(("www-authenticate".into(), v));
@@ -464,7 +486,18 @@ pub struct WebAuth {
     /// `jti`s of accepted logout tokens, kept as long as their `iat` lets them be accepted
     /// (Back-Channel Logout 1.0 §2.6 item 10).
     logout_jtis: TtlCache<()>,
+    bearer_hits: std::sync::atomic::AtomicU64,
+    bearer_verifications: std::sync::atomic::AtomicU64,
     realm_name: String,
+}
+
+/// How the verified-bearer-token cache is doing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BearerCacheStats {
+    /// Requests answered from the cache (no signature check).
+    pub hits: u64,
+    /// Tokens verified (signature and claims).
+    pub verifications: u64,
 }
 
 const REFRESH_LOCKS: usize = 1024;
@@ -478,8 +511,7 @@ fn random_id() -> String {
 /// Whether a cookie value has the shape of [`random_id`] (43 base64url characters).
 fn is_random_id(v: &str) -> bool {
     v.len() == 43
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -568,6 +600,8 @@ impl WebAuth {
             refresh_locks: (0..REFRESH_LOCKS).map(|_| Default::default()).collect(),
             lock_hasher: Default::default(),
             logout_jtis: TtlCache::new(100_000),
+            bearer_hits: Default::default(),
+            bearer_verifications: Default::default(),
             realm_name,
         })
     }
@@ -589,6 +623,15 @@ impl WebAuth {
     /// The settings.
     pub fn config(&self) -> &WebConfig {
         &self.cfg
+    }
+
+    /// Counters of the verified-bearer-token cache.
+    pub fn bearer_cache_stats(&self) -> BearerCacheStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        BearerCacheStats {
+            hits: self.bearer_hits.load(Relaxed),
+            verifications: self.bearer_verifications.load(Relaxed),
+        }
     }
 
     fn cookie(&self, id: &str, max_age: u64) -> (String, String) {
@@ -694,7 +737,7 @@ impl WebAuth {
 
     async fn start_login(&self, req: &RequestInfo) -> Outcome {
         if !req.is_navigation() {
-            return Outcome::Respond(WebResponse::bearer_challenge(&self.realm_name, None));
+            return Outcome::Respond(WebResponse::bearer_challenge(Some(&self.realm_name), None));
         }
         let client = match self.kc.client().await {
             Ok(c) => c,
@@ -766,11 +809,7 @@ impl WebAuth {
         else {
             return fail(none);
         };
-        let login = match self
-            .kc
-            .callback(pending, query)
-            .await
-        {
+        let login = match self.kc.callback(pending, query).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(target: "keycloak_client::web", error = %e, "login callback rejected");
@@ -875,10 +914,12 @@ impl WebAuth {
             .plus(rules.leeway_secs)
             .max(t.plus(1));
         let jti = claims.str("jti").unwrap_or_default();
-        if !self
-            .logout_jtis
-            .insert_new(format!("{}|{jti}", claims.iss().unwrap_or_default()), (), until, t)
-        {
+        if !self.logout_jtis.insert_new(
+            format!("{}|{jti}", claims.iss().unwrap_or_default()),
+            (),
+            until,
+            t,
+        ) {
             tracing::warn!(target: "keycloak_client::web", "back-channel logout token replayed; refused");
             return WebResponse::text(400, "invalid logout token: `jti` already used");
         }
@@ -1026,10 +1067,10 @@ impl WebAuth {
         match self.bearer_token_status(token).await {
             AuthStatus::Authenticated(i) => Outcome::Authenticated(i),
             AuthStatus::Anonymous => {
-                Outcome::Respond(WebResponse::bearer_challenge(&self.realm_name, None))
+                Outcome::Respond(WebResponse::bearer_challenge(Some(&self.realm_name), None))
             }
             AuthStatus::Invalid(reason) => Outcome::Respond(WebResponse::bearer_challenge(
-                &self.realm_name,
+                Some(&self.realm_name),
                 Some(("invalid_token", &reason)),
             )),
         }
@@ -1053,9 +1094,13 @@ impl WebAuth {
                 i.access_token.secret().as_bytes(),
                 token.as_bytes(),
             ) {
+                self.bearer_hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return AuthStatus::Authenticated(i);
             }
         }
+        self.bearer_verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.kc.validate_access_token(token).await {
             Ok(claims) => {
                 let exp = claims
@@ -1077,13 +1122,10 @@ impl WebAuth {
         }
     }
 
-    /// Role guard: the identity must hold the realm role.
+    /// Role guard: the identity must hold the realm role ([`RoleRequirement`] for client
+    /// roles and any-of/all-of).
     pub fn require_realm_role(&self, identity: Option<&Identity>, role: &str) -> GuardOutcome {
-        match identity {
-            Some(i) if i.has_realm_role(role) => GuardOutcome::Allow,
-            Some(_) => GuardOutcome::Deny(WebResponse::text(403, "forbidden: missing role")),
-            None => GuardOutcome::Deny(WebResponse::bearer_challenge(&self.realm_name, None)),
-        }
+        RoleRequirement::realm(role).check(identity)
     }
 
     /// UMA enforcement: Keycloak's decision for `resource#scopes` (cached per token and
@@ -1096,7 +1138,7 @@ impl WebAuth {
         uma_challenge: bool,
     ) -> GuardOutcome {
         let Some(identity) = identity else {
-            return GuardOutcome::Deny(WebResponse::bearer_challenge(&self.realm_name, None));
+            return GuardOutcome::Deny(WebResponse::bearer_challenge(Some(&self.realm_name), None));
         };
         let audience = self.kc.config().client_id.clone();
         let key = format!(
@@ -1249,6 +1291,22 @@ mod tests {
             c.is_public("/public") && c.is_public("/public/x") && c.is_public("/static/app.js")
         );
         assert!(!c.is_public("/publicity") && !c.is_public("/"));
+        // Paths a later layer could normalise out of the public prefix are not public.
+        for p in [
+            "/public/../admin",
+            "/public/./x",
+            "/public/%2e%2e/admin",
+            "/public/%2E%2E/admin",
+            "/public%2F..%2Fadmin",
+            "/public/..%5Cadmin",
+            "/public\\..\\admin",
+            "/public//x",
+            "/static/..",
+            "/public/%00",
+        ] {
+            assert!(!c.is_public(p), "{p}");
+        }
+        assert!(!c.is_public("/PUBLIC"), "case-sensitive, as routes are");
         assert!(!c.secure_cookie());
         assert!(WebConfig::new("https://app.example.test")
             .unwrap()

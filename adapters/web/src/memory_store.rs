@@ -126,7 +126,11 @@ impl MemoryStore {
         i.by_sid.len() + i.by_sub.len()
     }
 
-    fn delete_indexed(&self, ids: Option<HashSet<String>>, matches: impl Fn(&Session) -> bool) -> usize {
+    fn delete_indexed(
+        &self,
+        ids: Option<HashSet<String>>,
+        matches: impl Fn(&Session) -> bool,
+    ) -> usize {
         let mut n = 0;
         for id in ids.into_iter().flatten() {
             let hit = self
@@ -279,9 +283,24 @@ mod tests {
         block(s.store("a", session("s1", "u1"), UnixTime(0), UnixTime(100)));
         assert!(block(s.load("a", UnixTime(99))).is_some());
         assert!(block(s.load("a", UnixTime(100))).is_none());
-        assert!(!block(s.update("gone", session("s", "u"), UnixTime(0), UnixTime(9))));
-        assert!(block(s.update("a", session("s1", "u1"), UnixTime(1), UnixTime(9))));
-        assert!(!block(s.update("a", session("s1", "u1"), UnixTime(9), UnixTime(20))));
+        assert!(!block(s.update(
+            "gone",
+            session("s", "u"),
+            UnixTime(0),
+            UnixTime(9)
+        )));
+        assert!(block(s.update(
+            "a",
+            session("s1", "u1"),
+            UnixTime(1),
+            UnixTime(9)
+        )));
+        assert!(!block(s.update(
+            "a",
+            session("s1", "u1"),
+            UnixTime(9),
+            UnixTime(20)
+        )));
     }
 
     #[test]
@@ -293,7 +312,11 @@ mod tests {
         assert_eq!(block(s.delete_by_sid("s1")), 1);
         assert!(block(s.load("a", UnixTime(1))).is_none());
         assert_eq!(block(s.delete_by_sid("s1")), 0);
-        assert_eq!(block(s.delete_by_sub("alice")), 1, "b is alice's other session");
+        assert_eq!(
+            block(s.delete_by_sub("alice")),
+            1,
+            "b is alice's other session"
+        );
         assert!(block(s.load("c", UnixTime(1))).is_some(), "bob's survives");
         assert_eq!(block(s.delete_by_sub("nobody")), 0);
         block(s.delete("c"));
@@ -305,11 +328,19 @@ mod tests {
         let s = MemoryStore::new(50);
         for i in 0..1_000 {
             let id = format!("id{i}");
-            block(s.store(&id, session(&format!("s{i}"), &format!("u{i}")), UnixTime(0), UnixTime(100)));
+            block(s.store(
+                &id,
+                session(&format!("s{i}"), &format!("u{i}")),
+                UnixTime(0),
+                UnixTime(100),
+            ));
         }
         assert!(s.len() <= 50, "{}", s.len());
         assert!(s.index_len() <= 100, "{}", s.index_len());
-        assert!(block(s.load("id999", UnixTime(1))).is_some(), "the newest stays");
+        assert!(
+            block(s.load("id999", UnixTime(1))).is_some(),
+            "the newest stays"
+        );
     }
 
     #[test]
@@ -328,10 +359,19 @@ mod tests {
             block(s.save_pending(&format!("p{i}"), pending(), UnixTime(0), UnixTime(600)));
         }
         assert!(s.pending_len() <= 100, "{}", s.pending_len());
-        assert!(block(s.load("user", UnixTime(1))).is_some(), "the flood evicted no session");
+        assert!(
+            block(s.load("user", UnixTime(1))).is_some(),
+            "the flood evicted no session"
+        );
         assert!(block(s.take_pending("p9999", UnixTime(1))).is_some());
-        assert!(block(s.take_pending("p9999", UnixTime(1))).is_none(), "taken once");
+        assert!(
+            block(s.take_pending("p9999", UnixTime(1))).is_none(),
+            "taken once"
+        );
         block(s.save_pending("late", pending(), UnixTime(0), UnixTime(600)));
-        assert!(block(s.take_pending("late", UnixTime(600))).is_none(), "expired");
+        assert!(
+            block(s.take_pending("late", UnixTime(600))).is_none(),
+            "expired"
+        );
     }
 }

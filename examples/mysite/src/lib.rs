@@ -4,8 +4,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 use keycloak_client_actix::{
-    backchannel_logout, bearer_auth, browser_auth, require_permission, require_realm_role,
-    KeycloakSettings, User,
+    bearer_auth, browser_auth, require_permission, require_realm_role, KeycloakSettings, User,
 };
 
 /// Settings as the Django example's `settings.py` has them.
@@ -51,7 +50,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(|| async { "doc-1 editor" })),
             ),
     )
-    .route("/kc/backchannel-logout", web::post().to(backchannel_logout))
     .service(
         web::scope("")
             .wrap(from_fn(browser_auth))
@@ -67,8 +65,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                      <p id=\"jti\">token id {jti}</p><a href=\"/logout\">Log out</a></body></html>"
                 ))
             }))
-            .route("/public/bye", web::get().to(|| async { "Logged out." }))
-            .route("/kc/callback", web::get().to(|| async { "handled by the middleware" }))
-            .route("/logout", web::get().to(|| async { "handled by the middleware" })),
+            .route("/public/bye", web::get().to(|| async { "Logged out." })),
     );
 }

@@ -1,0 +1,149 @@
+//! Framework-neutral settings, as a Django project keeps them in `settings.py`: one
+//! `Deserialize` type for the axum and actix extensions.
+
+use std::sync::Arc;
+
+use keycloak_client::ClientConfig;
+use serde::Deserialize;
+
+use crate::{MemoryStore, SessionStore, WebAuth, WebConfig};
+
+/// Settings, as a Django project keeps them in `settings.py`: deserializable from any config
+/// source (TOML, JSON, environment). Either `keycloak_json` (a path to Keycloak's adapter file)
+/// or `server_url` + `realm` + `client_id` (+ `client_secret`).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct KeycloakSettings {
+    /// Path of `keycloak.json`.
+    pub keycloak_json: Option<String>,
+    /// Keycloak server URL.
+    pub server_url: Option<String>,
+    /// Realm.
+    pub realm: Option<String>,
+    /// Client id.
+    pub client_id: Option<String>,
+    /// Client secret.
+    pub client_secret: Option<String>,
+    /// The application's external origin (`KEYCLOAK_CALLBACK_URL`'s origin in the seed).
+    pub app_url: String,
+    /// Callback path (default `/kc/callback`).
+    pub callback_path: Option<String>,
+    /// `KEYCLOAK_LOGIN_REDIRECT_URI`.
+    pub login_redirect_uri: String,
+    /// Logout path (default `/kc/logout`).
+    pub logout_path: Option<String>,
+    /// `KEYCLOAK_LOGOUT_REDIRECT_URI`.
+    pub logout_redirect_uri: Option<String>,
+    /// Paths never authenticated.
+    pub public_paths: Vec<String>,
+    /// Audience bearer tokens must carry.
+    pub api_audience: Option<String>,
+    /// Refresh margin in seconds.
+    pub refresh_margin_secs: Option<u64>,
+}
+
+impl KeycloakSettings {
+    /// Builds the shared engine with in-memory sessions.
+    pub fn into_web_auth(self) -> Result<Arc<WebAuth>, keycloak_client::Error> {
+        self.into_web_auth_with_store(Arc::new(MemoryStore::default()))
+    }
+
+    /// Builds the shared engine with sessions in `store`.
+    pub fn into_web_auth_with_store(
+        self,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Arc<WebAuth>, keycloak_client::Error> {
+        let mut web = WebConfig::new(&self.app_url)?;
+        if let Some(p) = self.callback_path {
+            web.callback_path = p;
+        }
+        if !self.login_redirect_uri.is_empty() {
+            web.login_redirect_uri = self.login_redirect_uri;
+        }
+        if let Some(p) = self.logout_path {
+            web.logout_path = p;
+        }
+        if let Some(p) = self.logout_redirect_uri {
+            web.logout_redirect_uri = p;
+        }
+        web.public_paths = self.public_paths;
+        web.api_audience = self.api_audience;
+        if let Some(m) = self.refresh_margin_secs {
+            web.refresh_margin_secs = m;
+        }
+        let auth = match (&self.keycloak_json, &self.server_url) {
+            (Some(path), _) => {
+                let json = std::fs::read_to_string(path)
+                    .map_err(|e| keycloak_client::Error::Config(format!("{path}: {e}")))?;
+                WebAuth::from_keycloak_json(&json, web, store)?
+            }
+            (None, Some(server)) => {
+                let realm = self
+                    .realm
+                    .as_deref()
+                    .ok_or_else(|| keycloak_client::Error::Config("realm is required".into()))?;
+                let client = self.client_id.as_deref().ok_or_else(|| {
+                    keycloak_client::Error::Config("client_id is required".into())
+                })?;
+                let mut b = ClientConfig::keycloak(server, realm, client);
+                if let Some(s) = &self.client_secret {
+                    b = b.client_secret(s);
+                }
+                WebAuth::new(b, web, store)?
+            }
+            (None, None) => {
+                return Err(keycloak_client::Error::Config(
+                    "set keycloak_json or server_url".into(),
+                ))
+            }
+        };
+        Ok(Arc::new(auth))
+    }
+}
+
+impl std::fmt::Debug for KeycloakSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeycloakSettings")
+            .field("keycloak_json", &self.keycloak_json)
+            .field("server_url", &self.server_url)
+            .field("realm", &self.realm)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("app_url", &self.app_url)
+            .field("callback_path", &self.callback_path)
+            .field("login_redirect_uri", &self.login_redirect_uri)
+            .field("logout_path", &self.logout_path)
+            .field("logout_redirect_uri", &self.logout_redirect_uri)
+            .field("public_paths", &self.public_paths)
+            .field("api_audience", &self.api_audience)
+            .field("refresh_margin_secs", &self.refresh_margin_secs)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_secret_and_json_settings_load() {
+        let s: KeycloakSettings = serde_json::from_str(
+            r#"{"server_url":"http://127.0.0.1:1","realm":"r","client_id":"c",
+                "client_secret":"hunter2-secret","app_url":"http://127.0.0.1:2"}"#,
+        )
+        .unwrap();
+        let d = format!("{s:?}");
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("[redacted]"), "{d}");
+        assert!(s.into_web_auth().is_ok());
+        let none = KeycloakSettings {
+            app_url: "http://127.0.0.1:2".into(),
+            ..Default::default()
+        };
+        let e = none.into_web_auth().err().expect("no server refused");
+        assert!(e.to_string().contains("server_url"), "{e}");
+    }
+}
