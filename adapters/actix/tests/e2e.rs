@@ -192,3 +192,39 @@ fn bearer_validation_roles_and_uma() {
     assert!(keycloak_client::UmaChallenge::parse(&www.unwrap()).is_ok());
     assert_eq!(api(&site, "/api/docs/1/edit", Some(&alice)).0, 200);
 }
+
+/// Keycloak's logout tokens reach the actix middleware (no route of its own) and end every
+/// session of the user, nobody else's; a replayed token is refused by its `jti`.
+#[test]
+fn backchannel_logout_through_the_actix_middleware() {
+    use keycloak_client_testkit::api::admin_logout_user;
+    use keycloak_client_testkit::logout_tee::{post_form, LogoutTee};
+    let site = start(|_| {});
+    let endpoint = site.url("/kc/backchannel-logout");
+    let tee = LogoutTee::start(18090, &endpoint);
+    let (mut dave, mut carol) = (Browser::new(), Browser::new());
+    assert_eq!(login(&site, &mut dave, "/home", "dave").status, 200);
+    assert_eq!(login(&site, &mut carol, "/home", "carol").status, 200);
+    admin_logout_user("dave");
+    let mut ended = false;
+    for _ in 0..20 {
+        if dave.get(&site.url("/home")).unwrap().status == 302 {
+            ended = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(ended, "dave's session ended");
+    assert_eq!(
+        carol.get(&site.url("/home")).unwrap().status,
+        200,
+        "carol's survives"
+    );
+    let bodies = tee.bodies();
+    assert!(!bodies.is_empty());
+    assert_eq!(post_form(&endpoint, &bodies[0]), 400, "replayed jti");
+    assert_eq!(
+        post_form(&endpoint, b"logout_token=eyJhbGciOiJub25lIn0.e30."),
+        400
+    );
+}

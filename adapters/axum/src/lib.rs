@@ -29,7 +29,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri, Req
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 pub use keycloak_client_web::{
     bearer_from_header, AuthStatus, Identity, IdentityData, KeycloakSettings, Role,
@@ -97,6 +97,8 @@ async fn info(req: Request, with_body: bool) -> (RequestInfo, Request) {
 }
 
 /// What an authentication mode decided: go on with this request, or answer.
+// The response is moved once, on the refusing path only; boxing it would allocate for nothing.
+#[allow(clippy::result_large_err)]
 fn admit(outcome: Outcome, mut req: Request) -> Result<Request, Response> {
     match outcome {
         Outcome::Respond(r) => Err(to_response(r)),
@@ -120,6 +122,7 @@ enum Mode {
     OptionalBearer,
 }
 
+#[allow(clippy::result_large_err)]
 async fn authenticate(auth: &WebAuth, mode: Mode, mut req: Request) -> Result<Request, Response> {
     match mode {
         Mode::Browser => {
@@ -153,8 +156,8 @@ async fn run(auth: &WebAuth, mode: Mode, req: Request, next: Next) -> Response {
 
 /// Browser mode (the seed's `AuthenticationMiddleware`): redirects navigations to Keycloak,
 /// finishes the login at the callback path, logs out at the logout path, accepts back-channel
-/// logout tokens; API-style requests without a session get 401. The callback, logout and
-/// back-channel paths need no routes of their own.
+/// logout tokens; API-style requests without a session get 401. Give the callback, logout and
+/// back-channel paths their routes with [`endpoints`].
 pub async fn browser_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: Next) -> Response {
     run(&auth, Mode::Browser, req, next).await
 }
@@ -179,6 +182,44 @@ pub async fn optional_bearer_auth(
     next: Next,
 ) -> Response {
     run(&auth, Mode::OptionalBearer, req, next).await
+}
+
+/// The login callback, logout and back-channel logout endpoints at the configured paths, as
+/// real handlers on the engine (no placeholders to write). Merge them into the top-level
+/// router: `Router::layer` runs only for routes that exist, so these paths need routes.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use axum::{routing::get, Router};
+/// # use keycloak_client_axum::{endpoints, KeycloakLayer, WebAuth};
+/// # fn demo(auth: Arc<WebAuth>) {
+/// let app: Router = Router::new()
+///     .route("/howdy", get(|| async { "howdy" }))
+///     .layer(KeycloakLayer::browser(auth.clone()))
+///     .merge(endpoints(auth));
+/// # }
+/// ```
+pub fn endpoints(auth: Arc<WebAuth>) -> axum::Router {
+    let cfg = auth.config().clone();
+    let handle = |auth: Arc<WebAuth>| {
+        move |req: Request| async move {
+            match authenticate(&auth, Mode::Browser, req).await {
+                Err(r) => r,
+                // Not one of the engine's paths (a mis-mounted router): nothing to do here.
+                Ok(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    axum::Router::new()
+        .route(&cfg.callback_path, axum::routing::get(handle(auth.clone())))
+        .route(
+            &cfg.logout_path,
+            axum::routing::get(handle(auth.clone())).post(handle(auth.clone())),
+        )
+        .route(
+            &cfg.backchannel_logout_path,
+            axum::routing::post(handle(auth)),
+        )
 }
 
 /// The middleware as a tower [`Layer`](tower_layer::Layer), for `Router::layer`,
@@ -279,6 +320,7 @@ where
     }
 }
 
+#[allow(clippy::result_large_err)]
 fn guard(outcome: GuardOutcome) -> Result<(), Response> {
     match outcome {
         GuardOutcome::Allow => Ok(()),

@@ -171,7 +171,18 @@ fn login_csrf_attempts_are_refused() {
 /// origin: asserted on the header as sent, never on a URL rebuilt with the app's origin.
 #[test]
 fn open_redirect_attempts_stay_same_origin() {
-    let app = start(0, |_| {});
+    // Every path is a page here (a catch-all route, as single-page apps have), so every
+    // path below really starts a login that returns to it.
+    let app = serve_with(
+        |w| w.login_redirect_uri = "/home".into(),
+        |auth| {
+            axum::Router::new()
+                .route("/", axum::routing::get(|| async { "home" }))
+                .route("/{*any}", axum::routing::get(|| async { "a page" }))
+                .layer(keycloak_client_axum::KeycloakLayer::browser(auth.clone()))
+                .merge(keycloak_client_axum::endpoints(auth))
+        },
+    );
     let base = url::Url::parse(&app.base).unwrap();
     let mut b = Browser::new();
     assert_eq!(login(&app, &mut b, "/howdy", "alice").status, 200);
@@ -210,6 +221,27 @@ fn open_redirect_attempts_stay_same_origin() {
             "{path}: {raw:?}"
         );
     }
+}
+
+/// An app of the test's own routes behind the engine.
+fn serve_with(
+    adjust: impl FnOnce(&mut WebConfig),
+    routes: impl FnOnce(std::sync::Arc<keycloak_client_web::WebAuth>) -> axum::Router,
+) -> App {
+    let env = keycloak::require();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let auth = howdy::web_auth_with(&env.url, &base, None, adjust).unwrap();
+    let router = routes(auth.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    App { base, rt, auth }
 }
 
 /// Several logins in progress in one browser (tabs, prefetch): each keeps its own entry under
@@ -299,38 +331,34 @@ fn cookies_carry_their_attributes() {
 /// The browser layer inside `Router::nest`: the configured paths are the external ones.
 #[test]
 fn the_layer_works_under_router_nest() {
-    let env = keycloak::require();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let auth = howdy::web_auth_with(&env.url, &base, None, |w| {
-        w.callback_path = "/app/kc/callback".into();
-        w.login_redirect_uri = "/app/page".into();
-        w.logout_path = "/app/bye".into();
-        w.public_paths = vec!["/app/open".into()];
-    })
-    .unwrap();
     use axum::routing::get;
-    let inner = axum::Router::new()
-        .route(
-            "/page",
-            get(
-                |keycloak_client_axum::User(u): keycloak_client_axum::User| async move {
-                    format!("nested page for {}", u.username.unwrap_or_default())
-                },
-            ),
-        )
-        .route("/open", get(|| async { "open" }))
-        .layer(keycloak_client_axum::KeycloakLayer::browser(auth.clone()));
-    let router = axum::Router::new().nest("/app", inner);
-    rt.spawn(async move { axum::serve(listener, router).await });
-    let app = App { base, rt, auth };
+    let app = serve_with(
+        |w| {
+            w.callback_path = "/app/kc/callback".into();
+            w.login_redirect_uri = "/app/page".into();
+            w.logout_path = "/app/bye".into();
+            w.public_paths = vec!["/app/open".into()];
+        },
+        |auth| {
+            let inner = axum::Router::new()
+                .route(
+                    "/page",
+                    get(
+                        |keycloak_client_axum::User(u): keycloak_client_axum::User| async move {
+                            format!(
+                                "nested page for {}",
+                                u.username.as_deref().unwrap_or_default()
+                            )
+                        },
+                    ),
+                )
+                .route("/open", get(|| async { "open" }))
+                .layer(keycloak_client_axum::KeycloakLayer::browser(auth.clone()));
+            axum::Router::new()
+                .nest("/app", inner)
+                .merge(keycloak_client_axum::endpoints(auth))
+        },
+    );
     let mut b = Browser::new();
     assert_eq!(b.get(&app.url("/app/open")).unwrap().status, 200);
     let p = b.get(&app.url("/app/page")).unwrap();
@@ -454,47 +482,7 @@ fn expired_access_token_is_refreshed_and_failed_refresh_restarts_login() {
     assert!(location(&p).contains("/protocol/openid-connect/auth?"));
 }
 
-fn admin_logout_user(username: &str) {
-    let env = keycloak::require();
-    let http = keycloak_client_ureq::HttpClient::default();
-    let cfg = ClientConfig::keycloak(&env.url, "master", "admin-cli")
-        .build()
-        .unwrap();
-    let c = keycloak_client::Client::new(
-        cfg.clone(),
-        http.run(keycloak_client::DiscoverFlow::new(&cfg, false))
-            .unwrap(),
-    );
-    let adm = http
-        .exec(c.danger_password_grant("admin", &Password::new("admin"), "openid"))
-        .unwrap()
-        .access_token;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let users: serde_json::Value = serde_json::from_str(
-        &agent
-            .get(&format!(
-                "{}/admin/realms/rkc/users?username={username}&exact=true",
-                env.url
-            ))
-            .header("authorization", &format!("Bearer {}", adm.secret()))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
-    let id = users[0]["id"].as_str().unwrap();
-    let r = agent
-        .post(&format!("{}/admin/realms/rkc/users/{id}/logout", env.url))
-        .header("authorization", &format!("Bearer {}", adm.secret()))
-        .send_empty()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
-}
+use keycloak_client_testkit::api::admin_logout_user;
 
 #[test]
 fn bearer_api_valid_wrong_audience_bad_signature_expired() {

@@ -49,3 +49,49 @@ pub fn password_token(client_id: &str, secret: &str, user: &str) -> String {
     .unwrap();
     t.access_token.secret().to_string()
 }
+
+/// An administrator ends every Keycloak session of `username` in the test realm (Keycloak then
+/// posts one back-channel logout token per session).
+pub fn admin_logout_user(username: &str) {
+    let env = keycloak::require();
+    let cfg = ClientConfig::keycloak(&env.url, "master", "admin-cli")
+        .build()
+        .unwrap();
+    let d = crate::e2e::run(&crate::e2e::UreqLess, DiscoverFlow::new(&cfg, false)).unwrap();
+    let c = Client::new(cfg, d);
+    let adm = crate::e2e::exec(
+        &crate::e2e::UreqLess,
+        c.danger_password_grant("admin", &Password::new("admin"), "openid"),
+    )
+    .unwrap()
+    .access_token;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let bearer = format!("Bearer {}", adm.secret());
+    let users: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!(
+                "{}/admin/realms/{}/users?username={username}&exact=true",
+                env.url, env.realm
+            ))
+            .header("authorization", &bearer)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = users[0]["id"].as_str().unwrap();
+    let r = agent
+        .post(&format!(
+            "{}/admin/realms/{}/users/{id}/logout",
+            env.url, env.realm
+        ))
+        .header("authorization", &bearer)
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}

@@ -8,8 +8,8 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use keycloak_client_axum::{
-    bearer_auth, optional_bearer_auth, require_permission, require_realm_role, Auth, AuthStatus,
-    KeycloakLayer, Permission, User,
+    bearer_auth, endpoints, optional_bearer_auth, require_permission, require_realm_role, Auth,
+    AuthStatus, KeycloakLayer, Permission, User,
 };
 use keycloak_client_web::{MemoryStore, SessionStore, WebAuth, WebConfig};
 use sha2::Digest;
@@ -90,7 +90,8 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
         .route("/howdy/deep", get(|User(u): User| async move { format!("deep page for {}", u.username.as_deref().unwrap_or_default()) }))
         .route("/public/bye", get(|| async { Html("<!DOCTYPE html><html><head><title>Bye</title></head><body><p id=\"bye\">Logged out.</p></body></html>") }))
         .route("/public", get(|| async { "public page" }))
-        .layer(KeycloakLayer::browser(auth.clone()));
+        .layer(KeycloakLayer::browser(auth.clone()))
+        .merge(endpoints(auth.clone()));
 
     let me = get(|User(u): User| async move {
         Json(
