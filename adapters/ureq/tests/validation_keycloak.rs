@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use keycloak_client::{
     Client, ClientConfig, DiscoverFlow, Error, Exchange, Flow, IdTokenPolicy, JwksCache,
-    JwksPolicy, Password, Request, Response, Single, Step, TokenKind, TokenValidator,
+    JwksPolicy, Password, Request, Response, Single, TokenKind, TokenValidator,
 };
 use keycloak_client_ring::RingVerifier;
 use keycloak_client_testkit::e2e::{browser_login, now};
@@ -16,25 +16,23 @@ use keycloak_client_testkit::keycloak::{self, RS_CLIENT, RS_SECRET};
 use keycloak_client_ureq::HttpClient;
 use serde_json::{json, Value};
 
-/// Drives a flow through ureq, counting requests to the JWKS endpoint.
+/// Drives a flow through ureq with the core's driver, counting requests to the JWKS endpoint.
+/// Workers share one validator, so a caller may wait on another's key fetch: the driver does.
 fn run<F: Flow>(
     http: &HttpClient,
-    mut flow: F,
+    flow: F,
     jwks_fetches: &Cell<usize>,
 ) -> Result<F::Output, Error> {
-    loop {
-        match flow.poll()? {
-            Step::Send(req) => {
-                if req.url.path().ends_with("/protocol/openid-connect/certs") {
-                    jwks_fetches.set(jwks_fetches.get() + 1);
-                }
-                let resp = http.send(&req).expect("transport");
-                flow.handle_response(resp, now())?;
+    keycloak_client::drive(
+        flow,
+        |req: &Request| -> Result<Response, Error> {
+            if req.url.path().ends_with("/protocol/openid-connect/certs") {
+                jwks_fetches.set(jwks_fetches.get() + 1);
             }
-            Step::WaitUntil(_) | Step::Wait(_) => panic!("a single caller never waits"),
-            Step::Done(o) => return Ok(o),
-        }
-    }
+            Ok(http.send(req).expect("transport"))
+        },
+        now,
+    )
 }
 
 fn discovered(http: &HttpClient, cfg: ClientConfig) -> Client {
