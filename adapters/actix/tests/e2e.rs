@@ -157,6 +157,68 @@ fn tokens_are_refreshed() {
     assert_eq!(seen.len(), 4, "each request carried a refreshed token");
 }
 
+/// One refresh per session under refresh-token rotation (realm `rkc-refresh`: a reused refresh
+/// token gets `invalid_grant`): concurrent requests across several refreshes keep the session.
+#[test]
+fn concurrent_refreshes_under_token_rotation_keep_the_session() {
+    use keycloak_client_testkit::api::{
+        refresh_token_reuse_error, ROTATION_CLIENT, ROTATION_REALM, ROTATION_SECRET,
+    };
+    let err = refresh_token_reuse_error("remy");
+    assert!(
+        err.to_string().contains("invalid_grant"),
+        "the realm rotates: {err}"
+    );
+    let site = start(|s| {
+        s.realm = Some(ROTATION_REALM.into());
+        s.client_id = Some(ROTATION_CLIENT.into());
+        s.client_secret = Some(ROTATION_SECRET.into());
+        s.api_audience = None;
+        s.refresh_margin_secs = Some(300);
+    });
+    let mut b = Browser::new();
+    let p = b.get(&site.url("/home")).unwrap();
+    let kc = location(&p);
+    assert!(kc.contains("/realms/rkc-refresh/"), "{kc}");
+    let cb = b.login(&kc, "rita", "rita-pass").unwrap();
+    assert_eq!(b.get(cb.as_str()).unwrap().status, 302);
+    let cookie = b.cookie("kc_session").unwrap().to_string();
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..4 {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, c) = (site.url("/home"), cookie.clone());
+                std::thread::spawn(move || {
+                    let mut b = Browser::new();
+                    b.set_cookie("kc_session", &c);
+                    (0..3).map(|_| b.get(&url).unwrap()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for p in h.join().unwrap() {
+                assert_eq!(
+                    p.status, 200,
+                    "round {round}: a request lost the session: {}",
+                    p.body
+                );
+                seen.extend(
+                    p.body
+                        .split("token id ")
+                        .nth(1)
+                        .and_then(|t| t.split('<').next())
+                        .map(str::to_string),
+                );
+            }
+        }
+    }
+    assert!(
+        seen.len() >= 4,
+        "several refreshes happened ({} tokens seen)",
+        seen.len()
+    );
+}
+
 #[test]
 fn bearer_validation_roles_and_uma() {
     let site = start(|_| {});

@@ -484,6 +484,95 @@ fn expired_access_token_is_refreshed_and_failed_refresh_restarts_login() {
 
 use keycloak_client_testkit::api::admin_logout_user;
 
+/// One refresh per session, proven with refresh-token rotation on (realm `rkc-refresh`: a
+/// refresh token is single-use, so a second concurrent refresh with the same token would get
+/// `invalid_grant` and end the session). Every request refreshes (margin above the lifetime);
+/// rounds of concurrent requests go through several refreshes and none may end the session.
+#[test]
+fn concurrent_requests_refresh_once_per_session_under_token_rotation() {
+    let err = refresh_token_reuse_error("remy");
+    assert!(
+        err.to_string().contains("invalid_grant"),
+        "the realm rotates refresh tokens: {err}"
+    );
+    let env = keycloak::require();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let json = rotation_keycloak_json();
+    let auth = howdy::web_auth_with(&env.url, &base, Some(&json), |w| {
+        w.refresh_margin_secs = 300
+    })
+    .unwrap();
+    let router = howdy::app(auth.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    let app = App { base, rt, auth };
+
+    let mut b = Browser::new();
+    let p = b.get(&app.url("/howdy")).unwrap();
+    let kc = location(&p);
+    assert!(
+        kc.contains("/realms/rkc-refresh/protocol/openid-connect/auth?"),
+        "{kc}"
+    );
+    let cb = b.login(&kc, "rita", "rita-pass").unwrap();
+    let p = b.get(cb.as_str()).unwrap();
+    assert_eq!(p.status, 302, "callback: {}", p.body);
+    let cookie = b.cookie("kc_session").unwrap().to_string();
+    let token_of = |body: &str| {
+        body.split("token ")
+            .nth(1)
+            .and_then(|t| t.split('<').next())
+            .map(str::to_string)
+    };
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..4 {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let url = app.url("/howdy");
+                let c = cookie.clone();
+                std::thread::spawn(move || {
+                    let mut b = Browser::new();
+                    b.set_cookie("kc_session", &c);
+                    (0..3)
+                        .map(|_| {
+                            let p = b.get(&url).unwrap();
+                            (p.status, p.body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (status, body) in h.join().unwrap() {
+                assert_eq!(
+                    status, 200,
+                    "round {round}: a request lost the session: {body}"
+                );
+                seen.extend(token_of(&body));
+            }
+        }
+    }
+    assert!(
+        seen.len() >= 4,
+        "several refreshes happened across the rounds ({} access tokens seen)",
+        seen.len()
+    );
+    assert_eq!(
+        b.get(&app.url("/howdy")).unwrap().status,
+        200,
+        "still logged in"
+    );
+}
+
+use keycloak_client_testkit::api::{refresh_token_reuse_error, rotation_keycloak_json};
+
 #[test]
 fn bearer_api_valid_wrong_audience_bad_signature_expired() {
     let app = start(0, |_| {});

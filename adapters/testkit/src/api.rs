@@ -95,3 +95,47 @@ pub fn admin_logout_user(username: &str) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
 }
+
+/// The rotation realm: every refresh token is single-use ("revoke refresh token", reuse 0).
+pub const ROTATION_REALM: &str = "rkc-refresh";
+/// Its confidential client.
+pub const ROTATION_CLIENT: &str = "refresh-rs";
+/// Its secret.
+pub const ROTATION_SECRET: &str = "refresh-rs-secret";
+
+/// `keycloak.json` of the rotation realm's client, for the middleware.
+pub fn rotation_keycloak_json() -> String {
+    let env = keycloak::require();
+    serde_json::json!({
+        "realm": ROTATION_REALM,
+        "auth-server-url": env.url,
+        "resource": ROTATION_CLIENT,
+        "credentials": { "secret": ROTATION_SECRET },
+    })
+    .to_string()
+}
+
+/// Proves the rotation realm refuses a second use of a refresh token: the password grant for
+/// `user`, one refresh (accepted), then the same refresh token again. Returns Keycloak's error
+/// for the second use; panics if Keycloak accepted it (the realm would not rotate, and a test
+/// relying on rotation could not fail).
+pub fn refresh_token_reuse_error(user: &str) -> keycloak_client::Error {
+    let env = keycloak::require();
+    let cfg = ClientConfig::keycloak(&env.url, ROTATION_REALM, ROTATION_CLIENT)
+        .client_secret(ROTATION_SECRET)
+        .build()
+        .unwrap();
+    let d = crate::e2e::run(&crate::e2e::UreqLess, DiscoverFlow::new(&cfg, false)).unwrap();
+    let c = Client::new(cfg, d);
+    let first = crate::e2e::exec(
+        &crate::e2e::UreqLess,
+        c.danger_password_grant(user, &Password::new(format!("{user}-pass")), "openid"),
+    )
+    .unwrap();
+    crate::e2e::exec(&crate::e2e::UreqLess, c.refresh(&first).unwrap())
+        .expect("the first use of a refresh token is accepted");
+    match crate::e2e::exec(&crate::e2e::UreqLess, c.refresh(&first).unwrap()) {
+        Ok(_) => panic!("realm {ROTATION_REALM} accepted a refresh token twice"),
+        Err(e) => e,
+    }
+}
