@@ -60,15 +60,11 @@ fn info(req: &ServiceRequest) -> RequestInfo {
         method: req.method().as_str().to_string(),
         path: req.path().to_string(),
         query: Some(req.query_string().to_string()).filter(|q| !q.is_empty()),
-        headers: req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_string(), v.to_string()))
-            })
-            .collect(),
+        headers: RequestInfo::engine_headers(
+            req.headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        ),
         body: vec![],
     }
 }

@@ -66,15 +66,12 @@ async fn info(req: Request, with_body: bool) -> (RequestInfo, Request) {
         method: parts.method.as_str().to_string(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_string(), v.to_string()))
-            })
-            .collect(),
+        headers: RequestInfo::engine_headers(
+            parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        ),
         body: vec![],
     };
     let body = if with_body {

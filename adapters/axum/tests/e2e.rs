@@ -875,7 +875,8 @@ fn start_through_proxy(
 fn end_backoff(app: &App, store: &keycloak_client_web::MemoryStore, id: &str) {
     use keycloak_client_web::SessionStore as _;
     let now = keycloak_client_ureq::now();
-    let mut session = app.rt.block_on(store.load(id, now)).unwrap();
+    let mut session =
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(id, now)).unwrap());
     assert!(
         session.refresh_retry_at.is_some(),
         "a failed refresh backs off"
@@ -889,7 +890,8 @@ fn end_backoff(app: &App, store: &keycloak_client_web::MemoryStore, id: &str) {
 fn expire_in(app: &App, store: &keycloak_client_web::MemoryStore, id: &str, secs: i64) {
     use keycloak_client_web::SessionStore as _;
     let now = keycloak_client_ureq::now();
-    let mut session = app.rt.block_on(store.load(id, now)).unwrap();
+    let mut session =
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(id, now)).unwrap());
     let at = if secs < 0 {
         now.minus(secs.unsigned_abs())
     } else {
@@ -962,7 +964,8 @@ fn user_controlled_names_are_escaped_in_pages() {
     assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
     let id = b.cookie("kc_session").unwrap().to_string();
     let now = keycloak_client_ureq::now();
-    let mut session = app.rt.block_on(store.load(&id, now)).unwrap();
+    let mut session =
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap());
     // The page reads the session's access token: give it a hostile `given_name`.
     let b64 = |v: serde_json::Value| {
         use base64::Engine as _;
@@ -1114,7 +1117,8 @@ fn unrefreshable_sessions_end_and_failed_callbacks_leave_nothing() {
     assert_eq!(login(&app, &mut b, "/howdy", "carol").status, 200);
     let id = b.cookie("kc_session").unwrap().to_string();
     let now = keycloak_client_ureq::now();
-    let mut session = app.rt.block_on(store.load(&id, now)).unwrap();
+    let mut session =
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap());
     let tokens = session.tokens.as_mut().unwrap();
     tokens.refresh_token = None;
     tokens.expires_at = Some(now.minus(1));

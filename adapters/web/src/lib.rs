@@ -33,7 +33,7 @@ use sha2::Digest;
 pub use cache::TtlCache;
 pub use guards::{Role, RoleRequirement, ScopeRequirement};
 pub use memory_store::MemoryStore;
-pub use session::{BoxFuture, Session, SessionStore};
+pub use session::{BoxFuture, IdentityMemo, Session, SessionStore};
 pub use settings::KeycloakSettings;
 
 /// Settings of the web extension.
@@ -194,25 +194,30 @@ impl WebConfig {
     }
 
     fn is_public(&self, path: &str) -> bool {
-        // A path that a later layer may normalise into another one (dot segments, encoded
-        // slashes or dots, backslashes, empty segments) is never public: `/public/../admin`
-        // must not pass as `/public`.
-        let lower = path.to_ascii_lowercase();
-        let ambiguous = path.contains('\\')
-            || path.contains("//")
-            || ["%2e", "%2f", "%5c", "%00"]
-                .iter()
-                .any(|e| lower.contains(e))
-            || path.split('/').any(|seg| seg == "." || seg == "..");
-        if ambiguous {
-            return false;
-        }
-        self.public_paths.iter().any(|p| {
+        let listed = self.public_paths.iter().any(|p| {
             path == p
                 || (path.starts_with(p.as_str())
                     && (p.ends_with('/') || path[p.len()..].starts_with('/')))
-        })
+        });
+        listed && !is_ambiguous_path(path)
     }
+}
+
+/// A path that a later layer may normalise into another one (dot segments, encoded slashes,
+/// backslashes or dots, NUL, empty segments) is never public: `/public/../admin` must not pass
+/// as `/public`.
+fn is_ambiguous_path(path: &str) -> bool {
+    let encoded = |w: &[u8]| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e' | b'f') | (b'5', b'c') | (b'0', b'0')
+            )
+    };
+    path.contains('\\')
+        || path.contains("//")
+        || path.as_bytes().windows(3).any(encoded)
+        || path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// The parts of an HTTP request the extension looks at.
@@ -224,7 +229,7 @@ pub struct RequestInfo {
     pub path: String,
     /// Query string without `?`.
     pub query: Option<String>,
-    /// Headers (names lower case).
+    /// Headers (names lower case); adapters fill in those of [`ENGINE_HEADERS`].
     pub headers: Vec<(String, String)>,
     /// Body (only read for the back-channel logout endpoint).
     pub body: Vec<u8>,
@@ -237,6 +242,18 @@ impl RequestInfo {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The headers the engine reads ([`ENGINE_HEADERS`]) out of a request's `(name, value)`
+    /// pairs; values that are not visible ASCII are left out.
+    pub fn engine_headers<'a>(
+        headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Vec<(String, String)> {
+        headers
+            .filter(|(k, _)| ENGINE_HEADERS.contains(k))
+            .filter(|(_, v)| v.iter().all(|b| *b == b'\t' || (b' '..=b'~').contains(b)))
+            .filter_map(|(k, v)| Some((k.to_string(), String::from_utf8(v.to_vec()).ok()?)))
+            .collect()
     }
 
     /// A cookie value. A name sent with two different values (one planted for a narrower
@@ -282,6 +299,20 @@ impl RequestInfo {
         }
     }
 }
+
+/// The request headers the engine reads. Adapters copy only these into [`RequestInfo`], so a
+/// request's other headers cost nothing.
+pub const ENGINE_HEADERS: [&str; 9] = [
+    "accept",
+    "access-control-request-method",
+    "authorization",
+    "cookie",
+    "origin",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "upgrade",
+    "x-requested-with",
+];
 
 /// The token of an `Authorization: Bearer <token>` header value (RFC 6750 §2.1; the scheme is
 /// case-insensitive).
@@ -681,16 +712,16 @@ impl WebAuth {
     /// back-channel logout, or continue with the session's user).
     pub async fn handle_browser(&self, req: &RequestInfo) -> Outcome {
         if req.path == self.cfg.callback_path {
-            return Outcome::Respond(self.callback(req).await);
+            return Outcome::Respond(Box::pin(self.callback(req)).await);
         }
         if req.path == self.cfg.logout_path {
             if self.cfg.csrf_check && !self.is_own_page_request(req) {
                 return Self::cross_site_refused();
             }
-            return Outcome::Respond(self.logout(req).await);
+            return Outcome::Respond(Box::pin(self.logout(req)).await);
         }
         if req.path == self.cfg.backchannel_logout_path && req.method == "POST" {
-            return Outcome::Respond(self.backchannel_logout(req).await);
+            return Outcome::Respond(Box::pin(self.backchannel_logout(req)).await);
         }
         // A CORS preflight (which never carries credentials) passes to the route's CORS layer.
         // Anything with a cookie or a token is no preflight. Put the CORS layer outside this
@@ -732,7 +763,8 @@ impl WebAuth {
                 SessionState::Ended | SessionState::Missing => {}
             }
         }
-        self.start_login(req).await
+        // Cold paths are boxed: the future of every authenticated request stays small.
+        Box::pin(self.start_login(req)).await
     }
 
     async fn start_login(&self, req: &RequestInfo) -> Outcome {
@@ -858,7 +890,7 @@ impl WebAuth {
             }
             None => None,
         };
-        let mut r = match session.and_then(|s| s.tokens) {
+        let mut r = match session.and_then(|s| s.tokens.clone()) {
             Some(tokens) => {
                 if let Err(e) = self.kc.logout(&tokens).await {
                     tracing::info!(target: "keycloak_client::web", error = %e, "back-channel logout failed; continuing");
@@ -938,43 +970,55 @@ impl WebAuth {
     }
 
     async fn session_identity(&self, id: &str) -> SessionState {
-        let Some(mut session) = self.store.load(id, now()).await else {
+        let Some(session) = self.store.load(id, now()).await else {
             return SessionState::Missing;
         };
-        let Some(tokens) = session.tokens.take() else {
+        let Some(tokens) = &session.tokens else {
             return SessionState::Missing;
         };
         let t = now();
-        let tokens = if tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
-            match self.refresh_session(id).await {
-                Refreshed::Tokens(t) => *t,
-                Refreshed::Ended => return SessionState::Ended,
-                Refreshed::Unavailable(secs) => return SessionState::Unavailable(secs),
-            }
-        } else {
-            tokens
-        };
-        // The session was just loaded, so a deleted (logged-out) session never gets here; the
-        // cached identity is reused only for the byte-identical access token.
+        if tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
+            return match Box::pin(self.refresh_session(id)).await {
+                Refreshed::Tokens(new) => {
+                    SessionState::Valid(Box::new(Self::identity_of(&session, &new)))
+                }
+                Refreshed::Ended => SessionState::Ended,
+                Refreshed::Unavailable(secs) => SessionState::Unavailable(secs),
+            };
+        }
+        // The session was just loaded, so a deleted (logged-out) session never gets here. An
+        // identity is reused only for the byte-identical access token: first the one kept with
+        // the stored value (in-memory stores hand out the same value), then the cache by id
+        // (stores that deserialise a fresh value on every load).
+        if let Some(i) = session.identity_memo.get_for(&tokens.access_token) {
+            return SessionState::Valid(Box::new(i.clone()));
+        }
         if let Some(i) = self.session_identities.get(id, t) {
             if keycloak_client::constant_time_eq(
                 i.access_token.secret().as_bytes(),
                 tokens.access_token.secret().as_bytes(),
             ) {
+                session.identity_memo.set(&i);
                 return SessionState::Valid(Box::new(i));
             }
         }
-        let claims = match keycloak_client::jwt::decode_unverified(tokens.access_token.secret()) {
-            // The access token came from the token endpoint over the back channel with the
-            // session; its claims (roles) are read, not re-verified, on every request.
-            Ok(j) => j.claims,
-            Err(_) => session.claims.take().unwrap_or(Claims(Default::default())),
-        };
-        let identity = Identity::from_access_claims(claims, tokens.access_token);
+        let identity = Self::identity_of(&session, tokens);
+        session.identity_memo.set(&identity);
         let until = tokens.expires_at.unwrap_or(t.plus(60)).min(t.plus(3600));
         self.session_identities
             .insert(id.to_string(), identity.clone(), until, t);
         SessionState::Valid(Box::new(identity))
+    }
+
+    /// The identity of a session's access token.
+    fn identity_of(session: &Session, tokens: &keycloak_client::TokenSet) -> Identity {
+        let claims = match keycloak_client::jwt::decode_unverified(tokens.access_token.secret()) {
+            // The access token came from the token endpoint over the back channel with the
+            // session; its claims (roles) are read, not re-verified, on every request.
+            Ok(j) => j.claims,
+            Err(_) => session.claims.clone().unwrap_or(Claims(Default::default())),
+        };
+        Identity::from_access_claims(claims, tokens.access_token.clone())
     }
 
     /// Refreshes a session's tokens; one refresh in flight per session. Only a definitive
@@ -983,9 +1027,10 @@ impl WebAuth {
         use std::hash::BuildHasher as _;
         let stripe = self.lock_hasher.hash_one(id) as usize % self.refresh_locks.len();
         let _guard = self.refresh_locks[stripe].lock().await;
-        let Some(mut session) = self.store.load(id, now()).await else {
+        let Some(session) = self.store.load(id, now()).await else {
             return Refreshed::Ended;
         };
+        let mut session = Arc::unwrap_or_clone(session);
         let Some(tokens) = session.tokens.clone() else {
             return Refreshed::Ended;
         };
@@ -1217,6 +1262,54 @@ enum Refreshed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_identity_serves_only_its_own_access_token() {
+        let memo = IdentityMemo::default();
+        let claims: Claims = serde_json::from_str(r#"{"sub":"u1"}"#).unwrap();
+        let a = Identity::from_access_claims(claims.clone(), AccessToken::new("token-a"));
+        assert!(
+            memo.get_for(&AccessToken::new("token-a")).is_none(),
+            "empty"
+        );
+        memo.set(&a);
+        assert_eq!(
+            memo.get_for(&AccessToken::new("token-a"))
+                .map(|i| i.subject.as_str()),
+            Some("u1")
+        );
+        // tokens changed in place (a refresh on an owned value): the old identity is not served
+        assert!(memo.get_for(&AccessToken::new("token-b")).is_none());
+        assert!(
+            memo.get_for(&AccessToken::new("token-")).is_none(),
+            "a prefix is no match"
+        );
+        // a copy is made to be changed: it starts empty
+        let s = Session {
+            identity_memo: memo,
+            ..Default::default()
+        };
+        assert!(s
+            .clone()
+            .identity_memo
+            .get_for(&AccessToken::new("token-a"))
+            .is_none());
+        assert_eq!(format!("{:?}", s.identity_memo), "IdentityMemo(set)");
+    }
+
+    #[test]
+    fn only_the_headers_the_engine_reads_are_copied() {
+        let raw: Vec<(&str, &[u8])> = vec![
+            ("cookie", b"kc_session=abc"),
+            ("x-forwarded-for", b"10.0.0.1"),
+            ("origin", b"https://app.example"),
+            ("accept", b"text/html\xff"),
+            ("sec-fetch-site", b"same-origin\tx"),
+        ];
+        let h = RequestInfo::engine_headers(raw.into_iter());
+        let names: Vec<&str> = h.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["cookie", "origin", "sec-fetch-site"], "{h:?}");
+    }
 
     #[test]
     fn return_to_is_same_origin_only() {

@@ -13,7 +13,7 @@ use moka::sync::Cache;
 use crate::cache::{bounded, Timed};
 use crate::session::{BoxFuture, Session, SessionStore};
 
-type Entries = Cache<String, Arc<Timed<Session>>>;
+type Entries = Cache<String, Arc<Timed<Arc<Session>>>>;
 
 /// Session ids by Keycloak `sid` and by `sub`.
 #[derive(Default)]
@@ -84,7 +84,7 @@ impl MemoryStore {
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .expire_after(crate::cache::PerEntry)
             .eviction_listener(
-                move |id: Arc<String>, e: Arc<Timed<Session>>, cause: RemovalCause| {
+                move |id: Arc<String>, e: Arc<Timed<Arc<Session>>>, cause: RemovalCause| {
                     // A replaced value keeps its id (and, in practice, its `sid` and `sub`).
                     if cause == RemovalCause::Replaced {
                         return;
@@ -151,7 +151,7 @@ impl Default for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Session>> {
+    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Arc<Session>>> {
         Box::pin(async move {
             let e = self.sessions.get(id)?;
             (e.expires_at > now).then(|| e.value.clone())
@@ -174,7 +174,7 @@ impl SessionStore for MemoryStore {
             lock(&self.index).add(id, &session);
             self.sessions.insert(
                 id.to_string(),
-                Arc::new(Timed::new(session, expires_at, now)),
+                Arc::new(Timed::new(Arc::new(session), expires_at, now)),
             );
         })
     }
@@ -187,7 +187,7 @@ impl SessionStore for MemoryStore {
         expires_at: UnixTime,
     ) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            let fresh = Arc::new(Timed::new(session, expires_at, now));
+            let fresh = Arc::new(Timed::new(Arc::new(session), expires_at, now));
             let mut updated = false;
             self.sessions
                 .entry(id.to_string())

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use keycloak_client::{Claims, PendingLogin, TokenSet, UnixTime};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,51 @@ pub struct Session {
     /// Refresh attempts that failed in a row (the back-off grows with them).
     #[serde(default)]
     pub refresh_failures: u32,
+    /// The request identity derived from `tokens`, kept with this stored value so that an
+    /// in-memory store's sessions are read without decoding or a cache lookup. Never
+    /// serialised; a clone starts empty. Leave it at its default.
+    #[serde(skip)]
+    pub identity_memo: IdentityMemo,
+}
+
+/// See [`Session::identity_memo`]: filled once per stored value; checked against the access
+/// token on every use, so a value whose tokens were changed in place never serves a stale
+/// identity.
+#[derive(Default)]
+pub struct IdentityMemo(std::sync::OnceLock<crate::Identity>);
+
+impl IdentityMemo {
+    /// The memoised identity, only if it was derived from this access token.
+    pub(crate) fn get_for(&self, token: &keycloak_client::AccessToken) -> Option<&crate::Identity> {
+        // Both tokens are the server's own (the stored session's and the one derived from
+        // it); no request supplies either, so the comparison has nothing to leak and needs no
+        // constant-time loop.
+        self.0
+            .get()
+            .filter(|i| i.access_token.secret().as_bytes() == token.secret().as_bytes())
+    }
+
+    /// Keeps `identity` unless one is already kept.
+    pub(crate) fn set(&self, identity: &crate::Identity) {
+        let _ = self.0.set(identity.clone());
+    }
+}
+
+impl Clone for IdentityMemo {
+    /// Empty: a copy is made to be changed.
+    fn clone(&self) -> Self {
+        IdentityMemo::default()
+    }
+}
+
+impl std::fmt::Debug for IdentityMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "IdentityMemo(set)"
+        } else {
+            "IdentityMemo(empty)"
+        })
+    }
 }
 
 impl Session {
@@ -46,8 +92,10 @@ impl Session {
 /// O(log n); pending logins are bounded apart from sessions, so anonymous traffic (which only
 /// ever creates pending logins) cannot evict a logged-in user.
 pub trait SessionStore: Send + Sync + 'static {
-    /// The session with this id, if it exists and has not expired.
-    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Session>>;
+    /// The session with this id, if it exists and has not expired. Shared: an in-memory store
+    /// hands out the stored value itself (no copy of the tokens per request); a store that
+    /// deserialises wraps its fresh value.
+    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Arc<Session>>>;
     /// Stores a session until `expires_at`.
     fn store<'a>(
         &'a self,

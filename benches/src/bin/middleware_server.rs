@@ -8,6 +8,8 @@
 //! `/hello` has no middleware; `/bearer/hello` and `/session/hello` are the same handler behind
 //! the bearer and the session layer, so the difference is the middleware alone.
 //!
+//! `/stats` (modes `ours*`) answers the store's session and pending-login counts and the RSS.
+//!
 //! `middleware_server <mode> <port> <keycloak-url> <out-dir> <sessions>` logs alice in once with
 //! the password grant, writes her access token to `<out-dir>/token`, and (modes `ours*`) stores
 //! `<sessions>` sessions holding copies of her real tokens, their ids in `<out-dir>/cookies`.
@@ -109,7 +111,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for i in 0..sessions {
                 let id = format!("bench{i:038}");
                 let s = Session {
-                    pending: None,
                     tokens: Some(alice.clone()),
                     claims: id_claims.clone(),
                     sid: sid.clone(),
@@ -127,7 +128,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let session = Router::new()
                 .route("/session/hello", get(|| async { "hello" }))
                 .layer(from_fn_with_state(auth.clone(), browser_auth));
-            hello.merge(bearer).merge(session).merge(howdy::app(auth))
+            // What the store holds, for the memory run.
+            let stats = Router::new().route(
+                "/stats",
+                get(move || {
+                    let store = store.clone();
+                    async move {
+                        Json(serde_json::json!({
+                            "sessions": store.len(), "pending_logins": store.pending_len(),
+                            "rss_kib": rss_kib("VmRSS:"),
+                        }))
+                    }
+                }),
+            );
+            hello
+                .merge(bearer)
+                .merge(session)
+                .merge(stats)
+                .merge(howdy::app(auth))
         }
         "akc" => {
             let instance = KeycloakAuthInstance::new(

@@ -35,7 +35,6 @@ async fn main() {
         )
         .unwrap();
         let s = Session {
-            pending: None,
             tokens: Some(tokens(i)),
             claims: Some(claims),
             sid: Some(format!("sid-{i}")),
