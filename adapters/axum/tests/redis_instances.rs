@@ -88,7 +88,7 @@ fn shared_sessions(redis_url: &str) {
     for i in [&a, &b_inst] {
         let p = b.get(&i.url("/howdy")).unwrap();
         assert_eq!(p.status, 200, "{}: {}", i.base, p.body);
-        assert!(p.body.contains("alice"), "{}", p.body);
+        assert!(p.body.contains("Alice"), "{}", p.body);
     }
     // log out on B: A is logged out too
     let p = b.get(&b_inst.url("/logout")).unwrap();
@@ -182,6 +182,13 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
     redis_env::single();
     let dir = std::env::temp_dir().join(format!("kc-redis-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let start = || {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &PORT.to_string(), "--bind", "127.0.0.1", "--save", ""])
@@ -191,26 +198,26 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let server = Server(child);
         let t = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_err() {
             assert!(t.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(50));
         }
-        child
+        server
     };
-    let mut server = start();
+    let server = start();
     let app = instance(&format!("redis://127.0.0.1:{PORT}"), &redis_env::sealing_key(), None, 30);
     let mut b = Browser::new();
     login_across(&mut b, &app, &app, "bob");
     assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let t = Instant::now();
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 503, "{}", p.body);
     assert!(p.body.contains("session store"), "says why: {}", p.body);
     assert!(t.elapsed() < Duration::from_secs(3), "answered in {:?}", t.elapsed());
-    let mut server = start();
+    let server = start();
     let t = Instant::now();
     let status = loop {
         let s = b.get(&app.url("/howdy")).unwrap().status;
@@ -220,7 +227,6 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status, 200, "the session is back with Redis");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -76,7 +76,11 @@ impl RedisConfig {
 }
 
 enum Kind {
-    Single(ConnectionManager),
+    Single {
+        client: redis::Client,
+        config: redis::aio::ConnectionManagerConfig,
+        conn: tokio::sync::OnceCell<ConnectionManager>,
+    },
     Cluster {
         client: redis::cluster::ClusterClient,
         conn: tokio::sync::OnceCell<ClusterConnection>,
@@ -115,10 +119,11 @@ impl Connection {
                 .set_connection_timeout(Some(cfg.timeout))
                 .set_response_timeout(Some(cfg.timeout))
                 .set_number_of_retries(1);
-            Kind::Single(
-                ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| unavailable(&e))?,
-            )
+            Kind::Single {
+                client,
+                config,
+                conn: tokio::sync::OnceCell::new(),
+            }
         };
         Ok(Connection {
             kind,
@@ -142,7 +147,18 @@ impl Connection {
         };
         let work = async {
             match &self.kind {
-                Kind::Single(m) => cmd.query_async(&mut m.clone()).await.map_err(|e| unavailable(&e)),
+                Kind::Single {
+                    client,
+                    config,
+                    conn,
+                } => {
+                    // Made on first use (inside the runtime); it reconnects by itself after.
+                    let m = conn
+                        .get_or_try_init(|| ConnectionManager::new_with_config(client.clone(), config.clone()))
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    cmd.query_async(&mut m.clone()).await.map_err(|e| unavailable(&e))
+                }
                 Kind::Cluster { client, conn } => {
                     let c = conn
                         .get_or_try_init(|| client.get_async_connection())

@@ -1109,10 +1109,22 @@ impl WebAuth {
                 .try_lease(id, &self.lease_holder, t, lease_until)
                 .await?
             {
-                let r = self.refresh_holding_lease(id, session, tokens, t).await;
+                // Under the lease, read again: another instance may have refreshed between
+                // the read above and the lease (its refresh token is then spent).
+                let current = self.store.load(id, now()).await;
+                let r = match current {
+                    Ok(Some(s)) if s.version == session.version => {
+                        Some(self.refresh_holding_lease(id, session, tokens, t).await)
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                };
                 // Released whatever happened; if this fails the lease simply expires.
                 let _ = self.store.release_lease(id, &self.lease_holder).await;
-                return r;
+                match r {
+                    Some(r) => return r,
+                    None => continue, // changed meanwhile: judge the new version
+                }
             }
             // Another instance is refreshing: its still-valid token serves meanwhile; an
             // expired one waits for the new tokens, briefly.
@@ -1166,6 +1178,15 @@ impl WebAuth {
             // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
             // ends a session.
             Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
+                // Unless another writer refreshed meanwhile (then our refresh token was
+                // simply spent), the session is over.
+                if let Some(s) = self.store.load(id, now()).await? {
+                    if s.version != version {
+                        if let Some(tokens) = s.tokens.clone() {
+                            return Ok(Refreshed::Tokens(Box::new(tokens)));
+                        }
+                    }
+                }
                 tracing::info!(target: "keycloak_client::web", error = %e, "refresh refused; ending the session");
                 self.store.delete(id).await?;
                 Ok(Refreshed::Ended)
