@@ -823,7 +823,7 @@ fn a_keycloak_outage_logs_nobody_out() {
     assert_eq!(p.status, 503, "{}", p.body);
     assert!(p.body.contains("session is kept"), "{}", p.body);
     assert!(
-        app.rt.block_on(store.load(&id, now)).is_some(),
+        app.rt.block_on(store.load(&id, now)).unwrap().is_some(),
         "the session is kept"
     );
     proxy.set(Fault::Pass);
@@ -876,14 +876,15 @@ fn end_backoff(app: &App, store: &keycloak_client_web::MemoryStore, id: &str) {
     use keycloak_client_web::SessionStore as _;
     let now = keycloak_client_ureq::now();
     let mut session =
-        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(id, now)).unwrap());
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(id, now)).unwrap().unwrap());
     assert!(
         session.refresh_retry_at.is_some(),
         "a failed refresh backs off"
     );
     session.refresh_retry_at = None;
     app.rt
-        .block_on(store.store(id, session, now, now.plus(3600)));
+        .block_on(store.store(id, session, now, now.plus(3600)))
+        .unwrap();
 }
 
 /// Makes the session's access token expire within `secs`.
@@ -891,7 +892,7 @@ fn expire_in(app: &App, store: &keycloak_client_web::MemoryStore, id: &str, secs
     use keycloak_client_web::SessionStore as _;
     let now = keycloak_client_ureq::now();
     let mut session =
-        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(id, now)).unwrap());
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(id, now)).unwrap().unwrap());
     let at = if secs < 0 {
         now.minus(secs.unsigned_abs())
     } else {
@@ -899,7 +900,8 @@ fn expire_in(app: &App, store: &keycloak_client_web::MemoryStore, id: &str, secs
     };
     session.tokens.as_mut().unwrap().expires_at = Some(at);
     app.rt
-        .block_on(store.store(id, session, now, now.plus(3600)));
+        .block_on(store.store(id, session, now, now.plus(3600)))
+        .unwrap();
 }
 
 #[test]
@@ -965,7 +967,7 @@ fn user_controlled_names_are_escaped_in_pages() {
     let id = b.cookie("kc_session").unwrap().to_string();
     let now = keycloak_client_ureq::now();
     let mut session =
-        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap());
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap().unwrap());
     // The page reads the session's access token: give it a hostile `given_name`.
     let b64 = |v: serde_json::Value| {
         use base64::Engine as _;
@@ -982,7 +984,8 @@ fn user_controlled_names_are_escaped_in_pages() {
     tokens.access_token = keycloak_client::AccessToken::new(&token);
     tokens.expires_at = Some(now.plus(300));
     app.rt
-        .block_on(store.store(&id, session, now, now.plus(3600)));
+        .block_on(store.store(&id, session, now, now.plus(3600)))
+        .unwrap();
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(
@@ -1118,15 +1121,16 @@ fn unrefreshable_sessions_end_and_failed_callbacks_leave_nothing() {
     let id = b.cookie("kc_session").unwrap().to_string();
     let now = keycloak_client_ureq::now();
     let mut session =
-        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap());
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap().unwrap());
     let tokens = session.tokens.as_mut().unwrap();
     tokens.refresh_token = None;
     tokens.expires_at = Some(now.minus(1));
     app.rt
-        .block_on(store.store(&id, session, now, now.plus(3600)));
+        .block_on(store.store(&id, session, now, now.plus(3600)))
+        .unwrap();
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 302, "a new login, not a 503: {}", p.body);
-    assert!(app.rt.block_on(store.load(&id, now)).is_none());
+    assert!(app.rt.block_on(store.load(&id, now)).unwrap().is_none());
     // A failed callback of the login just started leaves no entry behind.
     assert_eq!(store.pending_len(), 1);
     let kc = location(&p);

@@ -12,3 +12,4 @@ pub mod e2e;
 pub mod keycloak;
 pub mod logout_tee;
 pub mod proxy;
+pub mod redis_env;

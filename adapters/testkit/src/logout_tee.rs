@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 /// A recording forwarder of back-channel logout requests.
 pub struct LogoutTee {
     bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    target: Arc<Mutex<String>>,
 }
 
 impl LogoutTee {
@@ -18,7 +19,8 @@ impl LogoutTee {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("logout tee on port {port}: {e}"));
         let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let (keep, target) = (bodies.clone(), target.to_string());
+        let target = Arc::new(Mutex::new(target.to_string()));
+        let (keep, to) = (bodies.clone(), target.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let mut reader = BufReader::new(conn);
@@ -39,6 +41,7 @@ impl LogoutTee {
                     continue;
                 }
                 keep.lock().unwrap().push(body.clone());
+                let target = to.lock().unwrap().clone();
                 let status = post_form(&target, &body);
                 let _ = reader.get_mut().write_all(
                     format!(
@@ -48,7 +51,12 @@ impl LogoutTee {
                 );
             }
         });
-        LogoutTee { bodies }
+        LogoutTee { bodies, target }
+    }
+
+    /// Forwards from now on to `target`.
+    pub fn retarget(&self, target: &str) {
+        *self.target.lock().unwrap() = target.to_string();
     }
 
     /// The bodies received so far.

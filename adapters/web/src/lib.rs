@@ -19,6 +19,8 @@ mod cache;
 mod guards;
 mod memory_store;
 mod session;
+#[cfg(any(test, feature = "store-contract"))]
+pub mod store_contract;
 mod settings;
 
 use std::collections::HashMap;
@@ -33,7 +35,7 @@ use sha2::Digest;
 pub use cache::TtlCache;
 pub use guards::{Role, RoleRequirement, ScopeRequirement};
 pub use memory_store::MemoryStore;
-pub use session::{BoxFuture, IdentityMemo, Session, SessionStore};
+pub use session::{BoxFuture, IdentityMemo, Session, SessionStore, StoreError, StoreResult};
 pub use settings::KeycloakSettings;
 
 /// Settings of the web extension.
@@ -514,6 +516,8 @@ pub struct WebAuth {
     /// the hash of its id (O(1), no map to grow or sweep; two sessions rarely share one).
     refresh_locks: Box<[tokio::sync::Mutex<()>]>,
     lock_hasher: std::hash::RandomState,
+    /// This instance's name on refresh leases (random per `WebAuth`).
+    lease_holder: String,
     /// `jti`s of accepted logout tokens, kept as long as their `iat` lets them be accepted
     /// (Back-Channel Logout 1.0 §2.6 item 10).
     logout_jtis: TtlCache<()>,
@@ -532,6 +536,10 @@ pub struct BearerCacheStats {
 }
 
 const REFRESH_LOCKS: usize = 1024;
+/// How long an instance may hold a session's refresh lease (longer than a refresh takes).
+const LEASE_SECS: u64 = 10;
+/// How long a request with an expired access token waits for another instance's refresh.
+const LEASE_WAIT_SECS: u64 = 5;
 
 fn random_id() -> String {
     let mut b = [0u8; 32];
@@ -630,6 +638,7 @@ impl WebAuth {
             store,
             refresh_locks: (0..REFRESH_LOCKS).map(|_| Default::default()).collect(),
             lock_hasher: Default::default(),
+            lease_holder: random_id(),
             logout_jtis: TtlCache::new(100_000),
             bearer_hits: Default::default(),
             bearer_verifications: Default::default(),
@@ -685,11 +694,23 @@ impl WebAuth {
         self.cookie("", 0)
     }
 
-    async fn save(&self, id: &str, s: Session) {
+    async fn save(&self, id: &str, s: Session) -> StoreResult<()> {
         let t = now();
         self.store
             .store(id, s, t, t.plus(self.cfg.session_ttl_secs))
-            .await;
+            .await
+    }
+
+    /// 503 when the session store cannot answer: nothing is treated as a logout, and the
+    /// browser retries shortly.
+    fn store_unavailable(e: &StoreError) -> WebResponse {
+        tracing::warn!(target: "keycloak_client::web", error = %e, "session store unavailable");
+        let mut r = WebResponse::text(
+            503,
+            &format!("{e}; your session is kept; try again shortly"),
+        );
+        r.headers.push(("retry-after".into(), "1".into()));
+        r
     }
 
     /// Whether a request comes from the app's own pages or the user's own navigation (typed
@@ -760,6 +781,9 @@ impl WebAuth {
                     r.headers.push(("retry-after".into(), secs.to_string()));
                     return Outcome::Respond(r);
                 }
+                SessionState::StoreDown(e) => {
+                    return Outcome::Respond(Self::store_unavailable(&e));
+                }
                 SessionState::Ended | SessionState::Missing => {}
             }
         }
@@ -806,7 +830,9 @@ impl WebAuth {
         let key = pending_key(&browser, pending.state.secret());
         let ttl = pending.ttl_secs;
         let t = now();
-        self.store.save_pending(&key, pending, t, t.plus(ttl)).await;
+        if let Err(e) = self.store.save_pending(&key, pending, t, t.plus(ttl)).await {
+            return Outcome::Respond(Self::store_unavailable(&e));
+        }
         let mut r = WebResponse::redirect(url.as_str());
         r.headers
             .push(self.named_cookie(&self.cfg.login_cookie_name, &browser, ttl));
@@ -834,12 +860,14 @@ impl WebAuth {
         // Taken whatever happens next, so a callback cannot be replayed. A forged or stale
         // callback names no login of this browser and takes nothing: logins in progress in
         // other tabs go on.
-        let Some(pending) = self
+        let pending = match self
             .store
             .take_pending(&pending_key(&browser, &state), now())
             .await
-        else {
-            return fail(none);
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => return fail(none),
+            Err(e) => return Self::store_unavailable(&e),
         };
         let login = match self.kc.callback(pending, query).await {
             Ok(l) => l,
@@ -851,7 +879,9 @@ impl WebAuth {
         // Session fixation defence: the authenticated session gets a new id, and a session the
         // browser held before (another user's, or one planted on it) ends.
         if let Some(old) = req.cookie(&self.cfg.cookie_name) {
-            self.store.delete(&old).await;
+            if let Err(e) = self.store.delete(&old).await {
+                return Self::store_unavailable(&e);
+            }
         }
         let new_id = random_id();
         let return_to = login
@@ -861,7 +891,7 @@ impl WebAuth {
             .unwrap_or(&self.cfg.login_redirect_uri)
             .to_string();
         let sid = login.id_claims.str("sid").map(str::to_owned);
-        self.save(
+        let saved = self.save(
             &new_id,
             Session {
                 tokens: Some(login.tokens),
@@ -872,6 +902,9 @@ impl WebAuth {
             },
         )
         .await;
+        if let Err(e) = saved {
+            return Self::store_unavailable(&e);
+        }
         let mut r = WebResponse::redirect(&return_to);
         r.headers
             .push(("referrer-policy".into(), "no-referrer".into()));
@@ -884,8 +917,14 @@ impl WebAuth {
         let after = self.cfg.absolute(&self.cfg.logout_redirect_uri);
         let session = match req.cookie(&self.cfg.cookie_name) {
             Some(id) => {
-                let s = self.store.load(&id, now()).await;
-                self.store.delete(&id).await;
+                // A logout that cannot reach the store must not pretend to have happened.
+                let s = match self.store.load(&id, now()).await {
+                    Ok(s) => s,
+                    Err(e) => return Self::store_unavailable(&e),
+                };
+                if let Err(e) = self.store.delete(&id).await {
+                    return Self::store_unavailable(&e);
+                }
                 s
             }
             None => None,
@@ -946,20 +985,24 @@ impl WebAuth {
             .plus(rules.leeway_secs)
             .max(t.plus(1));
         let jti = claims.str("jti").unwrap_or_default();
-        if !self.logout_jtis.insert_new(
-            format!("{}|{jti}", claims.iss().unwrap_or_default()),
-            (),
-            until,
-            t,
-        ) {
+        let jti_key = format!("{}|{jti}", claims.iss().unwrap_or_default());
+        if !self.logout_jtis.insert_new(jti_key.clone(), (), until, t) {
             tracing::warn!(target: "keycloak_client::web", "back-channel logout token replayed; refused");
             return WebResponse::text(400, "invalid logout token: `jti` already used");
         }
         // §2.4: `sid` names one Keycloak session; without it, every session of `sub` ends.
-        let (by, n) = match (claims.str("sid"), claims.sub()) {
+        let (by, deleted) = match (claims.str("sid"), claims.sub()) {
             (Some(sid), _) => ("sid", self.store.delete_by_sid(sid).await),
             (None, Some(sub)) => ("sub", self.store.delete_by_sub(sub).await),
-            (None, None) => ("nothing", 0),
+            (None, None) => ("nothing", Ok(0)),
+        };
+        let n = match deleted {
+            Ok(n) => n,
+            Err(e) => {
+                // Keycloak learns that the logout did not happen here.
+                let _ = self.logout_jtis.take(&jti_key, t);
+                return Self::store_unavailable(&e);
+            }
         };
         if n == 0 {
             tracing::info!(target: "keycloak_client::web", by, "back-channel logout matched no session here");
@@ -970,8 +1013,10 @@ impl WebAuth {
     }
 
     async fn session_identity(&self, id: &str) -> SessionState {
-        let Some(session) = self.store.load(id, now()).await else {
-            return SessionState::Missing;
+        let session = match self.store.load(id, now()).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return SessionState::Missing,
+            Err(e) => return SessionState::StoreDown(e),
         };
         let Some(tokens) = &session.tokens else {
             return SessionState::Missing;
@@ -984,6 +1029,7 @@ impl WebAuth {
                 }
                 Refreshed::Ended => SessionState::Ended,
                 Refreshed::Unavailable(secs) => SessionState::Unavailable(secs),
+                Refreshed::StoreDown(e) => SessionState::StoreDown(e),
             };
         }
         // The session was just loaded, so a deleted (logged-out) session never gets here. An
@@ -1021,32 +1067,87 @@ impl WebAuth {
         Identity::from_access_claims(claims, tokens.access_token.clone())
     }
 
-    /// Refreshes a session's tokens; one refresh in flight per session. Only a definitive
-    /// refusal ends the session.
+    /// Refreshes a session's tokens: one refresh per session, in this process (a lock) and
+    /// across instances sharing the store (a lease). Only a definitive refusal ends the
+    /// session; store failures keep it.
     async fn refresh_session(&self, id: &str) -> Refreshed {
         use std::hash::BuildHasher as _;
         let stripe = self.lock_hasher.hash_one(id) as usize % self.refresh_locks.len();
         let _guard = self.refresh_locks[stripe].lock().await;
-        let Some(session) = self.store.load(id, now()).await else {
-            return Refreshed::Ended;
-        };
+        match self.refresh_under_lease(id).await {
+            Ok(r) => r,
+            Err(e) => Refreshed::StoreDown(e),
+        }
+    }
+
+    async fn refresh_under_lease(&self, id: &str) -> StoreResult<Refreshed> {
+        let waited_since = now();
+        loop {
+            let Some(session) = self.store.load(id, now()).await? else {
+                return Ok(Refreshed::Ended);
+            };
+            let Some(tokens) = session.tokens.clone() else {
+                return Ok(Refreshed::Ended);
+            };
+            let t = now();
+            if !tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
+                // another request or instance refreshed it meanwhile
+                return Ok(Refreshed::Tokens(Box::new(tokens)));
+            }
+            // Backing off after Keycloak failed to answer: no request now, no queue behind it.
+            if let Some(at) = session.refresh_retry_at.filter(|at| t < *at) {
+                return Ok(Self::without_refresh(tokens, t, at));
+            }
+            // Nothing to refresh with (no refresh token, or it expired): Keycloak cannot help.
+            if !tokens.can_refresh(t) {
+                self.store.delete(id).await?;
+                return Ok(Refreshed::Ended);
+            }
+            let lease_until = t.plus(LEASE_SECS);
+            if self
+                .store
+                .try_lease(id, &self.lease_holder, t, lease_until)
+                .await?
+            {
+                // Under the lease, read again: another instance may have refreshed between
+                // the read above and the lease (its refresh token is then spent).
+                let current = self.store.load(id, now()).await;
+                let r = match current {
+                    Ok(Some(s)) if s.version == session.version => {
+                        Some(self.refresh_holding_lease(id, session, tokens, t).await)
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                };
+                // Released whatever happened; if this fails the lease simply expires.
+                let _ = self.store.release_lease(id, &self.lease_holder).await;
+                match r {
+                    Some(r) => return r,
+                    None => continue, // changed meanwhile: judge the new version
+                }
+            }
+            // Another instance is refreshing: its still-valid token serves meanwhile; an
+            // expired one waits for the new tokens, briefly.
+            if !tokens.is_expired(t) {
+                return Ok(Refreshed::Tokens(Box::new(tokens)));
+            }
+            if waited_since.until(t) >= LEASE_WAIT_SECS {
+                return Ok(Refreshed::Unavailable(1));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn refresh_holding_lease(
+        &self,
+        id: &str,
+        session: Arc<Session>,
+        tokens: keycloak_client::TokenSet,
+        t: UnixTime,
+    ) -> StoreResult<Refreshed> {
         let mut session = Arc::unwrap_or_clone(session);
-        let Some(tokens) = session.tokens.clone() else {
-            return Refreshed::Ended;
-        };
-        let t = now();
-        if !tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
-            return Refreshed::Tokens(Box::new(tokens)); // another request refreshed it meanwhile
-        }
-        // Backing off after Keycloak failed to answer: no request now, no queue behind it.
-        if let Some(at) = session.refresh_retry_at.filter(|at| t < *at) {
-            return Self::without_refresh(tokens, t, at);
-        }
-        // Nothing to refresh with (no refresh token, or it expired): Keycloak cannot help.
-        if !tokens.can_refresh(t) {
-            self.store.delete(id).await;
-            return Refreshed::Ended;
-        }
+        let version = session.version;
+        session.version = version.wrapping_add(1);
         let until = t.plus(self.cfg.session_ttl_secs);
         // A failed attempt keeps the session no longer than its login allowed.
         let kept_until = session.created_at.plus(self.cfg.session_ttl_secs);
@@ -1055,20 +1156,40 @@ impl WebAuth {
                 session.tokens = Some(new.clone());
                 session.refresh_retry_at = None;
                 session.refresh_failures = 0;
-                // Only if the session still exists: a logout meanwhile stays a logout.
-                if self.store.update(id, session, now(), until).await {
-                    Refreshed::Tokens(Box::new(new))
-                } else {
-                    tracing::info!(target: "keycloak_client::web", "session ended during its refresh; not restored");
-                    Refreshed::Ended
+                // Only over the version refreshed from: a logout meanwhile stays a logout.
+                if self
+                    .store
+                    .compare_and_set(id, version, session, now(), until)
+                    .await?
+                {
+                    return Ok(Refreshed::Tokens(Box::new(new)));
+                }
+                match self.store.load(id, now()).await? {
+                    Some(s) if s.tokens.is_some() => {
+                        // Another writer won (a lease that expired under a slow refresh).
+                        Ok(Refreshed::Tokens(Box::new(s.tokens.clone().unwrap_or(new))))
+                    }
+                    _ => {
+                        tracing::info!(target: "keycloak_client::web", "session ended during its refresh; not restored");
+                        Ok(Refreshed::Ended)
+                    }
                 }
             }
             // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
             // ends a session.
             Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
+                // Unless another writer refreshed meanwhile (then our refresh token was
+                // simply spent), the session is over.
+                if let Some(s) = self.store.load(id, now()).await? {
+                    if s.version != version {
+                        if let Some(tokens) = s.tokens.clone() {
+                            return Ok(Refreshed::Tokens(Box::new(tokens)));
+                        }
+                    }
+                }
                 tracing::info!(target: "keycloak_client::web", error = %e, "refresh refused; ending the session");
-                self.store.delete(id).await;
-                Refreshed::Ended
+                self.store.delete(id).await?;
+                Ok(Refreshed::Ended)
             }
             // Anything else (unreachable, 5xx, an error page, a cut answer) is an outage: the
             // session stays and backs off (5 s, doubling, at most a minute); its access token
@@ -1079,10 +1200,14 @@ impl WebAuth {
                 let pause = 5u64 << session.refresh_failures.saturating_sub(1).min(4);
                 let retry_at = t.plus(pause.min(60));
                 session.refresh_retry_at = Some(retry_at);
-                if !self.store.update(id, session, t, kept_until).await {
-                    return Refreshed::Ended;
+                if !self
+                    .store
+                    .compare_and_set(id, version, session, t, kept_until)
+                    .await?
+                {
+                    return Ok(Refreshed::Ended);
                 }
-                Self::without_refresh(tokens, t, retry_at)
+                Ok(Self::without_refresh(tokens, t, retry_at))
             }
         }
     }
@@ -1249,6 +1374,8 @@ enum SessionState {
     /// The session needs a refresh Keycloak cannot give now (retry in this many seconds);
     /// it is kept.
     Unavailable(u64),
+    /// The session store cannot answer; the session is kept.
+    StoreDown(StoreError),
 }
 
 /// How a session's refresh ended.
@@ -1257,6 +1384,8 @@ enum Refreshed {
     Ended,
     /// Keycloak cannot refresh now; try again in this many seconds.
     Unavailable(u64),
+    /// The session store cannot answer.
+    StoreDown(StoreError),
 }
 
 #[cfg(test)]

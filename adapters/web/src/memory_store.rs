@@ -11,7 +11,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use crate::cache::{bounded, Timed};
-use crate::session::{BoxFuture, Session, SessionStore};
+use crate::session::{BoxFuture, Session, SessionStore, StoreResult};
 
 type Entries = Cache<String, Arc<Timed<Arc<Session>>>>;
 
@@ -60,6 +60,8 @@ impl Index {
 pub struct MemoryStore {
     sessions: Entries,
     pending: Cache<String, Arc<Timed<Mutex<Option<PendingLogin>>>>>,
+    /// Refresh leases by session id (one refresh per session).
+    leases: Cache<String, Arc<Timed<String>>>,
     index: Arc<Mutex<Index>>,
 }
 
@@ -98,6 +100,7 @@ impl MemoryStore {
         MemoryStore {
             sessions,
             pending: bounded(max_pending_logins.max(1) as u64),
+            leases: bounded(max_sessions.max(1) as u64),
             index,
         }
     }
@@ -151,10 +154,14 @@ impl Default for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Arc<Session>>> {
+    fn load<'a>(
+        &'a self,
+        id: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<Option<Arc<Session>>>> {
         Box::pin(async move {
-            let e = self.sessions.get(id)?;
-            (e.expires_at > now).then(|| e.value.clone())
+            let e = self.sessions.get(id);
+            Ok(e.filter(|e| e.expires_at > now).map(|e| e.value.clone()))
         })
     }
 
@@ -164,11 +171,11 @@ impl SessionStore for MemoryStore {
         session: Session,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             if expires_at <= now {
                 self.sessions.invalidate(id);
-                return;
+                return Ok(());
             }
             // Indexed before it is visible, so no eviction can leave a stale index entry.
             lock(&self.index).add(id, &session);
@@ -176,49 +183,56 @@ impl SessionStore for MemoryStore {
                 id.to_string(),
                 Arc::new(Timed::new(Arc::new(session), expires_at, now)),
             );
+            Ok(())
         })
     }
 
-    fn update<'a>(
+    fn compare_and_set<'a>(
         &'a self,
         id: &'a str,
+        expected_version: u64,
         session: Session,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> BoxFuture<'a, bool> {
+    ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
             let fresh = Arc::new(Timed::new(Arc::new(session), expires_at, now));
-            let mut updated = false;
+            let mut swapped = false;
             self.sessions
                 .entry(id.to_string())
                 .and_compute_with(|existing| match existing {
-                    Some(e) if e.value().expires_at > now && expires_at > now => {
-                        updated = true;
+                    Some(e)
+                        if e.value().expires_at > now
+                            && e.value().value.version == expected_version
+                            && expires_at > now =>
+                    {
+                        swapped = true;
                         moka::ops::compute::Op::Put(fresh)
                     }
                     _ => moka::ops::compute::Op::Nop,
                 });
-            updated
+            Ok(swapped)
         })
     }
 
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ()> {
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             self.sessions.invalidate(id);
+            Ok(())
         })
     }
 
-    fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, usize> {
+    fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
         Box::pin(async move {
             let ids = lock(&self.index).by_sid.remove(sid);
-            self.delete_indexed(ids, |s| s.sid.as_deref() == Some(sid))
+            Ok(self.delete_indexed(ids, |s| s.sid.as_deref() == Some(sid)))
         })
     }
 
-    fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, usize> {
+    fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
         Box::pin(async move {
             let ids = lock(&self.index).by_sub.remove(sub);
-            self.delete_indexed(ids, |s| s.subject() == Some(sub))
+            Ok(self.delete_indexed(ids, |s| s.subject() == Some(sub)))
         })
     }
 
@@ -228,12 +242,13 @@ impl SessionStore for MemoryStore {
         login: PendingLogin,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             if expires_at > now {
                 let e = Timed::new(Mutex::new(Some(login)), expires_at, now);
                 self.pending.insert(key.to_string(), Arc::new(e));
             }
+            Ok(())
         })
     }
 
@@ -241,14 +256,56 @@ impl SessionStore for MemoryStore {
         &'a self,
         key: &'a str,
         now: UnixTime,
-    ) -> BoxFuture<'a, Option<PendingLogin>> {
+    ) -> BoxFuture<'a, StoreResult<Option<PendingLogin>>> {
         Box::pin(async move {
-            let e = self.pending.remove(key)?;
+            let Some(e) = self.pending.remove(key) else {
+                return Ok(None);
+            };
             if e.expires_at <= now {
-                return None;
+                return Ok(None);
             }
             let login = e.value.lock().unwrap_or_else(|p| p.into_inner()).take();
-            login
+            Ok(login)
+        })
+    }
+
+    fn try_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let mut taken = false;
+            self.leases
+                .entry(id.to_string())
+                .and_compute_with(|existing| match existing {
+                    Some(e) if e.value().expires_at > now => moka::ops::compute::Op::Nop,
+                    _ if until <= now => moka::ops::compute::Op::Nop,
+                    _ => {
+                        taken = true;
+                        let lease = Timed::new(holder.to_string(), until, now);
+                        moka::ops::compute::Op::Put(Arc::new(lease))
+                    }
+                });
+            Ok(taken)
+        })
+    }
+
+    fn release_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            self.leases
+                .entry(id.to_string())
+                .and_compute_with(|existing| match existing {
+                    Some(e) if e.value().value == holder => moka::ops::compute::Op::Remove,
+                    _ => moka::ops::compute::Op::Nop,
+                });
+            Ok(())
         })
     }
 }
@@ -258,11 +315,13 @@ mod tests {
     use super::*;
     use keycloak_client::Claims;
 
-    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    fn block<T>(f: impl std::future::Future<Output = StoreResult<T>>) -> T {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap()
             .block_on(f)
+            .unwrap()
     }
 
     fn session(sid: &str, sub: &str) -> Session {
@@ -278,29 +337,12 @@ mod tests {
     }
 
     #[test]
-    fn sessions_expire_by_the_callers_clock() {
-        let s = MemoryStore::new(10);
-        block(s.store("a", session("s1", "u1"), UnixTime(0), UnixTime(100)));
-        assert!(block(s.load("a", UnixTime(99))).is_some());
-        assert!(block(s.load("a", UnixTime(100))).is_none());
-        assert!(!block(s.update(
-            "gone",
-            session("s", "u"),
-            UnixTime(0),
-            UnixTime(9)
-        )));
-        assert!(block(s.update(
-            "a",
-            session("s1", "u1"),
-            UnixTime(1),
-            UnixTime(9)
-        )));
-        assert!(!block(s.update(
-            "a",
-            session("s1", "u1"),
-            UnixTime(9),
-            UnixTime(20)
-        )));
+    fn the_shared_store_contract_holds() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(crate::store_contract::run_all(&MemoryStore::new(1_000)));
     }
 
     #[test]

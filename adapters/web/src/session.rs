@@ -29,6 +29,9 @@ pub struct Session {
     /// Refresh attempts that failed in a row (the back-off grows with them).
     #[serde(default)]
     pub refresh_failures: u32,
+    /// Bumped on every change, for [`SessionStore::compare_and_set`].
+    #[serde(default)]
+    pub version: u64,
     /// The request identity derived from `tokens`, kept with this stored value so that an
     /// in-memory store's sessions are read without decoding or a cache lookup. Never
     /// serialised; a clone starts empty. Leave it at its default.
@@ -88,38 +91,67 @@ impl Session {
     }
 }
 
-/// Where sessions and pending logins live. Every operation is expected to be O(1) or
-/// O(log n); pending logins are bounded apart from sessions, so anonymous traffic (which only
-/// ever creates pending logins) cannot evict a logged-in user.
+/// Why a store could not answer: Redis down, slow or saturated. The middleware answers 503
+/// with the reason and keeps the session; nothing is treated as a logout.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached or refused the operation.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// The store did not answer within its time limit.
+    #[error("session store did not answer within {0} ms")]
+    Timeout(u64),
+    /// Too many operations are already waiting on the store (its connections are exhausted).
+    #[error("session store busy: {0} operations in flight")]
+    Busy(usize),
+}
+
+/// What a store operation gives.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where sessions and pending logins live, in one process ([`MemoryStore`](crate::MemoryStore))
+/// or shared by several (Redis). Every operation is expected to be O(1) or O(log n); pending
+/// logins are bounded apart from sessions, so anonymous traffic (which only ever creates
+/// pending logins) cannot evict a logged-in user. `store_contract` (feature
+/// `store-contract`) is the test suite every implementation must pass.
 pub trait SessionStore: Send + Sync + 'static {
     /// The session with this id, if it exists and has not expired. Shared: an in-memory store
     /// hands out the stored value itself (no copy of the tokens per request); a store that
-    /// deserialises wraps its fresh value.
-    fn load<'a>(&'a self, id: &'a str, now: UnixTime) -> BoxFuture<'a, Option<Arc<Session>>>;
-    /// Stores a session until `expires_at`.
+    /// deserialises wraps its fresh value. A value that cannot be read (tampered, sealed
+    /// under an unknown key, an unknown format) is no session: `Ok(None)`, with a warning.
+    fn load<'a>(
+        &'a self,
+        id: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<Option<Arc<Session>>>>;
+    /// Stores a session until `expires_at`, and indexes it by its `sid` and `sub`.
     fn store<'a>(
         &'a self,
         id: &'a str,
         session: Session,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> BoxFuture<'a, ()>;
-    /// Stores a session only if it still exists, atomically (a refresh must not bring back a
-    /// session that a logout deleted meanwhile); `false` when it was gone.
-    fn update<'a>(
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    /// Replaces a session atomically, only if it still exists with version
+    /// `expected_version` (compare-and-set): a refresh never brings back a session that a
+    /// logout deleted, nor overwrites another instance's newer tokens. `Ok(false)` when the
+    /// session is gone or has another version.
+    fn compare_and_set<'a>(
         &'a self,
         id: &'a str,
+        expected_version: u64,
         session: Session,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> BoxFuture<'a, bool>;
+    ) -> BoxFuture<'a, StoreResult<bool>>;
     /// Deletes a session.
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ()>;
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>>;
     /// Deletes every session of a Keycloak session id (back-channel logout); returns how many.
-    fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, usize>;
+    fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, StoreResult<usize>>;
     /// Deletes every session of a user (`sub`, back-channel logout without `sid`); returns how
     /// many.
-    fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, usize>;
+    fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, StoreResult<usize>>;
     /// Keeps a login in progress under `key` until `expires_at`.
     fn save_pending<'a>(
         &'a self,
@@ -127,12 +159,24 @@ pub trait SessionStore: Send + Sync + 'static {
         login: PendingLogin,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> BoxFuture<'a, ()>;
+    ) -> BoxFuture<'a, StoreResult<()>>;
     /// Takes the login in progress under `key`, atomically: of two racing callbacks exactly
     /// one gets it. `None` when unknown, taken or expired.
     fn take_pending<'a>(
         &'a self,
         key: &'a str,
         now: UnixTime,
-    ) -> BoxFuture<'a, Option<PendingLogin>>;
+    ) -> BoxFuture<'a, StoreResult<Option<PendingLogin>>>;
+    /// Takes the refresh lease of a session for `holder` until `until`, if nobody holds it
+    /// (`SET NX PX`): one refresh per session across instances. `Ok(true)` when taken.
+    fn try_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Gives the lease back, only if `holder` still holds it.
+    fn release_lease<'a>(&'a self, id: &'a str, holder: &'a str)
+        -> BoxFuture<'a, StoreResult<()>>;
 }

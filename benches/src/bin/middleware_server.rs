@@ -117,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     created_at: t,
                     ..Default::default()
                 };
-                store.store(&id, s, t, UnixTime(t.0 + 8 * 3600)).await;
+                store.store(&id, s, t, UnixTime(t.0 + 8 * 3600)).await?;
                 writeln!(cookies, "{id}")?;
             }
             cookies.flush()?;

@@ -48,7 +48,8 @@ async fn main() {
                 UnixTime(1_800_000_000),
                 UnixTime(1_800_028_800),
             )
-            .await;
+            .await
+            .expect("an in-memory store");
     }
     let after = rss_kib();
     let per = (after - before) * 1024 / n as u64;

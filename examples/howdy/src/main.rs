@@ -1,5 +1,6 @@
 //! `cargo run -p howdy` (with the local Keycloak from `scripts/keycloak up`), then open
-//! http://127.0.0.1:8000/howdy and log in as alice / alice-pass.
+//! http://127.0.0.1:8000/howdy and log in as alice / alice-pass. With `REDIS_URL` and
+//! `SESSION_KEYS` set, sessions live in Redis and several instances (`PORT`) share them.
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +15,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => None,
     };
     let app_url = format!("http://127.0.0.1:{port}");
-    let auth = howdy::web_auth(&keycloak, &app_url, settings.as_deref())?;
+    // Sessions in Redis when REDIS_URL (and SESSION_KEYS) are set: several instances share them.
+    let store = keycloak_client_redis::session_store_from_env()?;
+    let auth =
+        howdy::web_auth_with_store(&keycloak, &app_url, settings.as_deref(), store, |_| {})?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("howdy listening on {app_url} (try {app_url}/howdy)");
     axum::serve(listener, howdy::app(auth)).await?;

@@ -1,4 +1,5 @@
-//! `cargo run -p mysite` (with the local Keycloak), then open http://127.0.0.1:8001/home.
+//! `cargo run -p mysite` (with the local Keycloak), then open http://127.0.0.1:8001/home. With
+//! `REDIS_URL` and `SESSION_KEYS` set, sessions live in Redis and several instances share them.
 
 use actix_web::{web, App, HttpServer};
 
@@ -11,8 +12,10 @@ async fn main() -> std::io::Result<()> {
     let keycloak =
         std::env::var("KEYCLOAK_URL").unwrap_or_else(|_| "http://127.0.0.1:18080".into());
     let app_url = format!("http://127.0.0.1:{port}");
+    // Sessions in Redis when REDIS_URL (and SESSION_KEYS) are set: several instances share them.
+    let store = keycloak_client_redis::session_store_from_env().map_err(std::io::Error::other)?;
     let auth = mysite::settings(&keycloak, &app_url)
-        .into_web_auth()
+        .into_web_auth_with_store(store)
         .map_err(std::io::Error::other)?;
     let data = web::Data::from(auth);
     eprintln!("mysite listening on {app_url} (try {app_url}/home)");

@@ -1,0 +1,95 @@
+//! Sessions in Redis for `keycloak-client-web`, so that several app instances behind a load
+//! balancer share login state: a single node or a Redis Cluster.
+//!
+//! * Every operation runs on one cluster slot (hash tags; see the `keys` module).
+//! * Values are sealed with AES-256-GCM under application keys with rotation ([`SealingKeys`]).
+//! * Taking a login in progress is atomic (`GETDEL`); a back-channel logout reaching any
+//!   instance ends the session on all of them (`sid` and `sub` indexes).
+//! * A refresh lease (`SET NX PX`) gives one refresh per session across instances.
+//! * Redis down, slow or saturated is a [`StoreError`](keycloak_client_web::StoreError): the
+//!   middleware answers 503 and keeps the session; service resumes when Redis does.
+//!
+//! ```no_run
+//! use keycloak_client_redis::{RedisConfig, RedisStore, SealingKeys};
+//! let cfg = RedisConfig::from_url("redis://127.0.0.1:16379")?;
+//! let keys = SealingKeys::from_base64url_list("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")?;
+//! let store = RedisStore::new(&cfg, keys)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod connection;
+mod keys;
+mod seal;
+mod store;
+
+pub use connection::{RedisConfig, UrlError};
+pub use seal::{KeyError, OpenError, SealingKeys};
+pub use store::RedisStore;
+
+/// Why the store could not be configured from the environment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvError {
+    /// `REDIS_URL` is malformed.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// `SESSION_KEYS` is missing while `REDIS_URL` is set.
+    #[error("REDIS_URL is set but SESSION_KEYS is not: give one or more comma-separated base64url 32-byte keys (the first seals)")]
+    MissingKeys,
+    /// `SESSION_KEYS` is malformed.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The client refused the configuration.
+    #[error(transparent)]
+    Store(#[from] keycloak_client_web::StoreError),
+}
+
+/// The store `REDIS_URL` and `SESSION_KEYS` describe, or `None` when `REDIS_URL` is unset.
+/// `REDIS_TIMEOUT_MS` (default 1000) bounds every operation.
+pub fn from_env() -> Result<Option<RedisStore>, EnvError> {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        return Ok(None);
+    };
+    let mut cfg = RedisConfig::from_url(&url)?;
+    if let Some(ms) = std::env::var("REDIS_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        cfg.timeout = std::time::Duration::from_millis(ms.max(1));
+    }
+    let keys = std::env::var("SESSION_KEYS").map_err(|_| EnvError::MissingKeys)?;
+    let keys = SealingKeys::from_base64url_list(&keys)?;
+    Ok(Some(RedisStore::new(&cfg, keys)?))
+}
+
+/// The session store the environment asks for: Redis when `REDIS_URL` is set (with
+/// `SESSION_KEYS`), else an in-memory store (one process).
+pub fn session_store_from_env(
+) -> Result<std::sync::Arc<dyn keycloak_client_web::SessionStore>, EnvError> {
+    Ok(match from_env()? {
+        Some(r) => std::sync::Arc::new(r),
+        None => std::sync::Arc::new(keycloak_client_web::MemoryStore::default()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_pick_single_node_or_cluster() {
+        let c = RedisConfig::from_url("redis://127.0.0.1:16379").unwrap();
+        assert!(!c.cluster);
+        assert_eq!(c.nodes, ["redis://127.0.0.1:16379"]);
+        let c = RedisConfig::from_url("redis+cluster://127.0.0.1:17001,127.0.0.1:17002").unwrap();
+        assert!(c.cluster);
+        assert_eq!(c.nodes, ["redis://127.0.0.1:17001", "redis://127.0.0.1:17002"]);
+        let c = RedisConfig::from_url("redis://127.0.0.1:17001, redis://127.0.0.1:17002").unwrap();
+        assert!(c.cluster, "a list of nodes is a cluster");
+        assert_eq!(RedisConfig::from_url(" ").unwrap_err(), UrlError::Empty);
+        assert!(matches!(
+            RedisConfig::from_url("http://x:1").unwrap_err(),
+            UrlError::BadNode(_)
+        ));
+    }
+}

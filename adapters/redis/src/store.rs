@@ -1,0 +1,342 @@
+//! [`SessionStore`] on Redis. One round trip per request that needs no refresh (`HMGET`);
+//! expiry is Redis's own (`PEXPIRE`, `SET PX`), and every deadline is also checked against the
+//! caller's clock. Values are sealed ([`SealingKeys`]); a value that does not open is no
+//! session, with a warning.
+
+use std::sync::Arc;
+
+use keycloak_client::{PendingLogin, UnixTime};
+use keycloak_client_web::{BoxFuture, Session, SessionStore, StoreError, StoreResult};
+
+use crate::connection::{Connection, RedisConfig};
+use crate::keys::{hashed, Keys};
+use crate::seal::SealingKeys;
+
+/// Sessions and logins in progress in Redis (single node or cluster), sealed.
+pub struct RedisStore {
+    conn: Connection,
+    keys: Keys,
+    seal: SealingKeys,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.keys)
+            .field("seal", &self.seal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replaces a session only if it has the expected version and has not expired.
+const COMPARE_AND_SET: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or v ~= ARGV[1] then return 0 end
+local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
+if not e or e <= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 'e', ARGV[4], 'd', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1";
+
+/// Writes a whole session record with its expiry.
+const PUT: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'e', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1";
+
+/// Adds to an index set and makes it live at least as long as the session it names.
+const INDEX: &str = r"
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1";
+
+/// Takes a lease unless someone holds it until after `now` (the caller's clock).
+const TRY_LEASE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local u = tonumber(string.match(cur, '^(%d+):'))
+  if u and u > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
+return 1";
+
+/// Deletes a lease only if `holder` holds it.
+const RELEASE_LEASE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and string.match(cur, '^%d+:(.*)$') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+fn eval(script: &str, key: &str) -> redis::Cmd {
+    let mut c = redis::cmd("EVAL");
+    c.arg(script).arg(1).arg(key);
+    c
+}
+
+/// Milliseconds from `now` to `until` (at least 1).
+fn px(now: UnixTime, until: UnixTime) -> u64 {
+    now.until(until).saturating_mul(1000).max(1)
+}
+
+fn session_aad(key: &str, version: u64, expires_at: UnixTime) -> Vec<u8> {
+    format!("session\0{key}\0{version}\0{}", expires_at.0).into_bytes()
+}
+
+fn pending_aad(key: &str, expires_at: UnixTime) -> Vec<u8> {
+    format!("pending\0{key}\0{}", expires_at.0).into_bytes()
+}
+
+impl RedisStore {
+    /// A store on `cfg`'s Redis with `seal`'s keys. Connects lazily: this does no I/O, and a
+    /// store made while Redis is down works once Redis is up.
+    pub fn new(cfg: &RedisConfig, seal: SealingKeys) -> Result<Self, StoreError> {
+        Ok(RedisStore {
+            conn: Connection::new(cfg)?,
+            keys: Keys::new(&cfg.key_prefix),
+            seal,
+        })
+    }
+
+    fn seal_session(&self, key: &str, s: &Session, expires_at: UnixTime) -> StoreResult<Vec<u8>> {
+        let json = serde_json::to_vec(s)
+            .map_err(|e| StoreError::Unavailable(format!("session does not serialise: {e}")))?;
+        Ok(self
+            .seal
+            .seal(&json, &session_aad(key, s.version, expires_at)))
+    }
+
+    async fn index(&self, index_key: String, hid: &str, ttl_ms: u64) -> StoreResult<()> {
+        let mut c = eval(INDEX, &index_key);
+        c.arg(hid).arg(ttl_ms);
+        self.conn.query::<i64>(&c).await.map(|_| ())
+    }
+
+    /// Deletes the sessions named in an index set, then the set; counts sessions that existed.
+    async fn delete_indexed(&self, index_key: String) -> StoreResult<usize> {
+        let hids: Vec<String> = self.conn.query(redis::cmd("SMEMBERS").arg(&index_key)).await?;
+        let mut n = 0;
+        for hid in &hids {
+            let deleted: i64 = self
+                .conn
+                .query(redis::cmd("DEL").arg(self.keys.session_of(hid)))
+                .await?;
+            n += usize::from(deleted > 0);
+            let _: i64 = self
+                .conn
+                .query(redis::cmd("DEL").arg(self.keys.lease_of(hid)))
+                .await?;
+        }
+        let _: i64 = self.conn.query(redis::cmd("DEL").arg(&index_key)).await?;
+        Ok(n)
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(
+        &'a self,
+        id: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<Option<Arc<Session>>>> {
+        Box::pin(async move {
+            let key = self.keys.session(id);
+            let (v, e, d): (Option<u64>, Option<u64>, Option<Vec<u8>>) = self
+                .conn
+                .query(redis::cmd("HMGET").arg(&key).arg("v").arg("e").arg("d"))
+                .await?;
+            let (Some(version), Some(e), Some(d)) = (v, e, d) else {
+                return Ok(None);
+            };
+            let expires_at = UnixTime(e);
+            if expires_at <= now {
+                return Ok(None);
+            }
+            let json = match self.seal.open(&d, &session_aad(&key, version, expires_at)) {
+                Ok(j) => j,
+                Err(err) => {
+                    tracing::warn!(target: "keycloak_client::redis", error = %err, "stored session does not open; treated as logged out");
+                    return Ok(None);
+                }
+            };
+            match serde_json::from_slice::<Session>(&json) {
+                Ok(mut s) => {
+                    s.version = version;
+                    Ok(Some(Arc::new(s)))
+                }
+                Err(err) => {
+                    tracing::warn!(target: "keycloak_client::redis", error = %err, "stored session has an unknown shape; treated as logged out");
+                    Ok(None)
+                }
+            }
+        })
+    }
+
+    fn store<'a>(
+        &'a self,
+        id: &'a str,
+        session: Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let key = self.keys.session(id);
+            if expires_at <= now {
+                let _: i64 = self.conn.query(redis::cmd("DEL").arg(&key)).await?;
+                return Ok(());
+            }
+            let ttl = px(now, expires_at);
+            // Indexed before it exists, so no session is ever missing from its indexes.
+            let hid = hashed(id);
+            if let Some(sid) = &session.sid {
+                self.index(self.keys.by_sid(sid), &hid, ttl).await?;
+            }
+            if let Some(sub) = session.subject() {
+                self.index(self.keys.by_sub(sub), &hid, ttl).await?;
+            }
+            let sealed = self.seal_session(&key, &session, expires_at)?;
+            let mut c = eval(PUT, &key);
+            c.arg(session.version).arg(expires_at.0).arg(sealed).arg(ttl);
+            self.conn.query::<i64>(&c).await.map(|_| ())
+        })
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        id: &'a str,
+        expected_version: u64,
+        session: Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            if expires_at <= now {
+                return Ok(false);
+            }
+            let key = self.keys.session(id);
+            let sealed = self.seal_session(&key, &session, expires_at)?;
+            let mut c = eval(COMPARE_AND_SET, &key);
+            c.arg(expected_version)
+                .arg(now.0)
+                .arg(session.version)
+                .arg(expires_at.0)
+                .arg(sealed)
+                .arg(px(now, expires_at));
+            Ok(self.conn.query::<i64>(&c).await? == 1)
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let _: i64 = self
+                .conn
+                .query(redis::cmd("DEL").arg(self.keys.session(id)))
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
+        Box::pin(self.delete_indexed(self.keys.by_sid(sid)))
+    }
+
+    fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
+        Box::pin(self.delete_indexed(self.keys.by_sub(sub)))
+    }
+
+    fn save_pending<'a>(
+        &'a self,
+        key: &'a str,
+        login: PendingLogin,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            if expires_at <= now {
+                return Ok(());
+            }
+            let rkey = self.keys.pending(key);
+            let json = serde_json::to_vec(&login)
+                .map_err(|e| StoreError::Unavailable(format!("login does not serialise: {e}")))?;
+            let mut value = format!("{}:", expires_at.0).into_bytes();
+            value.extend(self.seal.seal(&json, &pending_aad(&rkey, expires_at)));
+            let _: () = self
+                .conn
+                .query(
+                    redis::cmd("SET")
+                        .arg(&rkey)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(px(now, expires_at)),
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn take_pending<'a>(
+        &'a self,
+        key: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<Option<PendingLogin>>> {
+        Box::pin(async move {
+            let rkey = self.keys.pending(key);
+            // GETDEL: of two racing callbacks exactly one gets the value.
+            let value: Option<Vec<u8>> = self.conn.query(redis::cmd("GETDEL").arg(&rkey)).await?;
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            let parsed = value.iter().position(|b| *b == b':').and_then(|i| {
+                let deadline = std::str::from_utf8(&value[..i]).ok()?.parse::<u64>().ok()?;
+                Some((UnixTime(deadline), &value[i + 1..]))
+            });
+            let Some((expires_at, sealed)) = parsed else {
+                tracing::warn!(target: "keycloak_client::redis", "stored login has an unknown shape; ignored");
+                return Ok(None);
+            };
+            if expires_at <= now {
+                return Ok(None);
+            }
+            let opened = self
+                .seal
+                .open(sealed, &pending_aad(&rkey, expires_at))
+                .map_err(|e| e.to_string())
+                .and_then(|j| serde_json::from_slice::<PendingLogin>(&j).map_err(|e| e.to_string()));
+            match opened {
+                Ok(p) => Ok(Some(p)),
+                Err(err) => {
+                    tracing::warn!(target: "keycloak_client::redis", error = %err, "stored login does not open; ignored");
+                    Ok(None)
+                }
+            }
+        })
+    }
+
+    fn try_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            if until <= now {
+                return Ok(false);
+            }
+            let mut c = eval(TRY_LEASE, &self.keys.lease(id));
+            c.arg(now.0).arg(until.0).arg(holder).arg(px(now, until));
+            Ok(self.conn.query::<i64>(&c).await? == 1)
+        })
+    }
+
+    fn release_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let mut c = eval(RELEASE_LEASE, &self.keys.lease(id));
+            c.arg(holder);
+            self.conn.query::<i64>(&c).await.map(|_| ())
+        })
+    }
+}

@@ -1,0 +1,289 @@
+//! The contract every [`SessionStore`] must keep, as a test suite (feature `store-contract`):
+//! [`MemoryStore`](crate::MemoryStore) and the Redis store (single node and cluster) run the
+//! same cases. Each case uses fresh random ids, so a shared server needs no cleaning.
+//!
+//! Times are the caller's clock (`now` arguments), as the engine passes them: a store may also
+//! expire entries by its own clock, but never later than the caller's deadline says.
+
+use keycloak_client::{Claims, PendingLogin, TokenSet, UnixTime};
+
+use crate::session::{Session, SessionStore};
+
+const T0: UnixTime = UnixTime(1_900_000_000);
+
+fn at(secs: u64) -> UnixTime {
+    T0.plus(secs)
+}
+
+fn fresh(tag: &str) -> String {
+    let mut b = [0u8; 8];
+    rand::fill(&mut b);
+    format!("contract-{tag}-{:016x}", u64::from_be_bytes(b))
+}
+
+fn tokens(access: &str) -> TokenSet {
+    serde_json::from_value(serde_json::json!({
+        "access_token": access, "token_type": "Bearer", "received_at": T0.0,
+        "refresh_token": format!("rt-{access}"), "expires_at": T0.0 + 300,
+    }))
+    .expect("a token set")
+}
+
+/// A session of `sub` in Keycloak session `sid`, holding the access token `access`.
+pub fn session(sid: &str, sub: &str, access: &str) -> Session {
+    let claims: Claims =
+        serde_json::from_value(serde_json::json!({ "sub": sub, "sid": sid })).expect("claims");
+    Session {
+        tokens: Some(tokens(access)),
+        claims: Some(claims),
+        sid: Some(sid.into()),
+        created_at: T0,
+        ..Default::default()
+    }
+}
+
+fn pending(state: &str) -> PendingLogin {
+    serde_json::from_value(serde_json::json!({
+        "state": state, "nonce": "n", "code_verifier": "v".repeat(43),
+        "redirect_uri": "http://127.0.0.1:2/cb", "scope": "openid",
+        "created_at": T0.0, "ttl_secs": 600
+    }))
+    .expect("a pending login")
+}
+
+fn access(s: &Session) -> &str {
+    s.tokens
+        .as_ref()
+        .map(|t| t.access_token.secret())
+        .unwrap_or("")
+}
+
+/// Runs every case; panics on the first broken rule.
+pub async fn run_all(store: &dyn SessionStore) {
+    sessions_round_trip_and_expire_by_the_callers_clock(store).await;
+    compare_and_set_needs_the_session_and_its_version(store).await;
+    back_channel_deletes_every_match_and_only_matches(store).await;
+    pending_logins_are_taken_exactly_once(store).await;
+    leases_are_exclusive_until_released_or_expired(store).await;
+}
+
+/// Store, load, delete and expiry.
+pub async fn sessions_round_trip_and_expire_by_the_callers_clock(store: &dyn SessionStore) {
+    let id = fresh("rt");
+    assert!(store.load(&id, at(0)).await.unwrap().is_none(), "unknown id");
+    let mut s = session("sid-rt", "sub-rt", "at-1");
+    s.version = 7;
+    store.store(&id, s, at(0), at(100)).await.unwrap();
+    let got = store.load(&id, at(99)).await.unwrap().expect("stored");
+    assert_eq!(access(&got), "at-1");
+    assert_eq!(got.sid.as_deref(), Some("sid-rt"));
+    assert_eq!(got.subject(), Some("sub-rt"));
+    assert_eq!(got.version, 7, "the version survives the store");
+    assert!(
+        store.load(&id, at(100)).await.unwrap().is_none(),
+        "expired by the caller's clock"
+    );
+    let id2 = fresh("rt2");
+    store
+        .store(&id2, session("sid-rt2", "sub-rt2", "at-2"), at(0), at(100))
+        .await
+        .unwrap();
+    store.delete(&id2).await.unwrap();
+    assert!(store.load(&id2, at(1)).await.unwrap().is_none(), "deleted");
+    store.delete(&id2).await.unwrap();
+}
+
+/// Compare-and-set: a logout (delete) or another writer's newer version wins.
+pub async fn compare_and_set_needs_the_session_and_its_version(store: &dyn SessionStore) {
+    let id = fresh("cas");
+    let next = |v: u64, access: &str| {
+        let mut s = session("sid-cas", "sub-cas", access);
+        s.version = v;
+        s
+    };
+    assert!(
+        !store
+            .compare_and_set(&id, 0, next(1, "x"), at(0), at(100))
+            .await
+            .unwrap(),
+        "no session: nothing is created"
+    );
+    assert!(store.load(&id, at(1)).await.unwrap().is_none());
+    store.store(&id, next(0, "a0"), at(0), at(100)).await.unwrap();
+    assert!(
+        !store
+            .compare_and_set(&id, 5, next(6, "wrong"), at(1), at(100))
+            .await
+            .unwrap(),
+        "another version"
+    );
+    assert!(store
+        .compare_and_set(&id, 0, next(1, "a1"), at(1), at(200))
+        .await
+        .unwrap());
+    let got = store.load(&id, at(150)).await.unwrap().expect("swapped");
+    assert_eq!((access(&got), got.version), ("a1", 1));
+    assert!(
+        !store
+            .compare_and_set(&id, 0, next(1, "stale"), at(2), at(200))
+            .await
+            .unwrap(),
+        "the old version lost"
+    );
+    store.delete(&id).await.unwrap();
+    assert!(
+        !store
+            .compare_and_set(&id, 1, next(2, "resurrected"), at(3), at(200))
+            .await
+            .unwrap(),
+        "a refresh racing a logout never brings the session back"
+    );
+    assert!(store.load(&id, at(4)).await.unwrap().is_none());
+    let id = fresh("cas-exp");
+    store.store(&id, next(0, "e0"), at(0), at(10)).await.unwrap();
+    assert!(
+        !store
+            .compare_and_set(&id, 0, next(1, "e1"), at(10), at(100))
+            .await
+            .unwrap(),
+        "an expired session is gone"
+    );
+}
+
+/// Back-channel logout by `sid` and by `sub`.
+pub async fn back_channel_deletes_every_match_and_only_matches(store: &dyn SessionStore) {
+    let (sid1, sid2, sid3) = (fresh("sid1"), fresh("sid2"), fresh("sid3"));
+    let (alice, bob) = (fresh("alice"), fresh("bob"));
+    let (a, b, c, d) = (fresh("a"), fresh("b"), fresh("c"), fresh("d"));
+    store
+        .store(&a, session(&sid1, &alice, "a"), at(0), at(100))
+        .await
+        .unwrap();
+    store
+        .store(&b, session(&sid1, &alice, "b"), at(0), at(100))
+        .await
+        .unwrap();
+    store
+        .store(&c, session(&sid2, &alice, "c"), at(0), at(100))
+        .await
+        .unwrap();
+    store
+        .store(&d, session(&sid3, &bob, "d"), at(0), at(100))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_by_sid(&sid1).await.unwrap(), 2, "both of sid1");
+    assert!(store.load(&a, at(1)).await.unwrap().is_none());
+    assert!(store.load(&b, at(1)).await.unwrap().is_none());
+    assert_eq!(store.delete_by_sid(&sid1).await.unwrap(), 0, "nothing left");
+    assert_eq!(
+        store.delete_by_sub(&alice).await.unwrap(),
+        1,
+        "alice's other Keycloak session"
+    );
+    assert!(store.load(&c, at(1)).await.unwrap().is_none());
+    assert!(
+        store.load(&d, at(1)).await.unwrap().is_some(),
+        "bob's session survives"
+    );
+    assert_eq!(store.delete_by_sub(&fresh("nobody")).await.unwrap(), 0);
+    assert_eq!(store.delete_by_sid(&fresh("nosid")).await.unwrap(), 0);
+    // a session deleted directly is not counted by a later back-channel logout
+    store.delete(&d).await.unwrap();
+    assert_eq!(store.delete_by_sub(&bob).await.unwrap(), 0);
+}
+
+/// A pending login is taken once, even by racing callbacks, and not after it expired.
+pub async fn pending_logins_are_taken_exactly_once(store: &dyn SessionStore) {
+    let key = fresh("p");
+    store
+        .save_pending(&key, pending("st-1"), at(0), at(600))
+        .await
+        .unwrap();
+    let (x, y) = tokio::join!(store.take_pending(&key, at(1)), store.take_pending(&key, at(1)));
+    let taken = [x.unwrap(), y.unwrap()];
+    assert_eq!(
+        taken.iter().filter(|p| p.is_some()).count(),
+        1,
+        "exactly one of two racing callbacks"
+    );
+    let p = taken.into_iter().flatten().next().expect("taken");
+    assert!(p.state.ct_eq("st-1"), "the login comes back intact");
+    assert!(store.take_pending(&key, at(2)).await.unwrap().is_none());
+    let key = fresh("p-exp");
+    store
+        .save_pending(&key, pending("st-2"), at(0), at(600))
+        .await
+        .unwrap();
+    assert!(
+        store.take_pending(&key, at(600)).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store
+        .take_pending(&fresh("unknown"), at(1))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// One holder at a time; only the holder releases; an expired lease can be taken.
+pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionStore) {
+    let id = fresh("lease");
+    assert!(store.try_lease(&id, "inst-a", at(0), at(10)).await.unwrap());
+    assert!(
+        !store.try_lease(&id, "inst-b", at(1), at(11)).await.unwrap(),
+        "held by a"
+    );
+    store.release_lease(&id, "inst-b").await.unwrap();
+    assert!(
+        !store.try_lease(&id, "inst-b", at(2), at(12)).await.unwrap(),
+        "only the holder releases"
+    );
+    store.release_lease(&id, "inst-a").await.unwrap();
+    assert!(store.try_lease(&id, "inst-b", at(3), at(13)).await.unwrap());
+    assert!(
+        store.try_lease(&id, "inst-c", at(13), at(23)).await.unwrap(),
+        "an expired lease is free"
+    );
+    let racing = fresh("lease-race");
+    let tries: Vec<bool> = futures_join_all(
+        (0..8)
+            .map(|i| {
+                let racing = racing.clone();
+                async move {
+                    store
+                        .try_lease(&racing, &format!("inst-{i}"), at(0), at(10))
+                        .await
+                        .unwrap()
+                }
+            })
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        tries.iter().filter(|t| **t).count(),
+        1,
+        "one of eight racing instances"
+    );
+}
+
+/// Polls the futures together (no extra dependency): each is driven in turn until all end.
+async fn futures_join_all<F: std::future::Future<Output = bool>>(fs: Vec<F>) -> Vec<bool> {
+    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<bool>> = vec![None; fs.len()];
+    std::future::poll_fn(|cx| {
+        for (f, o) in fs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *o = Some(v);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
