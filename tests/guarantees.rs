@@ -1176,6 +1176,16 @@ fn logout_tokens_follow_backchannel_logout_2_6() {
         ),
         (with(good.clone(), "sid", json!("")), "`sid`"),
         (with(good.clone(), "sub", json!(7)), "`sub`"),
+        // §2.4: `iat` is required (without it no age limit holds and a replay outlives the
+        // `jti` memory)
+        (
+            {
+                let mut g = good.clone();
+                g.as_object_mut().unwrap().remove("iat");
+                g
+            },
+            "`iat` is missing",
+        ),
     ] {
         let e = v.validate_logout_token(&s.sign(&claims), NOW).unwrap_err();
         assert!(e.to_string().contains(reason), "{reason}: {e}");

@@ -56,11 +56,18 @@ fn shared_sessions(redis_url: &str) {
     assert_eq!(p.status, 302);
     let cb = b.login(&location(&p), "carol", "carol-pass").unwrap();
     let mut on_b = cb.clone();
-    on_b
-        .set_port(url::Url::parse(&b_base).unwrap().port())
+    on_b.set_port(url::Url::parse(&b_base).unwrap().port())
         .unwrap();
-    assert_eq!(b.get(on_b.as_str()).unwrap().status, 302, "B finishes A's login");
-    assert_eq!(b.get(cb.as_str()).unwrap().status, 400, "the callback is not replayed on A");
+    assert_eq!(
+        b.get(on_b.as_str()).unwrap().status,
+        302,
+        "B finishes A's login"
+    );
+    assert_eq!(
+        b.get(cb.as_str()).unwrap().status,
+        400,
+        "the callback is not replayed on A"
+    );
     for base in [&a, &b_base] {
         let p = b.get(&format!("{base}/home")).unwrap();
         assert_eq!(p.status, 200, "{base}: {}", p.body);

@@ -21,7 +21,12 @@ impl Instance {
     }
 }
 
-fn instance(redis_url: &str, keys: &str, keycloak_json: Option<&str>, refresh_margin: u64) -> Instance {
+fn instance(
+    redis_url: &str,
+    keys: &str,
+    keycloak_json: Option<&str>,
+    refresh_margin: u64,
+) -> Instance {
     let env = keycloak::require();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -34,7 +39,8 @@ fn instance(redis_url: &str, keys: &str, keycloak_json: Option<&str>, refresh_ma
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let mut cfg = RedisConfig::from_url(redis_url).unwrap();
     cfg.timeout = Duration::from_millis(500);
-    let store = Arc::new(RedisStore::new(&cfg, SealingKeys::from_base64url_list(keys).unwrap()).unwrap());
+    let store =
+        Arc::new(RedisStore::new(&cfg, SealingKeys::from_base64url_list(keys).unwrap()).unwrap());
     let auth = howdy::web_auth_with_store(&env.url, &base, keycloak_json, store, |w| {
         w.refresh_margin_secs = refresh_margin
     })
@@ -69,11 +75,20 @@ fn tee() -> &'static Mutex<LogoutTee> {
 fn login_across(b: &mut Browser, start: &Instance, finish: &Instance, user: &str) {
     let p = b.get(&start.url("/howdy")).unwrap();
     assert_eq!(p.status, 302);
-    let cb = b.login(&location(&p), user, &format!("{user}-pass")).unwrap();
+    let cb = b
+        .login(&location(&p), user, &format!("{user}-pass"))
+        .unwrap();
     let p = b.get(&on(finish, &cb)).unwrap();
-    assert_eq!(p.status, 302, "the other instance finishes the login: {}", p.body);
+    assert_eq!(
+        p.status, 302,
+        "the other instance finishes the login: {}",
+        p.body
+    );
     let replay = b.get(cb.as_str()).unwrap();
-    assert_eq!(replay.status, 400, "a callback replayed across instances is refused");
+    assert_eq!(
+        replay.status, 400,
+        "a callback replayed across instances is refused"
+    );
 }
 
 fn shared_sessions(redis_url: &str) {
@@ -108,10 +123,17 @@ fn shared_sessions(redis_url: &str) {
     while guard.bodies().len() == before && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(guard.bodies().len() > before, "Keycloak posted a logout token");
+    assert!(
+        guard.bodies().len() > before,
+        "Keycloak posted a logout token"
+    );
     drop(guard);
     let p = d.get(&b_inst.url("/howdy")).unwrap();
-    assert_eq!(p.status, 302, "the back-channel logout on A ended B's session: {}", p.body);
+    assert_eq!(
+        p.status, 302,
+        "the back-channel logout on A ended B's session: {}",
+        p.body
+    );
 }
 
 #[test]
@@ -129,7 +151,10 @@ fn two_instances_share_sessions_on_the_cluster() {
 /// refresh per session across instances, so none of them ever ends the session.
 fn one_refresh_across_instances(redis_url: &str) {
     let err = api::refresh_token_reuse_error("remy");
-    assert!(err.to_string().contains("invalid_grant"), "the realm rotates: {err}");
+    assert!(
+        err.to_string().contains("invalid_grant"),
+        "the realm rotates: {err}"
+    );
     let keys = redis_env::sealing_key();
     let json = api::rotation_keycloak_json();
     let a = instance(redis_url, &keys, Some(&json), 300);
@@ -156,12 +181,26 @@ fn one_refresh_across_instances(redis_url: &str) {
             .collect();
         for h in handles {
             for p in h.join().unwrap() {
-                assert_eq!(p.status, 200, "round {round}: a request lost the session: {}", p.body);
-                seen.extend(p.body.split("token ").nth(1).and_then(|t| t.split('<').next()).map(str::to_string));
+                assert_eq!(
+                    p.status, 200,
+                    "round {round}: a request lost the session: {}",
+                    p.body
+                );
+                seen.extend(
+                    p.body
+                        .split("token ")
+                        .nth(1)
+                        .and_then(|t| t.split('<').next())
+                        .map(str::to_string),
+                );
             }
         }
     }
-    assert!(seen.len() >= 4, "several refreshes happened ({} access tokens)", seen.len());
+    assert!(
+        seen.len() >= 4,
+        "several refreshes happened ({} access tokens)",
+        seen.len()
+    );
 }
 
 #[test]
@@ -191,7 +230,14 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
     }
     let start = || {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &PORT.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &PORT.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(&dir)
@@ -207,7 +253,12 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
         server
     };
     let server = start();
-    let app = instance(&format!("redis://127.0.0.1:{PORT}"), &redis_env::sealing_key(), None, 30);
+    let app = instance(
+        &format!("redis://127.0.0.1:{PORT}"),
+        &redis_env::sealing_key(),
+        None,
+        30,
+    );
     let mut b = Browser::new();
     login_across(&mut b, &app, &app, "bob");
     assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
@@ -216,7 +267,11 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 503, "{}", p.body);
     assert!(p.body.contains("session store"), "says why: {}", p.body);
-    assert!(t.elapsed() < Duration::from_secs(3), "answered in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        t.elapsed()
+    );
     let server = start();
     let t = Instant::now();
     let status = loop {

@@ -56,7 +56,8 @@ impl RedisConfig {
             } else {
                 format!("redis://{part}")
             };
-            let ok = redis::parse_redis_url(&node).is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+            let ok = redis::parse_redis_url(&node)
+                .is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
             if !ok {
                 return Err(UrlError::BadNode(part.to_string()));
             }
@@ -140,10 +141,12 @@ impl Connection {
         let started = tokio::time::Instant::now();
         let _permit = match self.in_flight.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => match tokio::time::timeout(limit, self.in_flight.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                _ => return Err(StoreError::Busy(self.max_in_flight)),
-            },
+            Err(_) => {
+                match tokio::time::timeout(limit, self.in_flight.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(StoreError::Busy(self.max_in_flight)),
+                }
+            }
         };
         let work = async {
             match &self.kind {
@@ -154,17 +157,23 @@ impl Connection {
                 } => {
                     // Made on first use (inside the runtime); it reconnects by itself after.
                     let m = conn
-                        .get_or_try_init(|| ConnectionManager::new_with_config(client.clone(), config.clone()))
+                        .get_or_try_init(|| {
+                            ConnectionManager::new_with_config(client.clone(), config.clone())
+                        })
                         .await
                         .map_err(|e| unavailable(&e))?;
-                    cmd.query_async(&mut m.clone()).await.map_err(|e| unavailable(&e))
+                    cmd.query_async(&mut m.clone())
+                        .await
+                        .map_err(|e| unavailable(&e))
                 }
                 Kind::Cluster { client, conn } => {
                     let c = conn
                         .get_or_try_init(|| client.get_async_connection())
                         .await
                         .map_err(|e| unavailable(&e))?;
-                    cmd.query_async(&mut c.clone()).await.map_err(|e| unavailable(&e))
+                    cmd.query_async(&mut c.clone())
+                        .await
+                        .map_err(|e| unavailable(&e))
                 }
             }
         };

@@ -79,8 +79,16 @@ mod tests {
         assert_eq!(tag(&k.session(id)), tag(&k.lease(id)));
         assert!(!k.session(id).contains(id) && !k.lease(id).contains(id));
         assert!(!k.by_sid("sid-1").contains("sid-1") && !k.by_sub("alice").contains("alice"));
-        assert_ne!(tag(&k.by_sid("a")), tag(&k.by_sub("a")), "sid and sub indexes differ");
+        assert_ne!(
+            tag(&k.by_sid("a")),
+            tag(&k.by_sub("a")),
+            "sid and sub indexes differ"
+        );
         assert!(!tag(&k.pending("p")).is_empty());
-        assert_eq!(Keys::new("a{b}").session_of("h"), "ab:{h}:s", "a prefix cannot move the tag");
+        assert_eq!(
+            Keys::new("a{b}").session_of("h"),
+            "ab:{h}:s",
+            "a prefix cannot move the tag"
+        );
     }
 }

@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(c.nodes, ["redis://127.0.0.1:16379"]);
         let c = RedisConfig::from_url("redis+cluster://127.0.0.1:17001,127.0.0.1:17002").unwrap();
         assert!(c.cluster);
-        assert_eq!(c.nodes, ["redis://127.0.0.1:17001", "redis://127.0.0.1:17002"]);
+        assert_eq!(
+            c.nodes,
+            ["redis://127.0.0.1:17001", "redis://127.0.0.1:17002"]
+        );
         let c = RedisConfig::from_url("redis://127.0.0.1:17001, redis://127.0.0.1:17002").unwrap();
         assert!(c.cluster, "a list of nodes is a cluster");
         assert_eq!(RedisConfig::from_url(" ").unwrap_err(), UrlError::Empty);

@@ -92,7 +92,8 @@ impl SealingKeys {
             if out.iter().any(|o| o.id == id) {
                 return Err(KeyError::Duplicate(i + 1));
             }
-            let unbound = UnboundKey::new(&AES_256_GCM, k).map_err(|_| KeyError::WrongLength(i + 1, k.len()))?;
+            let unbound = UnboundKey::new(&AES_256_GCM, k)
+                .map_err(|_| KeyError::WrongLength(i + 1, k.len()))?;
             out.push(SealingKey {
                 id,
                 key: LessSafeKey::new(unbound),
@@ -167,7 +168,11 @@ impl SealingKeys {
         let mut body = sealed[HEADER_LEN..].to_vec();
         let plain = key
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| OpenError::Forged)?;
         Ok(plain.to_vec())
     }
@@ -191,28 +196,46 @@ mod tests {
         let (old, new) = ([1u8; 32], [2u8; 32]);
         let before = SealingKeys::new(&[old]).unwrap();
         let sealed_old = before.seal(b"tokens", b"kc:{a}:s");
-        let after = SealingKeys::from_base64url_list(&format!("{},{}", b64(&new), b64(&old))).unwrap();
+        let after =
+            SealingKeys::from_base64url_list(&format!("{},{}", b64(&new), b64(&old))).unwrap();
         assert_eq!(after.open(&sealed_old, b"kc:{a}:s").unwrap(), b"tokens");
         let sealed_new = after.seal(b"tokens2", b"kc:{a}:s");
         assert_eq!(&sealed_new[1..5], &sealed_new[1..5]);
-        assert_eq!(hex(&sealed_new[1..5]), after.sealing_key_id(), "the key id is in the envelope");
+        assert_eq!(
+            hex(&sealed_new[1..5]),
+            after.sealing_key_id(),
+            "the key id is in the envelope"
+        );
         assert_ne!(hex(&sealed_old[1..5]), after.sealing_key_id());
-        assert!(matches!(before.open(&sealed_new, b"kc:{a}:s"), Err(OpenError::UnknownKey(_))));
-        assert!(!sealed_new.windows(7).any(|w| w == b"tokens2"), "no plaintext");
+        assert!(matches!(
+            before.open(&sealed_new, b"kc:{a}:s"),
+            Err(OpenError::UnknownKey(_))
+        ));
+        assert!(
+            !sealed_new.windows(7).any(|w| w == b"tokens2"),
+            "no plaintext"
+        );
     }
 
     #[test]
     fn tampered_moved_truncated_or_unknown_values_do_not_open() {
         let k = SealingKeys::new(&[[7u8; 32]]).unwrap();
         let sealed = k.seal(b"secret", b"kc:{a}:s");
-        assert_eq!(k.open(&sealed, b"kc:{b}:s"), Err(OpenError::Forged), "moved");
+        assert_eq!(
+            k.open(&sealed, b"kc:{b}:s"),
+            Err(OpenError::Forged),
+            "moved"
+        );
         for i in 0..sealed.len() {
             let mut t = sealed.clone();
             t[i] ^= 0x01;
             assert!(k.open(&t, b"kc:{a}:s").is_err(), "byte {i} flipped");
         }
         assert_eq!(k.open(&[], b""), Err(OpenError::Truncated(0)));
-        assert_eq!(k.open(&sealed[..20], b"kc:{a}:s"), Err(OpenError::Truncated(20)));
+        assert_eq!(
+            k.open(&sealed[..20], b"kc:{a}:s"),
+            Err(OpenError::Truncated(20))
+        );
         let mut v2 = sealed.clone();
         v2[0] = 2;
         assert_eq!(k.open(&v2, b"kc:{a}:s"), Err(OpenError::UnknownFormat(2)));
@@ -222,8 +245,14 @@ mod tests {
 
     #[test]
     fn key_lists_are_checked_and_never_printed() {
-        assert_eq!(SealingKeys::from_base64url_list("").unwrap_err(), KeyError::Empty);
-        assert_eq!(SealingKeys::from_base64url_list("!!!").unwrap_err(), KeyError::NotBase64(1));
+        assert_eq!(
+            SealingKeys::from_base64url_list("").unwrap_err(),
+            KeyError::Empty
+        );
+        assert_eq!(
+            SealingKeys::from_base64url_list("!!!").unwrap_err(),
+            KeyError::NotBase64(1)
+        );
         assert_eq!(
             SealingKeys::from_base64url_list(&format!("{},{}", b64(&[1; 32]), "AAAA")).unwrap_err(),
             KeyError::WrongLength(2, 3)
@@ -234,6 +263,9 @@ mod tests {
         );
         let k = SealingKeys::from_base64url_list(&format!("{}=", b64(&[9; 32]))).unwrap();
         let dbg = format!("{k:?}");
-        assert!(dbg.contains(&k.sealing_key_id()) && !dbg.contains(&b64(&[9; 32])), "{dbg}");
+        assert!(
+            dbg.contains(&k.sealing_key_id()) && !dbg.contains(&b64(&[9; 32])),
+            "{dbg}"
+        );
     }
 }

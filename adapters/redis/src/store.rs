@@ -114,7 +114,10 @@ impl RedisStore {
 
     /// Deletes the sessions named in an index set, then the set; counts sessions that existed.
     async fn delete_indexed(&self, index_key: String) -> StoreResult<usize> {
-        let hids: Vec<String> = self.conn.query(redis::cmd("SMEMBERS").arg(&index_key)).await?;
+        let hids: Vec<String> = self
+            .conn
+            .query(redis::cmd("SMEMBERS").arg(&index_key))
+            .await?;
         let mut n = 0;
         for hid in &hids {
             let deleted: i64 = self
@@ -195,7 +198,10 @@ impl SessionStore for RedisStore {
             }
             let sealed = self.seal_session(&key, &session, expires_at)?;
             let mut c = eval(PUT, &key);
-            c.arg(session.version).arg(expires_at.0).arg(sealed).arg(ttl);
+            c.arg(session.version)
+                .arg(expires_at.0)
+                .arg(sealed)
+                .arg(ttl);
             self.conn.query::<i64>(&c).await.map(|_| ())
         })
     }
@@ -300,7 +306,9 @@ impl SessionStore for RedisStore {
                 .seal
                 .open(sealed, &pending_aad(&rkey, expires_at))
                 .map_err(|e| e.to_string())
-                .and_then(|j| serde_json::from_slice::<PendingLogin>(&j).map_err(|e| e.to_string()));
+                .and_then(|j| {
+                    serde_json::from_slice::<PendingLogin>(&j).map_err(|e| e.to_string())
+                });
             match opened {
                 Ok(p) => Ok(Some(p)),
                 Err(err) => {
@@ -328,11 +336,7 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn release_lease<'a>(
-        &'a self,
-        id: &'a str,
-        holder: &'a str,
-    ) -> BoxFuture<'a, StoreResult<()>> {
+    fn release_lease<'a>(&'a self, id: &'a str, holder: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             let mut c = eval(RELEASE_LEASE, &self.keys.lease(id));
             c.arg(holder);

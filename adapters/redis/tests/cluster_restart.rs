@@ -14,10 +14,16 @@ async fn sessions_survive_a_node_restart_and_the_client_recovers_by_itself() {
     let url = redis_env::cluster();
     let mut cfg = RedisConfig::from_url(&url).unwrap();
     cfg.timeout = Duration::from_millis(500);
-    let store = RedisStore::new(&cfg, SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap()).unwrap();
+    let store = RedisStore::new(
+        &cfg,
+        SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap(),
+    )
+    .unwrap();
     let now = UnixTime(1_900_000_000);
     // enough sessions that every master holds some
-    let ids: Vec<String> = (0..30).map(|i| format!("restart-{i}-{}", redis_env::sealing_key())).collect();
+    let ids: Vec<String> = (0..30)
+        .map(|i| format!("restart-{i}-{}", redis_env::sealing_key()))
+        .collect();
     for id in &ids {
         let s = store_contract::session("sid-r", "sub-r", id);
         store.store(id, s, now, now.plus(3600)).await.unwrap();
@@ -35,10 +41,17 @@ async fn sessions_survive_a_node_restart_and_the_client_recovers_by_itself() {
         for id in ids.iter().take(5) {
             let t1 = Instant::now();
             let _ = store.load(id, now.plus(1)).await;
-            assert!(t1.elapsed() < Duration::from_secs(3), "a load hung for {:?}", t1.elapsed());
+            assert!(
+                t1.elapsed() < Duration::from_secs(3),
+                "a load hung for {:?}",
+                t1.elapsed()
+            );
         }
     }
-    assert!(restart.await.unwrap().success(), "scripts/redis restart-node 17002");
+    assert!(
+        restart.await.unwrap().success(),
+        "scripts/redis restart-node 17002"
+    );
     let t = Instant::now();
     for id in &ids {
         loop {

@@ -6,8 +6,11 @@ use keycloak_client_web::store_contract;
 
 fn store(url: &str) -> RedisStore {
     let cfg = RedisConfig::from_url(url).unwrap();
-    RedisStore::new(&cfg, SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap())
-        .unwrap()
+    RedisStore::new(
+        &cfg,
+        SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,11 +39,23 @@ async fn redis_never_holds_a_token_in_plaintext_and_foreign_values_are_no_sessio
     s.store(&id, session, now, now.plus(100)).await.unwrap();
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("kc:*").query_async(&mut c).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("kc:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let mut found = false;
     for k in keys {
-        let ty: String = redis::cmd("TYPE").arg(&k).query_async(&mut c).await.unwrap();
-        let dump: Vec<u8> = redis::cmd("DUMP").arg(&k).query_async(&mut c).await.unwrap();
+        let ty: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let dump: Vec<u8> = redis::cmd("DUMP")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
         assert!(
             !dump.windows(19).any(|w| w == b"ACCESS-TOKEN-MARKER"),
             "{k} ({ty}) holds the token in plaintext"

@@ -18,7 +18,14 @@ struct Server {
 
 fn start(dir: &std::path::Path) -> Server {
     let child = Command::new("redis-server")
-        .args(["--port", &PORT.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &PORT.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .args(["--appendonly", "yes", "--appendfsync", "always"])
         .arg("--dir")
         .arg(dir)
@@ -27,7 +34,10 @@ fn start(dir: &std::path::Path) -> Server {
         .expect("redis-server (scripts/redis up installs it)");
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "private redis did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "private redis did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Server { child }
@@ -52,7 +62,12 @@ async fn redis_down_fails_fast_and_service_resumes_with_the_session() {
     let store = RedisStore::new(&cfg, keys).unwrap();
     let now = UnixTime(1_900_000_000);
     store
-        .store("outage", store_contract::session("sid-o", "sub-o", "at-o"), now, now.plus(3600))
+        .store(
+            "outage",
+            store_contract::session("sid-o", "sub-o", "at-o"),
+            now,
+            now.plus(3600),
+        )
         .await
         .unwrap();
 
@@ -103,8 +118,11 @@ async fn saturation_is_bounded_and_reported() {
     cfg.timeout = Duration::from_millis(300);
     cfg.max_in_flight = 2;
     let store = std::sync::Arc::new(
-        RedisStore::new(&cfg, SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap())
-            .unwrap(),
+        RedisStore::new(
+            &cfg,
+            SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap(),
+        )
+        .unwrap(),
     );
     let t = Instant::now();
     let tasks: Vec<_> = (0..6)
@@ -122,6 +140,10 @@ async fn saturation_is_bounded_and_reported() {
         }
     }
     assert!(busy >= 1, "the excess was refused as busy");
-    assert!(t.elapsed() < Duration::from_secs(3), "all answered in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "all answered in {:?}",
+        t.elapsed()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

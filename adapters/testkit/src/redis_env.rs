@@ -18,7 +18,9 @@ fn require(var: &str, default: &str) -> String {
         "{var} must be a loopback address, got {url}"
     );
     let addr = first.replace("localhost", "127.0.0.1");
-    let sock = addr.parse().unwrap_or_else(|e| panic!("{var}: {addr}: {e}"));
+    let sock = addr
+        .parse()
+        .unwrap_or_else(|e| panic!("{var}: {addr}: {e}"));
     TcpStream::connect_timeout(&sock, Duration::from_secs(2)).unwrap_or_else(|e| {
         panic!("these tests need the local Redis ({url}: {e}); run `scripts/redis up` (or `scripts/test`)")
     });

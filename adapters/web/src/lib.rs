@@ -19,9 +19,9 @@ mod cache;
 mod guards;
 mod memory_store;
 mod session;
+mod settings;
 #[cfg(any(test, feature = "store-contract"))]
 pub mod store_contract;
-mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,9 +71,10 @@ pub struct WebConfig {
     pub api_audience: Option<String>,
     /// Size of the verified-bearer-token cache (default 10,000; `0` verifies every request).
     pub bearer_cache_size: usize,
-    /// Sessions whose identity (read from their access token) is kept between requests
-    /// (default 10,000; `0` reads the token on every request). About 9.5 KB per entry with
-    /// Keycloak-sized tokens: the memory benchmark's 10,000 sessions grew the server by 95 MB.
+    /// Sessions whose identity (read from their access token) is kept between requests, by
+    /// id (default 10,000; `0` reads the token on every request and keeps nothing). An
+    /// in-memory store also keeps the identity with each stored session while this is above
+    /// `0`. About 9.5 KB per session with Keycloak-sized tokens.
     pub session_identity_cache_size: usize,
     /// Seconds a UMA decision is cached per token and permission (default 30).
     pub decision_ttl_secs: u64,
@@ -222,8 +223,10 @@ fn is_ambiguous_path(path: &str) -> bool {
         || path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
-/// The parts of an HTTP request the extension looks at.
-#[derive(Clone, Debug, Default)]
+/// The parts of an HTTP request the extension looks at. `Debug` leaves out what carries
+/// credentials: cookie and authorization values, the query (a callback's `code`) and the
+/// body (a logout token).
+#[derive(Clone, Default)]
 pub struct RequestInfo {
     /// Method (upper case).
     pub method: String,
@@ -237,6 +240,26 @@ pub struct RequestInfo {
     pub body: Vec<u8>,
 }
 
+impl std::fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "cookie" | "authorization" => (k.as_str(), "<redacted>"),
+                _ => (k.as_str(), v.as_str()),
+            })
+            .collect();
+        f.debug_struct("RequestInfo")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query.as_ref().map(|_| "<redacted>"))
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
 impl RequestInfo {
     /// A header value.
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -247,14 +270,33 @@ impl RequestInfo {
     }
 
     /// The headers the engine reads ([`ENGINE_HEADERS`]) out of a request's `(name, value)`
-    /// pairs; values that are not visible ASCII are left out.
+    /// pairs; values that are not visible ASCII are left out, except `Cookie`, whose other
+    /// pairs (raw UTF-8 from a sibling domain, say) must not hide the session cookie: its
+    /// bytes outside visible ASCII become U+FFFD, which no cookie of ours contains.
     pub fn engine_headers<'a>(
         headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     ) -> Vec<(String, String)> {
+        let visible = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b);
         headers
             .filter(|(k, _)| ENGINE_HEADERS.contains(k))
-            .filter(|(_, v)| v.iter().all(|b| *b == b'\t' || (b' '..=b'~').contains(b)))
-            .filter_map(|(k, v)| Some((k.to_string(), String::from_utf8(v.to_vec()).ok()?)))
+            .filter_map(|(k, v)| {
+                let value = if v.iter().all(visible) {
+                    String::from_utf8(v.to_vec()).ok()?
+                } else if k == "cookie" {
+                    v.iter()
+                        .map(|b| {
+                            if visible(b) {
+                                char::from(*b)
+                            } else {
+                                '\u{fffd}'
+                            }
+                        })
+                        .collect()
+                } else {
+                    return None;
+                };
+                Some((k.to_string(), value))
+            })
             .collect()
     }
 
@@ -891,17 +933,18 @@ impl WebAuth {
             .unwrap_or(&self.cfg.login_redirect_uri)
             .to_string();
         let sid = login.id_claims.str("sid").map(str::to_owned);
-        let saved = self.save(
-            &new_id,
-            Session {
-                tokens: Some(login.tokens),
-                claims: Some(login.id_claims),
-                sid,
-                created_at: now(),
-                ..Default::default()
-            },
-        )
-        .await;
+        let saved = self
+            .save(
+                &new_id,
+                Session {
+                    tokens: Some(login.tokens),
+                    claims: Some(login.id_claims),
+                    sid,
+                    created_at: now(),
+                    ..Default::default()
+                },
+            )
+            .await;
         if let Err(e) = saved {
             return Self::store_unavailable(&e);
         }
@@ -1049,7 +1092,9 @@ impl WebAuth {
             }
         }
         let identity = Self::identity_of(&session, tokens);
-        session.identity_memo.set(&identity);
+        if self.cfg.session_identity_cache_size > 0 {
+            session.identity_memo.set(&identity);
+        }
         let until = tokens.expires_at.unwrap_or(t.plus(60)).min(t.plus(3600));
         self.session_identities
             .insert(id.to_string(), identity.clone(), until, t);
@@ -1149,8 +1194,10 @@ impl WebAuth {
         let version = session.version;
         session.version = version.wrapping_add(1);
         let until = t.plus(self.cfg.session_ttl_secs);
-        // A failed attempt keeps the session no longer than its login allowed.
-        let kept_until = session.created_at.plus(self.cfg.session_ttl_secs);
+        // A failed attempt keeps the session as long as its login allowed, or at least until
+        // its next attempt: an outage logs nobody out, and the refresh token's own expiry
+        // (`can_refresh`) still ends it.
+        let login_until = session.created_at.plus(self.cfg.session_ttl_secs);
         match self.kc.refresh(&tokens).await {
             Ok(new) => {
                 session.tokens = Some(new.clone());
@@ -1200,6 +1247,7 @@ impl WebAuth {
                 let pause = 5u64 << session.refresh_failures.saturating_sub(1).min(4);
                 let retry_at = t.plus(pause.min(60));
                 session.refresh_retry_at = Some(retry_at);
+                let kept_until = login_until.max(retry_at.plus(1));
                 if !self
                     .store
                     .compare_and_set(id, version, session, t, kept_until)
@@ -1438,6 +1486,33 @@ mod tests {
         let h = RequestInfo::engine_headers(raw.into_iter());
         let names: Vec<&str> = h.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["cookie", "origin", "sec-fetch-site"], "{h:?}");
+        // A cookie with raw UTF-8 (or worse) planted from a sibling domain must not hide the
+        // session cookie sent beside it.
+        let raw: Vec<(&str, &[u8])> =
+            vec![("cookie", "x=\u{e9}t\u{e9}; kc_session=abc; y=1".as_bytes())];
+        let raw: Vec<(&str, &[u8])> = raw
+            .into_iter()
+            .chain(std::iter::once((
+                "cookie",
+                &b"z=\xff\xfe; kc_login=def"[..],
+            )))
+            .collect();
+        let info = RequestInfo {
+            headers: RequestInfo::engine_headers(raw.into_iter()),
+            ..Default::default()
+        };
+        assert_eq!(info.cookie("kc_session").as_deref(), Some("abc"));
+        assert_eq!(info.cookie("kc_login").as_deref(), Some("def"));
+        let dbg = format!(
+            "{:?}",
+            RequestInfo {
+                query: Some("code=SECRET-CODE".into()),
+                body: b"logout_token=SECRET-TOKEN".to_vec(),
+                headers: vec![("authorization".into(), "Bearer SECRET-BEARER".into())],
+                ..info
+            }
+        );
+        assert!(!dbg.contains("SECRET") && !dbg.contains("abc"), "{dbg}");
     }
 
     #[test]

@@ -293,11 +293,7 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn release_lease<'a>(
-        &'a self,
-        id: &'a str,
-        holder: &'a str,
-    ) -> BoxFuture<'a, StoreResult<()>> {
+    fn release_lease<'a>(&'a self, id: &'a str, holder: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             self.leases
                 .entry(id.to_string())

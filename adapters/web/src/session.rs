@@ -177,6 +177,5 @@ pub trait SessionStore: Send + Sync + 'static {
         until: UnixTime,
     ) -> BoxFuture<'a, StoreResult<bool>>;
     /// Gives the lease back, only if `holder` still holds it.
-    fn release_lease<'a>(&'a self, id: &'a str, holder: &'a str)
-        -> BoxFuture<'a, StoreResult<()>>;
+    fn release_lease<'a>(&'a self, id: &'a str, holder: &'a str) -> BoxFuture<'a, StoreResult<()>>;
 }

@@ -70,7 +70,10 @@ pub async fn run_all(store: &dyn SessionStore) {
 /// Store, load, delete and expiry.
 pub async fn sessions_round_trip_and_expire_by_the_callers_clock(store: &dyn SessionStore) {
     let id = fresh("rt");
-    assert!(store.load(&id, at(0)).await.unwrap().is_none(), "unknown id");
+    assert!(
+        store.load(&id, at(0)).await.unwrap().is_none(),
+        "unknown id"
+    );
     let mut s = session("sid-rt", "sub-rt", "at-1");
     s.version = 7;
     store.store(&id, s, at(0), at(100)).await.unwrap();
@@ -109,7 +112,10 @@ pub async fn compare_and_set_needs_the_session_and_its_version(store: &dyn Sessi
         "no session: nothing is created"
     );
     assert!(store.load(&id, at(1)).await.unwrap().is_none());
-    store.store(&id, next(0, "a0"), at(0), at(100)).await.unwrap();
+    store
+        .store(&id, next(0, "a0"), at(0), at(100))
+        .await
+        .unwrap();
     assert!(
         !store
             .compare_and_set(&id, 5, next(6, "wrong"), at(1), at(100))
@@ -140,7 +146,10 @@ pub async fn compare_and_set_needs_the_session_and_its_version(store: &dyn Sessi
     );
     assert!(store.load(&id, at(4)).await.unwrap().is_none());
     let id = fresh("cas-exp");
-    store.store(&id, next(0, "e0"), at(0), at(10)).await.unwrap();
+    store
+        .store(&id, next(0, "e0"), at(0), at(10))
+        .await
+        .unwrap();
     assert!(
         !store
             .compare_and_set(&id, 0, next(1, "e1"), at(10), at(100))
@@ -199,7 +208,10 @@ pub async fn pending_logins_are_taken_exactly_once(store: &dyn SessionStore) {
         .save_pending(&key, pending("st-1"), at(0), at(600))
         .await
         .unwrap();
-    let (x, y) = tokio::join!(store.take_pending(&key, at(1)), store.take_pending(&key, at(1)));
+    let (x, y) = tokio::join!(
+        store.take_pending(&key, at(1)),
+        store.take_pending(&key, at(1))
+    );
     let taken = [x.unwrap(), y.unwrap()];
     assert_eq!(
         taken.iter().filter(|p| p.is_some()).count(),
@@ -241,7 +253,10 @@ pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionS
     store.release_lease(&id, "inst-a").await.unwrap();
     assert!(store.try_lease(&id, "inst-b", at(3), at(13)).await.unwrap());
     assert!(
-        store.try_lease(&id, "inst-c", at(13), at(23)).await.unwrap(),
+        store
+            .try_lease(&id, "inst-c", at(13), at(23))
+            .await
+            .unwrap(),
         "an expired lease is free"
     );
     let racing = fresh("lease-race");

@@ -17,8 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app_url = format!("http://127.0.0.1:{port}");
     // Sessions in Redis when REDIS_URL (and SESSION_KEYS) are set: several instances share them.
     let store = keycloak_client_redis::session_store_from_env()?;
-    let auth =
-        howdy::web_auth_with_store(&keycloak, &app_url, settings.as_deref(), store, |_| {})?;
+    let auth = howdy::web_auth_with_store(&keycloak, &app_url, settings.as_deref(), store, |_| {})?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("howdy listening on {app_url} (try {app_url}/howdy)");
     axum::serve(listener, howdy::app(auth)).await?;
