@@ -79,6 +79,13 @@ fn px(now: UnixTime, until: UnixTime) -> u64 {
     now.until(until).saturating_mul(1000).max(1)
 }
 
+/// A stored login in progress: `<deadline>:<sealed JSON>`.
+pub(crate) fn parse_pending_value(value: &[u8]) -> Option<(UnixTime, &[u8])> {
+    let i = value.iter().position(|b| *b == b':')?;
+    let deadline = std::str::from_utf8(&value[..i]).ok()?.parse::<u64>().ok()?;
+    Some((UnixTime(deadline), &value[i + 1..]))
+}
+
 fn session_aad(key: &str, version: u64, expires_at: UnixTime) -> Vec<u8> {
     format!("session\0{key}\0{version}\0{}", expires_at.0).into_bytes()
 }
@@ -291,11 +298,7 @@ impl SessionStore for RedisStore {
             let Some(value) = value else {
                 return Ok(None);
             };
-            let parsed = value.iter().position(|b| *b == b':').and_then(|i| {
-                let deadline = std::str::from_utf8(&value[..i]).ok()?.parse::<u64>().ok()?;
-                Some((UnixTime(deadline), &value[i + 1..]))
-            });
-            let Some((expires_at, sealed)) = parsed else {
+            let Some((expires_at, sealed)) = parse_pending_value(&value) else {
                 tracing::warn!(target: "keycloak_client::redis", "stored login has an unknown shape; ignored");
                 return Ok(None);
             };

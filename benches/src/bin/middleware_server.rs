@@ -3,6 +3,7 @@
 //!
 //! * `ours`: howdy as shipped (verified-bearer-token cache on).
 //! * `ours-nocache`: the same with `bearer_cache_size = 0`, so every bearer request is verified.
+//! * `ours-redis`: howdy with sessions in Redis (`REDIS_URL`, `SESSION_KEYS`).
 //! * `akc`: `/bearer/hello` and `/api/me` guarded by axum-keycloak-auth 0.8.3 instead.
 //!
 //! `/hello` has no middleware; `/bearer/hello` and `/session/hello` are the same handler behind
@@ -56,7 +57,7 @@ async fn akc_me(Extension(t): Extension<KeycloakToken<String>>) -> Json<serde_js
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let [mode, port, kc_url, out, sessions] = &a[..] else {
-        return Err("usage: middleware_server <ours|ours-nocache|akc> <port> <keycloak-url> <out-dir> <sessions>".into());
+        return Err("usage: middleware_server <ours|ours-nocache|ours-redis|akc> <port> <keycloak-url> <out-dir> <sessions>".into());
     };
     let port: u16 = port.parse()?;
     let sessions: usize = sessions.parse()?;
@@ -88,8 +89,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app_url = format!("http://127.0.0.1:{port}");
     let rss_before = rss_kib("VmRSS:");
     let app = match mode.as_str() {
-        "ours" | "ours-nocache" => {
-            let store = Arc::new(MemoryStore::new(sessions.max(1) * 2));
+        "ours" | "ours-nocache" | "ours-redis" => {
+            let memory = Arc::new(MemoryStore::new(sessions.max(1) * 2));
+            let store: Arc<dyn SessionStore> = if mode == "ours-redis" {
+                Arc::new(keycloak_client_redis::from_env()?.ok_or("ours-redis needs REDIS_URL and SESSION_KEYS")?)
+            } else {
+                memory.clone()
+            };
             let nocache = mode == "ours-nocache";
             let auth = howdy::web_auth_with_store(kc_url, &app_url, None, store.clone(), |w| {
                 if nocache {
@@ -132,7 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let stats = Router::new().route(
                 "/stats",
                 get(move || {
-                    let store = store.clone();
+                    let store = memory.clone();
                     async move {
                         Json(serde_json::json!({
                             "sessions": store.len(), "pending_logins": store.pending_len(),
