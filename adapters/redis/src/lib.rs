@@ -47,17 +47,19 @@ pub enum EnvError {
 /// The store `REDIS_URL` and `SESSION_KEYS` describe, or `None` when `REDIS_URL` is unset.
 /// `REDIS_TIMEOUT_MS` (default 1000) bounds every operation.
 pub fn from_env() -> Result<Option<RedisStore>, EnvError> {
-    let Ok(url) = std::env::var("REDIS_URL") else {
+    from_vars(|name| std::env::var(name).ok())
+}
+
+/// [`from_env`] over any source of variables.
+pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<RedisStore>, EnvError> {
+    let Some(url) = var("REDIS_URL") else {
         return Ok(None);
     };
     let mut cfg = RedisConfig::from_url(&url)?;
-    if let Some(ms) = std::env::var("REDIS_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(ms) = var("REDIS_TIMEOUT_MS").and_then(|v| v.parse::<u64>().ok()) {
         cfg.timeout = std::time::Duration::from_millis(ms.max(1));
     }
-    let keys = std::env::var("SESSION_KEYS").map_err(|_| EnvError::MissingKeys)?;
+    let keys = var("SESSION_KEYS").ok_or(EnvError::MissingKeys)?;
     let keys = SealingKeys::from_base64url_list(&keys)?;
     Ok(Some(RedisStore::new(&cfg, keys)?))
 }
@@ -97,6 +99,42 @@ pub mod fuzzing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_url_needs_session_keys_and_both_are_checked() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(
+            matches!(from_vars(vars(&[])), Ok(None)),
+            "no REDIS_URL: no Redis"
+        );
+        let e = from_vars(vars(&[("REDIS_URL", "redis://127.0.0.1:16379")])).unwrap_err();
+        assert!(matches!(e, EnvError::MissingKeys));
+        assert!(e.to_string().contains("SESSION_KEYS"), "{e}");
+        let e = from_vars(vars(&[
+            ("REDIS_URL", "redis://127.0.0.1:16379"),
+            ("SESSION_KEYS", "AAAA"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("32"), "{e}");
+        let e = from_vars(vars(&[("REDIS_URL", "ftp://x"), ("SESSION_KEYS", "x")])).unwrap_err();
+        assert!(e.to_string().contains("REDIS_URL"), "{e}");
+        let ok = from_vars(vars(&[
+            ("REDIS_URL", "redis://127.0.0.1:16379"),
+            (
+                "SESSION_KEYS",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            ),
+            ("REDIS_TIMEOUT_MS", "250"),
+        ]));
+        assert!(matches!(ok, Ok(Some(_))), "made without I/O");
+    }
 
     #[test]
     fn redis_urls_pick_single_node_or_cluster() {
