@@ -154,6 +154,20 @@ mod tests {
     }
 
     #[test]
+    fn entries_leave_memory_when_their_time_is_up_and_dead_ones_are_never_kept() {
+        let c = TtlCache::new(100);
+        c.insert("now".into(), 1, UnixTime(10), UnixTime(10));
+        assert_eq!(c.len(), 0, "a deadline of now stores nothing");
+        assert!(c.is_empty());
+        c.insert("short".into(), 1, UnixTime(11), UnixTime(10));
+        assert_eq!((c.len(), c.is_empty()), (1, false));
+        c.insert_new("short2".into(), 1, UnixTime(11), UnixTime(10));
+        c.insert("short2".into(), 2, UnixTime(11), UnixTime(10)); // an update keeps its expiry
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+        assert_eq!(c.len(), 0, "moka dropped them by its own clock");
+    }
+
+    #[test]
     fn a_flood_of_new_keys_is_admitted_and_stays_bounded() {
         let c = TtlCache::new(100);
         for i in 0..10_000 {

@@ -347,6 +347,10 @@ mod tests {
         block(s.store("a", session("s1", "alice"), UnixTime(0), UnixTime(100)));
         block(s.store("b", session("s2", "alice"), UnixTime(0), UnixTime(100)));
         block(s.store("c", session("s3", "bob"), UnixTime(0), UnixTime(100)));
+        assert_eq!((s.len(), s.is_empty()), (3, false));
+        assert_eq!(s.index_len(), 5, "three sids and two subs");
+        assert!(block(s.load("a", UnixTime(1))).unwrap().is_authenticated());
+        assert!(!Session::default().is_authenticated());
         assert_eq!(block(s.delete_by_sid("s1")), 1);
         assert!(block(s.load("a", UnixTime(1))).is_none());
         assert_eq!(block(s.delete_by_sid("s1")), 0);
@@ -359,6 +363,7 @@ mod tests {
         assert_eq!(block(s.delete_by_sub("nobody")), 0);
         block(s.delete("c"));
         assert_eq!(s.index_len(), 0, "the indexes follow the sessions");
+        assert_eq!((s.len(), s.is_empty()), (0, true));
     }
 
     #[test]
@@ -396,7 +401,11 @@ mod tests {
         for i in 0..10_000 {
             block(s.save_pending(&format!("p{i}"), pending(), UnixTime(0), UnixTime(600)));
         }
-        assert!(s.pending_len() <= 100, "{}", s.pending_len());
+        assert!(
+            (50..=100).contains(&s.pending_len()),
+            "bounded, and full: {}",
+            s.pending_len()
+        );
         assert!(
             block(s.load("user", UnixTime(1))).is_some(),
             "the flood evicted no session"

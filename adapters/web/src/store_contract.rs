@@ -145,6 +145,22 @@ pub async fn compare_and_set_needs_the_session_and_its_version(store: &dyn Sessi
         "a refresh racing a logout never brings the session back"
     );
     assert!(store.load(&id, at(4)).await.unwrap().is_none());
+    let id = fresh("cas-now");
+    store
+        .store(&id, next(0, "n0"), at(0), at(100))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .compare_and_set(&id, 0, next(1, "n1"), at(5), at(5))
+            .await
+            .unwrap(),
+        "a deadline that is already now stores nothing"
+    );
+    assert_eq!(
+        store.load(&id, at(6)).await.unwrap().map(|s| s.version),
+        Some(0)
+    );
     let id = fresh("cas-exp");
     store
         .store(&id, next(0, "e0"), at(0), at(10))
@@ -230,6 +246,15 @@ pub async fn pending_logins_are_taken_exactly_once(store: &dyn SessionStore) {
         store.take_pending(&key, at(600)).await.unwrap().is_none(),
         "expired"
     );
+    let key = fresh("p-now");
+    store
+        .save_pending(&key, pending("st-3"), at(5), at(5))
+        .await
+        .unwrap();
+    assert!(
+        store.take_pending(&key, at(4)).await.unwrap().is_none(),
+        "a login whose deadline is already now is not kept"
+    );
     assert!(store
         .take_pending(&fresh("unknown"), at(1))
         .await
@@ -240,6 +265,10 @@ pub async fn pending_logins_are_taken_exactly_once(store: &dyn SessionStore) {
 /// One holder at a time; only the holder releases; an expired lease can be taken.
 pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionStore) {
     let id = fresh("lease");
+    assert!(
+        !store.try_lease(&id, "inst-z", at(0), at(0)).await.unwrap(),
+        "a lease that ends now is not taken"
+    );
     assert!(store.try_lease(&id, "inst-a", at(0), at(10)).await.unwrap());
     assert!(
         !store.try_lease(&id, "inst-b", at(1), at(11)).await.unwrap(),
