@@ -841,6 +841,16 @@ fn start_through_proxy(
     keycloak_client_testkit::proxy::FaultProxy,
     std::sync::Arc<keycloak_client_web::MemoryStore>,
 ) {
+    let store = std::sync::Arc::new(keycloak_client_web::MemoryStore::with_limits(100, 50));
+    let (app, proxy) = start_through_proxy_with(store.clone(), adjust);
+    (app, proxy, store)
+}
+
+/// [`start_through_proxy`] on any store.
+fn start_through_proxy_with(
+    store: std::sync::Arc<dyn keycloak_client_web::SessionStore>,
+    adjust: impl FnOnce(&mut WebConfig),
+) -> (App, keycloak_client_testkit::proxy::FaultProxy) {
     let env = keycloak::require();
     let proxy =
         keycloak_client_testkit::proxy::FaultProxy::start(env.url.trim_start_matches("http://"));
@@ -863,12 +873,10 @@ fn start_through_proxy(
         .client_secret("rkc-rs-secret")
         .expected_issuer(&env.issuer())
         .browser_server_url(&env.url);
-    let store = std::sync::Arc::new(keycloak_client_web::MemoryStore::with_limits(100, 50));
-    let shared: std::sync::Arc<dyn keycloak_client_web::SessionStore> = store.clone();
-    let auth = std::sync::Arc::new(keycloak_client_web::WebAuth::new(kc, web, shared).unwrap());
+    let auth = std::sync::Arc::new(keycloak_client_web::WebAuth::new(kc, web, store).unwrap());
     let app = howdy::app(auth.clone());
     rt.spawn(async move { axum::serve(listener, app).await });
-    (App { base, rt, auth }, proxy, store)
+    (App { base, rt, auth }, proxy)
 }
 
 /// Ends a session's refresh back-off (as if its pause had passed).
@@ -955,6 +963,204 @@ fn a_refresh_racing_a_logout_never_brings_the_session_back() {
     again.set_cookie("kc_session", &id);
     let p = again.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 302, "logged out stays logged out: {}", p.body);
+}
+
+/// A store that lets the test act as another instance writing at the worst moment.
+struct RacingStore {
+    inner: keycloak_client_web::MemoryStore,
+    /// Before the next compare-and-set, another instance stores a newer version whose access
+    /// token lives an hour.
+    other_writer_first: std::sync::atomic::AtomicBool,
+    /// The next compare-and-set is applied, but its answer is lost (a timeout).
+    lose_next_answer: std::sync::atomic::AtomicBool,
+    /// The next compare-and-set fails before reaching the store.
+    fail_next: std::sync::atomic::AtomicBool,
+}
+
+impl RacingStore {
+    fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(RacingStore {
+            inner: keycloak_client_web::MemoryStore::with_limits(100, 50),
+            other_writer_first: Default::default(),
+            lose_next_answer: Default::default(),
+            fail_next: Default::default(),
+        })
+    }
+}
+
+impl keycloak_client_web::SessionStore for RacingStore {
+    fn load<'a>(
+        &'a self,
+        id: &'a str,
+        now: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<
+        'a,
+        keycloak_client_web::StoreResult<Option<std::sync::Arc<keycloak_client_web::Session>>>,
+    > {
+        self.inner.load(id, now)
+    }
+    fn store<'a>(
+        &'a self,
+        id: &'a str,
+        session: keycloak_client_web::Session,
+        now: keycloak_client::UnixTime,
+        expires_at: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<()>> {
+        self.inner.store(id, session, now, expires_at)
+    }
+    fn compare_and_set<'a>(
+        &'a self,
+        id: &'a str,
+        expected_version: u64,
+        session: keycloak_client_web::Session,
+        now: keycloak_client::UnixTime,
+        expires_at: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<bool>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            if self.fail_next.swap(false, SeqCst) {
+                return Err(keycloak_client_web::StoreError::Timeout(300));
+            }
+            if self.other_writer_first.swap(false, SeqCst) {
+                let current = self.inner.load(id, now).await?.unwrap();
+                let mut other = std::sync::Arc::unwrap_or_clone(current);
+                other.version += 1;
+                let t = other.tokens.as_mut().unwrap();
+                t.expires_at = Some(now.plus(3600));
+                self.inner.store(id, other, now, now.plus(3600)).await?;
+            }
+            let r = self
+                .inner
+                .compare_and_set(id, expected_version, session, now, expires_at)
+                .await;
+            if self.lose_next_answer.swap(false, SeqCst) {
+                return Err(keycloak_client_web::StoreError::Timeout(300));
+            }
+            r
+        })
+    }
+    fn delete<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<()>> {
+        self.inner.delete(id)
+    }
+    fn delete_by_sid<'a>(
+        &'a self,
+        sid: &'a str,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<usize>> {
+        self.inner.delete_by_sid(sid)
+    }
+    fn delete_by_sub<'a>(
+        &'a self,
+        sub: &'a str,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<usize>> {
+        self.inner.delete_by_sub(sub)
+    }
+    fn save_pending<'a>(
+        &'a self,
+        key: &'a str,
+        login: keycloak_client::PendingLogin,
+        now: keycloak_client::UnixTime,
+        expires_at: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<()>> {
+        self.inner.save_pending(key, login, now, expires_at)
+    }
+    fn take_pending<'a>(
+        &'a self,
+        key: &'a str,
+        now: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<
+        'a,
+        keycloak_client_web::StoreResult<Option<keycloak_client::PendingLogin>>,
+    > {
+        self.inner.take_pending(key, now)
+    }
+    fn try_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+        now: keycloak_client::UnixTime,
+        until: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<bool>> {
+        self.inner.try_lease(id, holder, now, until)
+    }
+    fn release_lease<'a>(
+        &'a self,
+        id: &'a str,
+        holder: &'a str,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<()>> {
+        self.inner.release_lease(id, holder)
+    }
+}
+
+/// Keycloak down while this instance refreshes, and another instance refreshed the session
+/// meanwhile: the lost compare-and-set is not a logout; the other instance's tokens serve.
+#[test]
+fn a_refresh_that_fails_while_another_instance_succeeds_keeps_the_session() {
+    use keycloak_client_testkit::proxy::Fault;
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = RacingStore::new();
+    let (app, proxy) = start_through_proxy_with(store.clone(), |_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    expire_in(&app, &store.inner, &id, 10); // inside the refresh margin
+    proxy.set(Fault::Down);
+    store.other_writer_first.store(true, SeqCst);
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 200, "served, not logged out: {}", p.body);
+    assert!(!store.other_writer_first.load(SeqCst), "the race happened");
+    proxy.set(Fault::Pass);
+    assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
+}
+
+/// A refresh succeeded at Keycloak (its refresh token is now spent) but writing the new
+/// tokens failed or its answer was lost: the write is retried or confirmed, so the session
+/// keeps the new tokens instead of dying on the spent refresh token later.
+#[test]
+fn a_failed_or_unclear_write_after_a_successful_refresh_is_retried() {
+    use keycloak_client_web::SessionStore as _;
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = RacingStore::new();
+    let (app, _proxy) = start_through_proxy_with(store.clone(), |_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    for (what, flag) in [
+        ("lost answer", &store.lose_next_answer),
+        ("failed write", &store.fail_next),
+    ] {
+        let now = keycloak_client_ureq::now();
+        let before = app.rt.block_on(store.load(&id, now)).unwrap().unwrap();
+        expire_in(&app, &store.inner, &id, 10);
+        flag.store(true, SeqCst);
+        let p = b.get(&app.url("/howdy")).unwrap();
+        assert_eq!(p.status, 200, "{what}: {}", p.body);
+        assert!(!flag.load(SeqCst), "{what}: the fault happened");
+        let after = app.rt.block_on(store.load(&id, now)).unwrap().unwrap();
+        let (old_rt, new_rt) = (
+            before
+                .tokens
+                .as_ref()
+                .unwrap()
+                .refresh_token
+                .as_ref()
+                .unwrap()
+                .secret()
+                .to_string(),
+            after
+                .tokens
+                .as_ref()
+                .unwrap()
+                .refresh_token
+                .as_ref()
+                .unwrap()
+                .secret()
+                .to_string(),
+        );
+        assert_ne!(old_rt, new_rt, "{what}: the new tokens were stored");
+    }
 }
 
 /// A name from Keycloak is data, not markup: howdy escapes it.

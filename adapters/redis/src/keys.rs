@@ -5,7 +5,7 @@
 //! | key | holds |
 //! |---|---|
 //! | `{p}:{<H(id)>}:s` | a session: hash of `v` (version), `e` (deadline), `d` (sealed JSON) |
-//! | `{p}:{<H(id)>}:l` | its refresh lease: `<until>:<holder>` (same slot as the session) |
+//! | `{p}:{<H(id)>}:l` | its refresh lease: the holder, with `PX` (same slot as the session) |
 //! | `{p}:{x<H(sid)>}` | set of `H(id)` of a Keycloak session |
 //! | `{p}:{u<H(sub)>}` | set of `H(id)` of a user |
 //! | `{p}:{q<H(key)>}` | a login in progress: `<deadline>:<sealed JSON>` |

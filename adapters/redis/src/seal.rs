@@ -6,7 +6,10 @@
 //! associated data binds a value to its Redis key (and the session's version and deadline):
 //! a value copied under another key does not open.
 //!
-//! Key rotation: [`SealingKeys`] is a list; the first key seals, every key opens.
+//! Key rotation: [`SealingKeys`] is a list; the first key seals, every key opens. Nonces are
+//! random (96 bits), so one key should seal fewer than 2^32 values (NIST SP 800-38D §8.3):
+//! rotate a key well before that (a session write is one seal; at 1,000 writes a second that
+//! is about 50 days).
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -34,6 +37,18 @@ pub enum KeyError {
     /// Two keys have the same id (the same key twice).
     #[error("SESSION_KEYS key #{0} repeats an earlier key")]
     Duplicate(usize),
+}
+
+/// Why a value could not be sealed (nothing is written then: a zero nonce is never used).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The operating system's random generator failed.
+    #[error("no randomness for a nonce")]
+    Randomness,
+    /// AES-GCM refused the input (over its size limit).
+    #[error("value too large to seal")]
+    TooLarge,
 }
 
 /// Why a stored value did not open. Every case counts as "no session" (logged out).
@@ -126,24 +141,26 @@ impl SealingKeys {
     }
 
     /// Seals `plaintext` under the first key, bound to `aad`.
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
         let k = &self.keys[0];
         let mut nonce = [0u8; NONCE_LEN];
-        // The OS generator; it does not fail on the platforms ring supports.
-        let _ = self.rng.fill(&mut nonce);
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| SealError::Randomness)?;
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.push(FORMAT_V1);
         out.extend_from_slice(&k.id);
         out.extend_from_slice(&nonce);
         let mut body = plaintext.to_vec();
-        // Sealing in place cannot fail for inputs below AES-GCM's 64 GiB limit.
-        let _ = k.key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut body,
-        );
+        k.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .map_err(|_| SealError::TooLarge)?;
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 
     /// Opens an envelope bound to `aad`, with whichever configured key sealed it.
@@ -195,11 +212,11 @@ mod tests {
     fn rotation_seals_with_the_first_and_opens_with_any() {
         let (old, new) = ([1u8; 32], [2u8; 32]);
         let before = SealingKeys::new(&[old]).unwrap();
-        let sealed_old = before.seal(b"tokens", b"kc:{a}:s");
+        let sealed_old = before.seal(b"tokens", b"kc:{a}:s").unwrap();
         let after =
             SealingKeys::from_base64url_list(&format!("{},{}", b64(&new), b64(&old))).unwrap();
         assert_eq!(after.open(&sealed_old, b"kc:{a}:s").unwrap(), b"tokens");
-        let sealed_new = after.seal(b"tokens2", b"kc:{a}:s");
+        let sealed_new = after.seal(b"tokens2", b"kc:{a}:s").unwrap();
         assert_eq!(&sealed_new[1..5], &sealed_new[1..5]);
         assert_eq!(
             hex(&sealed_new[1..5]),
@@ -220,7 +237,7 @@ mod tests {
     #[test]
     fn tampered_moved_truncated_or_unknown_values_do_not_open() {
         let k = SealingKeys::new(&[[7u8; 32]]).unwrap();
-        let sealed = k.seal(b"secret", b"kc:{a}:s");
+        let sealed = k.seal(b"secret", b"kc:{a}:s").unwrap();
         assert_eq!(
             k.open(&sealed, b"kc:{b}:s"),
             Err(OpenError::Forged),
@@ -240,7 +257,10 @@ mod tests {
         v2[0] = 2;
         assert_eq!(k.open(&v2, b"kc:{a}:s"), Err(OpenError::UnknownFormat(2)));
         // nonces differ: the same value sealed twice looks different
-        assert_ne!(k.seal(b"secret", b"x"), k.seal(b"secret", b"x"));
+        assert_ne!(
+            k.seal(b"secret", b"x").unwrap(),
+            k.seal(b"secret", b"x").unwrap()
+        );
     }
 
     #[test]

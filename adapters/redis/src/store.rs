@@ -1,4 +1,4 @@
-//! [`SessionStore`] on Redis. One round trip per request that needs no refresh (`HMGET`);
+//! [`SessionStore`] on Redis (6.2 or later: `GETDEL`, `SET … NX PX`). One round trip per request that needs no refresh (`HMGET`);
 //! expiry is Redis's own (`PEXPIRE`, `SET PX`), and every deadline is also checked against the
 //! caller's clock. Values are sealed ([`SealingKeys`]); a value that does not open is no
 //! session, with a warning.
@@ -52,21 +52,16 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1";
 
-/// Takes a lease unless someone holds it until after `now` (the caller's clock).
-const TRY_LEASE: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local u = tonumber(string.match(cur, '^(%d+):'))
-  if u and u > tonumber(ARGV[1]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
-return 1";
-
 /// Deletes a lease only if `holder` holds it.
 const RELEASE_LEASE: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if cur and string.match(cur, '^%d+:(.*)$') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
+
+/// Deletes a session and its lease (one slot); 1 if the session existed.
+const DELETE_SESSION: &str = r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+return n";
 
 fn eval(script: &str, key: &str) -> redis::Cmd {
     let mut c = redis::cmd("EVAL");
@@ -108,9 +103,9 @@ impl RedisStore {
     fn seal_session(&self, key: &str, s: &Session, expires_at: UnixTime) -> StoreResult<Vec<u8>> {
         let json = serde_json::to_vec(s)
             .map_err(|e| StoreError::Unavailable(format!("session does not serialise: {e}")))?;
-        Ok(self
-            .seal
-            .seal(&json, &session_aad(key, s.version, expires_at)))
+        self.seal
+            .seal(&json, &session_aad(key, s.version, expires_at))
+            .map_err(|e| StoreError::Unavailable(format!("session not sealed: {e}")))
     }
 
     async fn index(&self, index_key: String, hid: &str, ttl_ms: u64) -> StoreResult<()> {
@@ -119,26 +114,47 @@ impl RedisStore {
         self.conn.query::<i64>(&c).await.map(|_| ())
     }
 
-    /// Deletes the sessions named in an index set, then the set; counts sessions that existed.
+    /// Puts session `hid` in its `sid` and `sub` sets, living at least `ttl_ms`.
+    async fn index_session(&self, hid: &str, session: &Session, ttl_ms: u64) -> StoreResult<()> {
+        if let Some(sid) = &session.sid {
+            self.index(self.keys.by_sid(sid), hid, ttl_ms).await?;
+        }
+        if let Some(sub) = session.subject() {
+            self.index(self.keys.by_sub(sub), hid, ttl_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the sessions named in an index set; counts sessions that existed.
+    ///
+    /// The set and the sessions live on different slots, so this is not one atomic step. It
+    /// removes from the set only the members whose session it deleted: a login indexed
+    /// meanwhile (index first, then session) stays indexed, and one whose session appears
+    /// just after is found by the next logout. Members of sessions that ended otherwise
+    /// expire with the set (it lives as long as its longest session).
     async fn delete_indexed(&self, index_key: String) -> StoreResult<usize> {
         let hids: Vec<String> = self
             .conn
             .query(redis::cmd("SMEMBERS").arg(&index_key))
             .await?;
-        let mut n = 0;
-        for hid in &hids {
-            let deleted: i64 = self
-                .conn
-                .query(redis::cmd("DEL").arg(self.keys.session_of(hid)))
-                .await?;
-            n += usize::from(deleted > 0);
+        let mut deleted = Vec::new();
+        for hid in hids {
+            let mut c = redis::cmd("EVAL");
+            c.arg(DELETE_SESSION)
+                .arg(2)
+                .arg(self.keys.session_of(&hid))
+                .arg(self.keys.lease_of(&hid));
+            if self.conn.query::<i64>(&c).await? > 0 {
+                deleted.push(hid);
+            }
+        }
+        if !deleted.is_empty() {
             let _: i64 = self
                 .conn
-                .query(redis::cmd("DEL").arg(self.keys.lease_of(hid)))
+                .query(redis::cmd("SREM").arg(&index_key).arg(&deleted))
                 .await?;
         }
-        let _: i64 = self.conn.query(redis::cmd("DEL").arg(&index_key)).await?;
-        Ok(n)
+        Ok(deleted.len())
     }
 }
 
@@ -196,13 +212,7 @@ impl SessionStore for RedisStore {
             }
             let ttl = px(now, expires_at);
             // Indexed before it exists, so no session is ever missing from its indexes.
-            let hid = hashed(id);
-            if let Some(sid) = &session.sid {
-                self.index(self.keys.by_sid(sid), &hid, ttl).await?;
-            }
-            if let Some(sub) = session.subject() {
-                self.index(self.keys.by_sub(sub), &hid, ttl).await?;
-            }
+            self.index_session(&hashed(id), &session, ttl).await?;
             let sealed = self.seal_session(&key, &session, expires_at)?;
             let mut c = eval(PUT, &key);
             c.arg(session.version)
@@ -227,14 +237,22 @@ impl SessionStore for RedisStore {
             }
             let key = self.keys.session(id);
             let sealed = self.seal_session(&key, &session, expires_at)?;
+            let ttl = px(now, expires_at);
             let mut c = eval(COMPARE_AND_SET, &key);
             c.arg(expected_version)
                 .arg(now.0)
                 .arg(session.version)
                 .arg(expires_at.0)
                 .arg(sealed)
-                .arg(px(now, expires_at));
-            Ok(self.conn.query::<i64>(&c).await? == 1)
+                .arg(ttl);
+            if self.conn.query::<i64>(&c).await? != 1 {
+                return Ok(false);
+            }
+            // A longer life (a refresh) lengthens the indexes: a back-channel logout must
+            // still find the session. (Extending a set of a session deleted meanwhile only
+            // keeps a dead member a while longer.)
+            self.index_session(&hashed(id), &session, ttl).await?;
+            Ok(true)
         })
     }
 
@@ -271,7 +289,11 @@ impl SessionStore for RedisStore {
             let json = serde_json::to_vec(&login)
                 .map_err(|e| StoreError::Unavailable(format!("login does not serialise: {e}")))?;
             let mut value = format!("{}:", expires_at.0).into_bytes();
-            value.extend(self.seal.seal(&json, &pending_aad(&rkey, expires_at)));
+            let sealed = self
+                .seal
+                .seal(&json, &pending_aad(&rkey, expires_at))
+                .map_err(|e| StoreError::Unavailable(format!("login not sealed: {e}")))?;
+            value.extend(sealed);
             let _: () = self
                 .conn
                 .query(
@@ -333,9 +355,19 @@ impl SessionStore for RedisStore {
             if until <= now {
                 return Ok(false);
             }
-            let mut c = eval(TRY_LEASE, &self.keys.lease(id));
-            c.arg(now.0).arg(until.0).arg(holder).arg(px(now, until));
-            Ok(self.conn.query::<i64>(&c).await? == 1)
+            // On Redis's clock: instances never compare their own clocks.
+            let taken: Option<String> = self
+                .conn
+                .query(
+                    redis::cmd("SET")
+                        .arg(self.keys.lease(id))
+                        .arg(holder)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(px(now, until)),
+                )
+                .await?;
+            Ok(taken.is_some())
         })
     }
 

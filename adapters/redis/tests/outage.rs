@@ -147,3 +147,103 @@ async fn saturation_is_bounded_and_reported() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A loopback proxy to the shared single node whose connections can be frozen: bytes stop
+/// flowing but nothing is closed (a peer that vanished without a FIN or RST). Connections
+/// accepted after the freeze forward normally.
+struct FreezingProxy {
+    port: u16,
+    freeze: tokio::sync::watch::Sender<u64>,
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FreezingProxy {
+    async fn start(upstream: &str) -> FreezingProxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (freeze, rx) = tokio::sync::watch::channel(0u64);
+        let epoch = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
+        let (upstream, epochs) = (upstream.to_string(), epoch.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut a, _)) = listener.accept().await else {
+                    return;
+                };
+                let mine = epochs.load(std::sync::atomic::Ordering::SeqCst);
+                let mut rx = rx.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut b) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
+                        _ = async { rx.wait_for(|f| *f >= mine).await.is_ok() } => {
+                            // Frozen: hold both sockets open, move nothing.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                });
+            }
+        });
+        FreezingProxy {
+            port,
+            freeze,
+            epoch,
+        }
+    }
+
+    /// Freezes every connection made so far.
+    fn freeze(&self) {
+        let e = self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.freeze.send_replace(e);
+    }
+}
+
+/// A connection that goes silent (no RST: a dead peer, a dropped NAT entry) is not trusted
+/// forever: after a few timeouts the store connects again and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_dead_connection_is_replaced_after_a_few_timeouts() {
+    let single = redis_env::single();
+    let upstream = single
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = FreezingProxy::start(&upstream).await;
+    let mut cfg = RedisConfig::from_url(&format!("redis://127.0.0.1:{}", proxy.port)).unwrap();
+    cfg.timeout = Duration::from_millis(300);
+    let keys = SealingKeys::from_base64url_list(&redis_env::sealing_key()).unwrap();
+    let store = RedisStore::new(&cfg, keys).unwrap();
+    let now = UnixTime(1_900_000_000);
+    let id = format!("silent-{}", std::process::id());
+    store
+        .store(
+            &id,
+            store_contract::session("sid-s", "sub-s", "at-s"),
+            now,
+            now.plus(3600),
+        )
+        .await
+        .unwrap();
+    proxy.freeze();
+    let mut timeouts = 0;
+    let mut answered = false;
+    for _ in 0..10 {
+        match store.load(&id, now.plus(1)).await {
+            Ok(s) => {
+                assert!(s.is_some(), "the session is intact");
+                answered = true;
+                break;
+            }
+            Err(StoreError::Timeout(_)) => timeouts += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(timeouts >= 1, "the frozen connection did time out");
+    assert!(
+        answered,
+        "still no answer after {timeouts} timeouts: the dead connection was kept"
+    );
+}

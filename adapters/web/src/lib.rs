@@ -578,6 +578,9 @@ pub struct BearerCacheStats {
 }
 
 const REFRESH_LOCKS: usize = 1024;
+/// How often writing refreshed tokens is retried when the store fails (Keycloak has already
+/// spent the old refresh token).
+const CAS_RETRIES: u64 = 2;
 /// How long an instance may hold a session's refresh lease (longer than a refresh takes).
 const LEASE_SECS: u64 = 10;
 /// How long a request with an expired access token waits for another instance's refresh.
@@ -749,7 +752,7 @@ impl WebAuth {
         tracing::warn!(target: "keycloak_client::web", error = %e, "session store unavailable");
         let mut r = WebResponse::text(
             503,
-            &format!("{e}; your session is kept; try again shortly"),
+            &format!("{}; your session is kept; try again shortly", e.reason()),
         );
         r.headers.push(("retry-after".into(), "1".into()));
         r
@@ -1204,16 +1207,30 @@ impl WebAuth {
                 session.refresh_retry_at = None;
                 session.refresh_failures = 0;
                 // Only over the version refreshed from: a logout meanwhile stays a logout.
-                if self
-                    .store
-                    .compare_and_set(id, version, session, now(), until)
-                    .await?
-                {
-                    return Ok(Refreshed::Tokens(Box::new(new)));
+                // Keycloak has spent the old refresh token, so a failed write is retried: the
+                // new tokens are the only ones that still refresh.
+                let mut failures = 0u64;
+                loop {
+                    match self
+                        .store
+                        .compare_and_set(id, version, session.clone(), now(), until)
+                        .await
+                    {
+                        Ok(true) => return Ok(Refreshed::Tokens(Box::new(new))),
+                        Ok(false) => break,
+                        Err(e) if failures < CAS_RETRIES => {
+                            failures += 1;
+                            tracing::warn!(target: "keycloak_client::web", error = %e, "writing refreshed tokens failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * failures))
+                                .await;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
+                // Not applied now: an earlier attempt whose answer was lost did apply, another
+                // writer won (a lease that expired under a slow refresh), or a logout.
                 match self.store.load(id, now()).await? {
                     Some(s) if s.tokens.is_some() => {
-                        // Another writer won (a lease that expired under a slow refresh).
                         Ok(Refreshed::Tokens(Box::new(s.tokens.clone().unwrap_or(new))))
                     }
                     _ => {
@@ -1248,14 +1265,25 @@ impl WebAuth {
                 let retry_at = t.plus(pause.min(60));
                 session.refresh_retry_at = Some(retry_at);
                 let kept_until = login_until.max(retry_at.plus(1));
-                if !self
+                if self
                     .store
                     .compare_and_set(id, version, session, t, kept_until)
                     .await?
                 {
-                    return Ok(Refreshed::Ended);
+                    return Ok(Self::without_refresh(tokens, t, retry_at));
                 }
-                Ok(Self::without_refresh(tokens, t, retry_at))
+                // Another writer got there first: a refresh on another instance (its tokens
+                // serve) or a logout (none left).
+                match self.store.load(id, now()).await? {
+                    Some(s) => match s.tokens.clone() {
+                        Some(theirs) if !theirs.needs_refresh(t, self.cfg.refresh_margin_secs) => {
+                            Ok(Refreshed::Tokens(Box::new(theirs)))
+                        }
+                        Some(theirs) => Ok(Self::without_refresh(theirs, t, retry_at)),
+                        None => Ok(Refreshed::Ended),
+                    },
+                    None => Ok(Refreshed::Ended),
+                }
             }
         }
     }
@@ -1439,6 +1467,28 @@ enum Refreshed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 503 names the kind of failure, never the store's own error text (addresses, key
+    /// names, a password in a URL): that goes to the log.
+    #[test]
+    fn a_store_failure_answers_503_without_the_stores_error_text() {
+        for e in [
+            StoreError::Unavailable("redis: connect to 10.1.2.3:6379 as :hunter2@ failed".into()),
+            StoreError::Timeout(1000),
+            StoreError::Busy(1024),
+        ] {
+            let r = WebAuth::store_unavailable(&e);
+            assert_eq!(r.status, 503);
+            let body = r.body.clone();
+            assert!(
+                !body.contains("hunter2") && !body.contains("10.1.2.3"),
+                "{body}"
+            );
+            assert!(body.contains("session store"), "a reason: {body}");
+            assert!(body.contains("session is kept"), "{body}");
+            assert!(r.headers.iter().any(|(k, _)| k == "retry-after"));
+        }
+    }
 
     #[test]
     fn a_kept_identity_serves_only_its_own_access_token() {

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use keycloak_client::{PendingLogin, UnixTime};
 use moka::notification::RemovalCause;
@@ -60,9 +61,14 @@ impl Index {
 pub struct MemoryStore {
     sessions: Entries,
     pending: Cache<String, Arc<Timed<Mutex<Option<PendingLogin>>>>>,
-    /// Refresh leases by session id (one refresh per session).
-    leases: Cache<String, Arc<Timed<String>>>,
+    /// Refresh leases by session id (one refresh per session): holder and end, on this
+    /// process's monotonic clock.
+    leases: Cache<String, Arc<Timed<(String, Instant)>>>,
     index: Arc<Mutex<Index>>,
+    /// Serialises a login's "index, then insert" with a back-channel logout's "unindex, then
+    /// delete", so a logout never leaves a live session out of its index. (The eviction
+    /// listener takes only `index`, so holding this across a cache call cannot deadlock.)
+    index_writes: Mutex<()>,
 }
 
 fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
@@ -102,6 +108,7 @@ impl MemoryStore {
             pending: bounded(max_pending_logins.max(1) as u64),
             leases: bounded(max_sessions.max(1) as u64),
             index,
+            index_writes: Mutex::new(()),
         }
     }
 
@@ -136,11 +143,17 @@ impl MemoryStore {
     ) -> usize {
         let mut n = 0;
         for id in ids.into_iter().flatten() {
-            let hit = self
-                .sessions
-                .remove(&id)
-                .filter(|e| matches(&e.value))
-                .is_some();
+            // Only a session that still matches (its id may have been reused meanwhile).
+            let mut hit = false;
+            self.sessions
+                .entry(id)
+                .and_compute_with(|existing| match existing {
+                    Some(e) if matches(&e.value().value) => {
+                        hit = true;
+                        moka::ops::compute::Op::Remove
+                    }
+                    _ => moka::ops::compute::Op::Nop,
+                });
             n += usize::from(hit);
         }
         n
@@ -178,6 +191,7 @@ impl SessionStore for MemoryStore {
                 return Ok(());
             }
             // Indexed before it is visible, so no eviction can leave a stale index entry.
+            let _gate = self.index_writes.lock().unwrap_or_else(|p| p.into_inner());
             lock(&self.index).add(id, &session);
             self.sessions.insert(
                 id.to_string(),
@@ -224,6 +238,7 @@ impl SessionStore for MemoryStore {
 
     fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
         Box::pin(async move {
+            let _gate = self.index_writes.lock().unwrap_or_else(|p| p.into_inner());
             let ids = lock(&self.index).by_sid.remove(sid);
             Ok(self.delete_indexed(ids, |s| s.sid.as_deref() == Some(sid)))
         })
@@ -231,6 +246,7 @@ impl SessionStore for MemoryStore {
 
     fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
         Box::pin(async move {
+            let _gate = self.index_writes.lock().unwrap_or_else(|p| p.into_inner());
             let ids = lock(&self.index).by_sub.remove(sub);
             Ok(self.delete_indexed(ids, |s| s.subject() == Some(sub)))
         })
@@ -278,14 +294,18 @@ impl SessionStore for MemoryStore {
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
             let mut taken = false;
+            if until <= now {
+                return Ok(false);
+            }
+            // `until - now` on this process's clock: callers' clocks are never compared.
+            let ends = Instant::now() + Duration::from_secs(now.until(until));
             self.leases
                 .entry(id.to_string())
                 .and_compute_with(|existing| match existing {
-                    Some(e) if e.value().expires_at > now => moka::ops::compute::Op::Nop,
-                    _ if until <= now => moka::ops::compute::Op::Nop,
+                    Some(e) if e.value().value.1 > Instant::now() => moka::ops::compute::Op::Nop,
                     _ => {
                         taken = true;
-                        let lease = Timed::new(holder.to_string(), until, now);
+                        let lease = Timed::new((holder.to_string(), ends), until, now);
                         moka::ops::compute::Op::Put(Arc::new(lease))
                     }
                 });
@@ -298,7 +318,7 @@ impl SessionStore for MemoryStore {
             self.leases
                 .entry(id.to_string())
                 .and_compute_with(|existing| match existing {
-                    Some(e) if e.value().value == holder => moka::ops::compute::Op::Remove,
+                    Some(e) if e.value().value.0 == holder => moka::ops::compute::Op::Remove,
                     _ => moka::ops::compute::Op::Nop,
                 });
             Ok(())
@@ -420,5 +440,44 @@ mod tests {
             block(s.take_pending("late", UnixTime(600))).is_none(),
             "expired"
         );
+    }
+
+    /// A login stored on one thread while a back-channel logout of the same user runs on
+    /// another: the session is either deleted or still indexed, never live and unindexed.
+    #[test]
+    fn a_logout_racing_a_login_on_another_thread_leaves_no_session_unindexed() {
+        use crate::session::SessionStore as _;
+        let store = std::sync::Arc::new(MemoryStore::new(100_000));
+        let rt = || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+        };
+        let t = UnixTime(1_900_000_000);
+        for round in 0..300 {
+            let sub = format!("race-{round}");
+            for i in 0..20 {
+                let s = session(&format!("sid-{round}-{i}"), &sub);
+                block(store.store(&format!("old-{round}-{i}"), s, t, t.plus(100)));
+            }
+            let id = format!("new-{round}");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let (s2, b2, sub2, id2) = (store.clone(), barrier.clone(), sub.clone(), id.clone());
+            let login = std::thread::spawn(move || {
+                let s = session(&format!("sid-{id2}"), &sub2);
+                b2.wait();
+                rt().block_on(s2.store(&id2, s, t, t.plus(100))).unwrap();
+            });
+            barrier.wait();
+            block(store.delete_by_sub(&sub));
+            login.join().unwrap();
+            if block(store.load(&id, t)).is_some() {
+                assert_eq!(
+                    block(store.delete_by_sub(&sub)),
+                    1,
+                    "round {round}: a live session fell out of its index"
+                );
+            }
+        }
     }
 }

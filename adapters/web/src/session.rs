@@ -92,7 +92,8 @@ impl Session {
 }
 
 /// Why a store could not answer: Redis down, slow or saturated. The middleware answers 503
-/// with the reason and keeps the session; nothing is treated as a logout.
+/// with [`reason`](StoreError::reason) and keeps the session; nothing is treated as a logout.
+/// The `Display` text may name hosts and keys: it is for the log, not for the response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -105,6 +106,17 @@ pub enum StoreError {
     /// Too many operations are already waiting on the store (its connections are exhausted).
     #[error("session store busy: {0} operations in flight")]
     Busy(usize),
+}
+
+impl StoreError {
+    /// What the response may say: the kind of failure, without the store's own error text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "session store unavailable",
+            StoreError::Timeout(_) => "session store did not answer in time",
+            StoreError::Busy(_) => "session store busy",
+        }
+    }
 }
 
 /// What a store operation gives.
@@ -167,8 +179,10 @@ pub trait SessionStore: Send + Sync + 'static {
         key: &'a str,
         now: UnixTime,
     ) -> BoxFuture<'a, StoreResult<Option<PendingLogin>>>;
-    /// Takes the refresh lease of a session for `holder` until `until`, if nobody holds it
-    /// (`SET NX PX`): one refresh per session across instances. `Ok(true)` when taken.
+    /// Takes the refresh lease of a session for `holder`, if nobody holds it (`SET NX PX`):
+    /// one refresh per session across instances. `Ok(true)` when taken. The lease lasts
+    /// `until - now` on the store's own clock; callers' clocks (which may disagree between
+    /// instances) are never compared.
     fn try_lease<'a>(
         &'a self,
         id: &'a str,

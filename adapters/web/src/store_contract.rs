@@ -65,6 +65,9 @@ pub async fn run_all(store: &dyn SessionStore) {
     back_channel_deletes_every_match_and_only_matches(store).await;
     pending_logins_are_taken_exactly_once(store).await;
     leases_are_exclusive_until_released_or_expired(store).await;
+    leases_ignore_the_callers_clock_and_expire_by_the_stores(store).await;
+    back_channel_logout_racing_a_login_leaves_no_session_unindexed(store).await;
+    indexes_live_as_long_as_their_session_after_compare_and_set(store).await;
 }
 
 /// Store, load, delete and expiry.
@@ -281,13 +284,6 @@ pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionS
     );
     store.release_lease(&id, "inst-a").await.unwrap();
     assert!(store.try_lease(&id, "inst-b", at(3), at(13)).await.unwrap());
-    assert!(
-        store
-            .try_lease(&id, "inst-c", at(13), at(23))
-            .await
-            .unwrap(),
-        "an expired lease is free"
-    );
     let racing = fresh("lease-race");
     let tries: Vec<bool> = futures_join_all(
         (0..8)
@@ -308,6 +304,101 @@ pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionS
         1,
         "one of eight racing instances"
     );
+}
+
+/// A lease lasts `until - now` on the store's own clock: an instance whose clock runs ahead
+/// cannot take a lease another instance holds, and a lease ends by itself (real time).
+pub async fn leases_ignore_the_callers_clock_and_expire_by_the_stores(store: &dyn SessionStore) {
+    let id = fresh("lease-clock");
+    assert!(store.try_lease(&id, "inst-a", at(0), at(1)).await.unwrap());
+    assert!(
+        !store
+            .try_lease(&id, "inst-b", at(1000), at(1010))
+            .await
+            .unwrap(),
+        "a caller whose clock is ahead does not steal the lease"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    assert!(
+        store.try_lease(&id, "inst-b", at(0), at(10)).await.unwrap(),
+        "the lease ended after its second, whatever the caller's clock says"
+    );
+}
+
+/// A login stored while a back-channel logout of the same user runs is either deleted by it or
+/// still found by the next one: a logout never leaves a live session out of its indexes.
+pub async fn back_channel_logout_racing_a_login_leaves_no_session_unindexed(
+    store: &dyn SessionStore,
+) {
+    for round in 0..40 {
+        let (sid, sub) = (fresh("race-sid"), fresh("race-sub"));
+        // Other sessions of the user make the logout take several steps.
+        for i in 0..6 {
+            let s = session(&sid, &sub, &format!("old-{i}"));
+            store
+                .store(&fresh("race-old"), s, at(0), at(100))
+                .await
+                .unwrap();
+        }
+        let id = fresh("race-new");
+        let (stored, deleted) = tokio::join!(
+            store.store(
+                &id,
+                session(&fresh("race-sid2"), &sub, "new"),
+                at(0),
+                at(100)
+            ),
+            store.delete_by_sub(&sub)
+        );
+        stored.unwrap();
+        deleted.unwrap();
+        if store.load(&id, at(1)).await.unwrap().is_some() {
+            assert_eq!(
+                store.delete_by_sub(&sub).await.unwrap(),
+                1,
+                "round {round}: the session that survived the logout is still indexed"
+            );
+            assert!(store.load(&id, at(1)).await.unwrap().is_none());
+        }
+    }
+}
+
+/// A compare-and-set that lengthens a session (a refresh) lengthens its `sid`/`sub` indexes:
+/// a back-channel logout after the first deadline still finds it (real time).
+pub async fn indexes_live_as_long_as_their_session_after_compare_and_set(store: &dyn SessionStore) {
+    let pairs = [
+        (fresh("idx-a"), fresh("idx-sid-a"), fresh("idx-sub-a")),
+        (fresh("idx-b"), fresh("idx-sid-b"), fresh("idx-sub-b")),
+    ];
+    for (id, sid, sub) in &pairs {
+        store
+            .store(id, session(sid, sub, "short"), at(0), at(1))
+            .await
+            .unwrap();
+        let mut longer = session(sid, sub, "long");
+        longer.version = 1;
+        assert!(store
+            .compare_and_set(id, 0, longer, at(0), at(100))
+            .await
+            .unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let [(a, sid_a, _), (b, _, sub_b)] = &pairs;
+    assert!(
+        store.load(a, at(1)).await.unwrap().is_some(),
+        "the session lives on"
+    );
+    assert_eq!(
+        store.delete_by_sid(sid_a).await.unwrap(),
+        1,
+        "found by its sid after the first deadline"
+    );
+    assert_eq!(
+        store.delete_by_sub(sub_b).await.unwrap(),
+        1,
+        "found by its sub after the first deadline"
+    );
+    assert!(store.load(b, at(1)).await.unwrap().is_none());
 }
 
 /// Polls the futures together (no extra dependency): each is driven in turn until all end.

@@ -4,7 +4,18 @@
 use actix_web::{web, App, HttpServer};
 
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message, not a Debug dump (`MissingKeys`): the operator reads this.
+            eprintln!("mysite: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::io::Result<()> {
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
