@@ -938,6 +938,62 @@ fn refreshes_back_off_per_session_while_keycloak_is_down() {
     );
 }
 
+/// A session older than its login lifetime whose refresh meets an outage is kept until its
+/// next attempt and backs off like any other: no Keycloak call per request, no logout.
+#[test]
+fn an_old_session_backs_off_during_an_outage_instead_of_ending() {
+    use keycloak_client_testkit::proxy::Fault;
+    use keycloak_client_web::SessionStore as _;
+    let (app, proxy, store) = start_through_proxy(|w| w.refresh_margin_secs = 300);
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    let now = keycloak_client_ureq::now();
+    let mut s =
+        std::sync::Arc::unwrap_or_clone(app.rt.block_on(store.load(&id, now)).unwrap().unwrap());
+    s.created_at = keycloak_client::UnixTime(1); // logged in long before its lifetime allows
+    app.rt
+        .block_on(store.store(&id, s, now, now.plus(3600)))
+        .unwrap();
+    proxy.set(Fault::Down);
+    assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
+    let kept = app.rt.block_on(store.load(&id, now)).unwrap();
+    assert!(
+        kept.as_ref().is_some_and(|s| s.refresh_retry_at.is_some()),
+        "kept, backing off"
+    );
+    let before = proxy.connections();
+    for _ in 0..3 {
+        assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
+    }
+    assert_eq!(
+        proxy.connections(),
+        before,
+        "no Keycloak call during the back-off"
+    );
+}
+
+/// `session_identity_cache_size = 0` turns identity caching off everywhere, the copy kept
+/// with an in-memory session included; the default keeps it.
+#[test]
+fn identity_cache_size_zero_keeps_no_identity_with_the_session() {
+    use keycloak_client_web::SessionStore as _;
+    for (size, kept) in [(0usize, false), (10_000, true)] {
+        let (app, _proxy, store) = start_through_proxy(|w| w.session_identity_cache_size = size);
+        let mut b = Browser::new();
+        assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+        assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
+        let id = b.cookie("kc_session").unwrap().to_string();
+        let now = keycloak_client_ureq::now();
+        let s = app.rt.block_on(store.load(&id, now)).unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", s.identity_memo) == "IdentityMemo(set)",
+            kept,
+            "cache size {size}"
+        );
+    }
+}
+
 #[test]
 fn a_refresh_racing_a_logout_never_brings_the_session_back() {
     use keycloak_client_testkit::proxy::Fault;
