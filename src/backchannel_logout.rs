@@ -38,6 +38,7 @@ impl Exchange for BackchannelLogout {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
+        self.call.check_sent()?;
         expect_status("logout", &resp, &[200, 204], self.call.limit)
     }
 }

@@ -63,7 +63,16 @@ pub struct Client {
 
 impl Client {
     /// A client from its configuration and discovery result (see [`DiscoverFlow`](crate::DiscoverFlow)).
-    pub fn new(config: ClientConfig, discovered: Discovered) -> Client {
+    pub fn new(mut config: ClientConfig, discovered: Discovered) -> Client {
+        // An assertion addressed to the token endpoint names the issuer's own URL of it.
+        if let crate::ClientAuth::Jwt(a) = &config.auth {
+            if *a.audience_setting() == crate::AssertionAudience::TokenEndpoint {
+                let aud = discovered.provider.token_endpoint.to_string();
+                config.auth = crate::ClientAuth::Jwt(
+                    a.clone().audience(crate::AssertionAudience::Exactly(aud)),
+                );
+            }
+        }
         Client {
             config,
             provider: discovered.provider,

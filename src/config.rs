@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::claim_rules::ClaimRules;
+use crate::client_assertion::ClientAssertion;
 use crate::error::Error;
 use crate::http::{Request, DEFAULT_MAX_BODY_BYTES};
 use crate::secret::ClientSecret;
@@ -21,6 +22,9 @@ pub enum ClientAuth {
     ClientSecretBasic(ClientSecret),
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     ClientSecretPost(ClientSecret),
+    /// `private_key_jwt` or `client_secret_jwt`: a fresh signed assertion on every request
+    /// (RFC 7523 §2.2, OpenID Connect Core §9).
+    Jwt(ClientAssertion),
 }
 
 impl ClientAuth {
@@ -29,18 +33,39 @@ impl ClientAuth {
         !matches!(self, ClientAuth::None)
     }
 
-    /// Applies client authentication to a form request.
+    /// The method's name as discovery lists it (`token_endpoint_auth_methods_supported`).
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::ClientSecretBasic(_) => "client_secret_basic",
+            ClientAuth::ClientSecretPost(_) => "client_secret_post",
+            ClientAuth::Jwt(a) => a.method(),
+        }
+    }
+
+    /// Applies client authentication to a form request. `aud` is the audience a client
+    /// assertion names.
     pub(crate) fn apply<'a>(
         &'a self,
         client_id: &'a str,
+        aud: &str,
         mut req: Request,
-        form: &mut Vec<(&'a str, &'a str)>,
-    ) -> Request {
+        form: &mut Vec<(&'a str, std::borrow::Cow<'a, str>)>,
+    ) -> Result<Request, Error> {
         match self {
-            ClientAuth::None => form.push(("client_id", client_id)),
+            ClientAuth::None => form.push(("client_id", client_id.into())),
             ClientAuth::ClientSecretPost(s) => {
-                form.push(("client_id", client_id));
-                form.push(("client_secret", s.secret()));
+                form.push(("client_id", client_id.into()));
+                form.push(("client_secret", s.secret().into()));
+            }
+            ClientAuth::Jwt(a) => {
+                let assertion = a.mint(client_id, aud)?;
+                form.push(("client_id", client_id.into()));
+                form.push((
+                    "client_assertion_type",
+                    crate::client_assertion::JWT_BEARER_ASSERTION.into(),
+                ));
+                form.push(("client_assertion", assertion.into()));
             }
             ClientAuth::ClientSecretBasic(s) => {
                 let enc = |v: &str| {
@@ -51,7 +76,7 @@ impl ClientAuth {
                 req = req.header("authorization", format!("Basic {b64}"));
             }
         }
-        req
+        Ok(req)
     }
 }
 
@@ -470,11 +495,14 @@ mod tests {
     fn basic_auth_is_form_encoded() {
         let auth = ClientAuth::ClientSecretBasic(ClientSecret::new("a:b c"));
         let mut form = vec![];
-        let req = auth.apply(
-            "my client",
-            Request::new(crate::Method::Post, "http://h/".parse().unwrap()),
-            &mut form,
-        );
+        let req = auth
+            .apply(
+                "my client",
+                "http://h/realms/r",
+                Request::new(crate::Method::Post, "http://h/".parse().unwrap()),
+                &mut form,
+            )
+            .unwrap();
         let h = req.header_value("authorization").unwrap();
         let raw = base64::engine::general_purpose::STANDARD
             .decode(&h[6..])

@@ -51,6 +51,7 @@ impl Exchange for DeviceAuthorizationRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<DeviceAuthorization, Error> {
+        self.call.check_sent()?;
         let r: DeviceAuthorizationResponse =
             parse_json("device authorization", &resp, &[200], self.call.limit)?;
         Ok(DeviceAuthorization {
@@ -114,6 +115,7 @@ impl DevicePoller {
     /// Handles the response to one poll received at `now`. `access_denied`, `expired_token` and
     /// any other error end the grant.
     pub fn handle(&mut self, resp: Response, now: UnixTime) -> Result<DevicePoll, Error> {
+        self.call.check_sent()?;
         if resp.status == 200 {
             return Ok(DevicePoll::Done(Box::new(self.call.token_set(&resp, now)?)));
         }

@@ -61,6 +61,9 @@ pub struct ProviderMetadata {
     /// `token_endpoint_auth_methods_supported`
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `token_endpoint_auth_signing_alg_values_supported`
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// `authorization_response_iss_parameter_supported` (RFC 9207 §3)
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
@@ -116,6 +119,21 @@ pub struct DiscoveryRequest {
     url: url::Url,
     issuer: String,
     limit: usize,
+    /// A JWT client authentication method and its algorithm, checked against the metadata.
+    jwt_auth: Option<(&'static str, crate::jws::Algorithm)>,
+}
+
+/// `value` must be in `supported` when the server lists anything (an empty list says nothing).
+fn check_supported(what: &'static str, value: &str, supported: &[String]) -> Result<(), Error> {
+    if supported.is_empty() || supported.iter().any(|s| s == value) {
+        Ok(())
+    } else {
+        Err(Error::NotSupportedByServer {
+            what,
+            value: value.to_string(),
+            supported: crate::error::sanitize(&supported.join(", ")),
+        })
+    }
 }
 
 impl DiscoveryRequest {
@@ -125,6 +143,10 @@ impl DiscoveryRequest {
             url: config.discovery_url(),
             issuer: config.issuer.clone(),
             limit: config.max_body_bytes,
+            jwt_auth: match &config.auth {
+                crate::ClientAuth::Jwt(a) => Some((a.method(), a.algorithm())),
+                _ => None,
+            },
         }
     }
 }
@@ -139,6 +161,18 @@ impl Exchange for DiscoveryRequest {
     fn handle(self, resp: Response, _now: UnixTime) -> Result<ProviderMetadata, Error> {
         let m: ProviderMetadata = parse_json("discovery", &resp, &[200], self.limit)?;
         check_issuer(&self.issuer, &m.issuer)?;
+        if let Some((method, alg)) = self.jwt_auth {
+            check_supported(
+                "client authentication method",
+                method,
+                &m.token_endpoint_auth_methods_supported,
+            )?;
+            check_supported(
+                "client assertion algorithm",
+                alg.name(),
+                &m.token_endpoint_auth_signing_alg_values_supported,
+            )?;
+        }
         Ok(m)
     }
 }

@@ -230,6 +230,23 @@ pub enum Error {
     #[error("token algorithm `{0}` is not allowed")]
     DisallowedAlgorithm(String),
 
+    /// The provider's metadata does not list what the configuration needs (a client
+    /// authentication method, an algorithm).
+    #[error("the server does not support {what} `{value}` (it lists: {supported})")]
+    NotSupportedByServer {
+        /// What was looked up.
+        what: &'static str,
+        /// The configured value.
+        value: String,
+        /// What the server lists.
+        supported: String,
+    },
+
+    /// A JWT this client signs (a client assertion) could not be signed: the backend's short
+    /// reason, never key material.
+    #[error("signing failed: {0}")]
+    Signing(String),
+
     /// A token was rejected by validation (signature or claims).
     #[error("token validation failed: {0}")]
     TokenValidation(String),

@@ -68,6 +68,7 @@ impl Exchange for IntrospectionRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Introspection, Error> {
+        self.call.check_sent()?;
         parse_json("introspection", &resp, &[200], self.call.limit)
     }
 }

@@ -145,6 +145,36 @@ pub struct Jwk {
     pub y: Option<String>,
 }
 
+impl Jwk {
+    /// The RFC 7638 thumbprint: base64url SHA-256 of the required members in lexicographic
+    /// order (`e`, `kty`, `n` for RSA; `crv`, `kty`, `x`, `y` for EC; `crv`, `kty`, `x` for
+    /// OKP). `None` when a required member is missing or the key type is not one of these.
+    pub fn thumbprint(&self) -> Option<String> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let s = |v: &Option<String>| v.as_deref().map(|x| serde_json::Value::from(x).to_string());
+        let canonical = match self.kty.as_str() {
+            "RSA" => format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, s(&self.e)?, s(&self.n)?),
+            "EC" => format!(
+                r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+                s(&self.crv)?,
+                s(&self.x)?,
+                s(&self.y)?
+            ),
+            "OKP" => format!(
+                r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
+                s(&self.crv)?,
+                s(&self.x)?
+            ),
+            _ => return None,
+        };
+        Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(canonical.as_bytes())),
+        )
+    }
+}
+
 /// A JWK set (RFC 7517 §5). Keys of unknown types, with private members, or malformed are
 /// dropped on parse rather than failing the whole set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

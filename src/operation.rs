@@ -44,7 +44,7 @@ type Build<T> = Box<dyn FnOnce(&Ready, UnixTime) -> Result<BoxFlow<T>, Error> + 
 
 enum Fetch {
     Discovery(Box<DiscoverFlow>),
-    Pat(Single<ClientCredentialsRequest>),
+    Pat(Box<Single<ClientCredentialsRequest>>),
     Keys(Single<JwksRequest>, Arc<TokenValidator>),
 }
 
@@ -214,7 +214,7 @@ impl<T: 'static> Operation<T> {
         }
         let share = self.agent.pat_or_claim(self.now);
         if let Share::Fetch(claim) = share {
-            let fetch = Fetch::Pat(Single::new(client.client_credentials()?));
+            let fetch = Fetch::Pat(Box::new(Single::new(client.client_credentials()?)));
             self.fetching = Some(Fetching::new(fetch, claim));
             return Ok(Share::Started);
         }

@@ -42,6 +42,7 @@ impl Exchange for RevocationRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
+        self.call.check_sent()?;
         expect_status("revocation", &resp, &[200, 204], self.call.limit)
     }
 }

@@ -177,6 +177,10 @@ pub(crate) struct TokenCall {
     pub bearer: Option<AccessToken>,
     pub limit: usize,
     pub what: &'static str,
+    /// The `aud` of a client assertion (the issuer unless configured otherwise).
+    pub assertion_aud: String,
+    /// Why the last request went out without its client assertion (reported by `parse`).
+    pub auth_failure: std::sync::Arc<std::sync::OnceLock<Error>>,
     /// How an ID token in the response is checked; `None` only for the code exchange, which
     /// checks it with its own policy before releasing anything.
     pub id_token_check: Option<Box<IdTokenExpectations>>,
@@ -210,13 +214,24 @@ impl std::fmt::Debug for TokenCall {
 impl TokenCall {
     pub(crate) fn new(config: &ClientConfig, url: url::Url, what: &'static str) -> Self {
         TokenCall {
-            url,
+            url: url.clone(),
             client_id: config.client_id.clone(),
             auth: config.auth.clone(),
             form: vec![],
             bearer: None,
             limit: config.max_body_bytes,
             what,
+            assertion_aud: match &config.auth {
+                ClientAuth::Jwt(a) => match a.audience_setting() {
+                    crate::client_assertion::AssertionAudience::Exactly(aud) => aud.clone(),
+                    // Resolved from discovery by `Client::new`; without discovery, the
+                    // endpoint called.
+                    crate::client_assertion::AssertionAudience::TokenEndpoint => url.to_string(),
+                    _ => config.issuer.clone(),
+                },
+                _ => String::new(),
+            },
+            auth_failure: Default::default(),
             id_token_check: Some(Box::new(IdTokenExpectations::for_client(config))),
         }
     }
@@ -245,10 +260,10 @@ impl TokenCall {
     pub(crate) fn request(&self) -> Request {
         let mut req =
             Request::new(Method::Post, self.url.clone()).header("accept", "application/json");
-        let mut form: Vec<(&str, &str)> = self
+        let mut form: Vec<(&str, std::borrow::Cow<'_, str>)> = self
             .form
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str().into()))
             .collect();
         match &self.bearer {
             // UMA grant with a user's token: the bearer identifies the client (`azp`).
@@ -258,9 +273,31 @@ impl TokenCall {
                 let value = crate::secret::bearer_header(t, "the access token").unwrap_or_default();
                 req = req.header("authorization", value)
             }
-            None => req = self.auth.apply(&self.client_id, req, &mut form),
+            None => {
+                match self
+                    .auth
+                    .apply(&self.client_id, &self.assertion_aud, req.clone(), &mut form)
+                {
+                    Ok(r) => req = r,
+                    // Sent without it (the server refuses); `parse` reports this first.
+                    Err(e) => {
+                        let _ = self.auth_failure.set(e);
+                    }
+                }
+            }
         }
-        req.form(&form)
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        req.form(&pairs)
+    }
+
+    /// What could not go out with the request (a bearer token of the wrong syntax, a client
+    /// assertion that could not be signed) is reported before anything the server said.
+    pub(crate) fn check_sent(&self) -> Result<(), Error> {
+        self.check_bearer_syntax()?;
+        match self.auth_failure.get() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 
     /// A caller-supplied bearer token that could not be sent is reported first.
@@ -273,7 +310,7 @@ impl TokenCall {
 
     /// Parses a success response.
     pub(crate) fn parse(&self, resp: &Response) -> Result<TokenResponse, Error> {
-        self.check_bearer_syntax()?;
+        self.check_sent()?;
         TokenResponse::parse_as(self.what, resp, self.limit)
     }
 

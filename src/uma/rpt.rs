@@ -193,7 +193,7 @@ impl Exchange for DecisionRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<bool, Error> {
-        self.call.check_bearer_syntax()?;
+        self.call.check_sent()?;
         if resp.status == 403 || resp.status == 401 {
             crate::response::check_size("UMA decision", &resp, self.call.limit)?;
             let e = error_from("UMA decision", &resp);
@@ -219,7 +219,7 @@ impl Exchange for PermissionsRequest {
         self.call.request()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Vec<GrantedPermission>, Error> {
-        self.call.check_bearer_syntax()?;
+        self.call.check_sent()?;
         parse_json("UMA permissions", &resp, &[200], self.call.limit)
     }
 }

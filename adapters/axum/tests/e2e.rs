@@ -1219,6 +1219,63 @@ fn a_failed_or_unclear_write_after_a_successful_refresh_is_retried() {
     }
 }
 
+/// The browser goes away while its request refreshes the session (Keycloak slow): the refresh
+/// still completes and its tokens are written, so the spent refresh token is never the one
+/// left in the store.
+#[test]
+fn a_request_dropped_mid_refresh_still_stores_the_new_tokens() {
+    use keycloak_client_testkit::proxy::Fault;
+    use keycloak_client_web::SessionStore as _;
+    use std::io::Write as _;
+    let (app, proxy, store) = start_through_proxy(|_| {});
+    let mut b = Browser::new();
+    assert_eq!(login(&app, &mut b, "/howdy", "erin").status, 200);
+    let id = b.cookie("kc_session").unwrap().to_string();
+    let now = keycloak_client_ureq::now();
+    let before = app.rt.block_on(store.load(&id, now)).unwrap().unwrap();
+    let old_rt = before
+        .tokens
+        .as_ref()
+        .unwrap()
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .secret()
+        .to_string();
+    expire_in(&app, &store, &id, 10); // inside the refresh margin
+    proxy.set(Fault::Delay(std::time::Duration::from_millis(1500)));
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /howdy HTTP/1.1\r\nHost: {addr}\r\nCookie: kc_session={id}\r\nSec-Fetch-Site: same-origin\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(conn); // the browser gives up while Keycloak is still answering
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    proxy.set(Fault::Pass);
+    let after = app
+        .rt
+        .block_on(store.load(&id, keycloak_client_ureq::now()))
+        .unwrap()
+        .unwrap();
+    let new_rt = after
+        .tokens
+        .as_ref()
+        .unwrap()
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .secret()
+        .to_string();
+    assert_ne!(
+        old_rt, new_rt,
+        "the refresh finished and its tokens were stored"
+    );
+    assert_eq!(b.get(&app.url("/howdy")).unwrap().status, 200);
+}
+
 /// A name from Keycloak is data, not markup: howdy escapes it.
 #[test]
 fn user_controlled_names_are_escaped_in_pages() {

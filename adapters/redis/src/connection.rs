@@ -3,7 +3,7 @@
 //! connection). Connections are made lazily and remade by the client after a restart or a
 //! failover, so a store made while Redis is down starts answering once it is up.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,9 +57,10 @@ pub enum UrlError {
     /// No node given.
     #[error("REDIS_URL is empty")]
     Empty,
-    /// A node that is not a `redis://` URL or `host:port` (its password, if any, redacted).
-    #[error("REDIS_URL node {0:?} is not redis://host:port")]
-    BadNode(String),
+    /// A node that is not a `redis://` URL or `host:port`: its position in the list (from 1;
+    /// the text is not repeated, it may hold a password).
+    #[error("REDIS_URL node #{0} is not redis://host:port")]
+    BadNode(usize),
 }
 
 impl RedisConfig {
@@ -73,18 +74,23 @@ impl RedisConfig {
             None => (false, url),
         };
         let mut nodes = Vec::new();
-        for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for (i, part) in rest
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .enumerate()
+        {
             let node = if part.starts_with("redis://") || part.starts_with("rediss://") {
                 part.to_string()
             } else if part.contains("://") {
-                return Err(UrlError::BadNode(redact(part)));
+                return Err(UrlError::BadNode(i + 1));
             } else {
                 format!("redis://{part}")
             };
             let ok = redis::parse_redis_url(&node)
                 .is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
             if !ok {
-                return Err(UrlError::BadNode(redact(part)));
+                return Err(UrlError::BadNode(i + 1));
             }
             nodes.push(node);
         }
@@ -101,73 +107,7 @@ impl RedisConfig {
     }
 }
 
-/// After this many timeouts in a row the connection is replaced: a peer that vanished without
-/// a FIN or RST (a dead host, a dropped NAT entry) answers nothing, and the client alone only
-/// reconnects on errors it can see.
-const REPLACE_AFTER_TIMEOUTS: u32 = 3;
-
-/// One shared connection (multiplexed), made on first use and replaced when it goes silent.
-struct Slot<C> {
-    current: std::sync::Mutex<Option<(u64, C)>>,
-    connecting: tokio::sync::Mutex<()>,
-    generation: AtomicU64,
-    timeouts_in_a_row: AtomicU32,
-}
-
-impl<C: Clone> Slot<C> {
-    fn new() -> Self {
-        Slot {
-            current: std::sync::Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
-            generation: AtomicU64::new(0),
-            timeouts_in_a_row: AtomicU32::new(0),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, C)>> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The connection and its generation; connects (once, for all waiters) when there is none.
-    async fn get<F, Fut>(&self, connect: F) -> StoreResult<(u64, C)>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<C>>,
-    {
-        if let Some(c) = self.lock().clone() {
-            return Ok(c);
-        }
-        let _one = self.connecting.lock().await;
-        if let Some(c) = self.lock().clone() {
-            return Ok(c);
-        }
-        let c = connect().await.map_err(|e| unavailable(&e))?;
-        let g = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        *self.lock() = Some((g, c.clone()));
-        Ok((g, c))
-    }
-
-    fn answered(&self) {
-        if self.timeouts_in_a_row.load(Ordering::Relaxed) != 0 {
-            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a timeout on generation `g`; enough in a row drop that connection (the next
-    /// operation connects again).
-    fn timed_out(&self, g: u64) {
-        let n = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        if n < REPLACE_AFTER_TIMEOUTS {
-            return;
-        }
-        let mut cur = self.lock();
-        if cur.as_ref().is_some_and(|(current, _)| *current == g) {
-            *cur = None;
-            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-            tracing::warn!(target: "keycloak_client::redis", timeouts = n, "redis connection silent; connecting again");
-        }
-    }
-}
+use crate::slot::Slot;
 
 enum Kind {
     Single {
@@ -221,7 +161,7 @@ impl Connection {
                 .map_err(|e| unavailable(&e))?;
             Kind::Cluster {
                 client,
-                slot: Slot::new(),
+                slot: Slot::new(cfg.timeout),
             }
         } else {
             use redis::IntoConnectionInfo as _;
@@ -238,7 +178,7 @@ impl Connection {
             Kind::Single {
                 client,
                 config,
-                slot: Slot::new(),
+                slot: Slot::new(cfg.timeout),
             }
         };
         Ok(Connection {
@@ -263,8 +203,9 @@ impl Connection {
                 }
             }
         };
-        // The generation the command went out on (0: still connecting).
+        // The generation the command went out on (0: still connecting) and when.
         let used = AtomicU64::new(0);
+        let sent_at = std::sync::OnceLock::new();
         let work = async {
             match &self.kind {
                 Kind::Single {
@@ -272,19 +213,34 @@ impl Connection {
                     config,
                     slot,
                 } => {
-                    // It reconnects by itself after errors it sees; `slot` handles silence.
+                    // Lazy: the manager connects on first use and reconnects by itself after
+                    // errors it sees; `slot` handles silence.
+                    let (client, config) = (client.clone(), config.clone());
                     let (g, mut m) = slot
-                        .get(|| ConnectionManager::new_with_config(client.clone(), config.clone()))
+                        .get(|| async move {
+                            ConnectionManager::new_lazy_with_config(client, config)
+                                .map_err(|e| unavailable(&e))
+                        })
                         .await?;
                     used.store(g, Ordering::Relaxed);
+                    let _ = sent_at.set(tokio::time::Instant::now());
                     let r = cmd.query_async(&mut m).await;
-                    self.judge(slot, g, r)
+                    self.judge(slot, g, r, &sent_at)
                 }
                 Kind::Cluster { client, slot } => {
-                    let (g, mut c) = slot.get(|| client.get_async_connection()).await?;
+                    let client = client.clone();
+                    let (g, mut c) = slot
+                        .get(|| async move {
+                            client
+                                .get_async_connection()
+                                .await
+                                .map_err(|e| unavailable(&e))
+                        })
+                        .await?;
                     used.store(g, Ordering::Relaxed);
+                    let _ = sent_at.set(tokio::time::Instant::now());
                     let r = cmd.query_async(&mut c).await;
-                    self.judge(slot, g, r)
+                    self.judge(slot, g, r, &sent_at)
                 }
             }
         };
@@ -293,10 +249,11 @@ impl Connection {
             Ok(r) => r,
             Err(_) => {
                 let g = used.load(Ordering::Relaxed);
-                if g != 0 {
+                if let (true, Some(at)) = (g != 0, sent_at.get()) {
+                    let waited = at.elapsed();
                     match &self.kind {
-                        Kind::Single { slot, .. } => slot.timed_out(g),
-                        Kind::Cluster { slot, .. } => slot.timed_out(g),
+                        Kind::Single { slot, .. } => slot.timed_out(g, waited),
+                        Kind::Cluster { slot, .. } => slot.timed_out(g, waited),
                     }
                 }
                 Err(StoreError::Timeout(limit.as_millis() as u64))
@@ -304,24 +261,32 @@ impl Connection {
         }
     }
 
-    /// A command's result: an answer (even an error reply) proves the connection alive; the
-    /// client's own response timeout counts as silence.
-    fn judge<C: Clone, T>(
+    /// A command's result: any reply from Redis (an error reply too) proves the connection
+    /// alive; the client's own response timeout counts toward silence.
+    fn judge<C: Clone + Send + 'static, T>(
         &self,
         slot: &Slot<C>,
         g: u64,
         r: redis::RedisResult<T>,
+        sent_at: &std::sync::OnceLock<tokio::time::Instant>,
     ) -> StoreResult<T> {
         match r {
             Ok(v) => {
-                slot.answered();
+                slot.answered(g);
                 Ok(v)
             }
             Err(e) if e.is_timeout() => {
-                slot.timed_out(g);
+                if let Some(at) = sent_at.get() {
+                    slot.timed_out(g, at.elapsed());
+                }
                 Err(StoreError::Timeout(self.timeout.as_millis() as u64))
             }
-            Err(e) => Err(unavailable(&e)),
+            Err(e) => {
+                if !e.is_io_error() && !e.is_connection_dropped() {
+                    slot.answered(g);
+                }
+                Err(unavailable(&e))
+            }
         }
     }
 }

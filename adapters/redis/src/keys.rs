@@ -6,8 +6,8 @@
 //! |---|---|
 //! | `{p}:{<H(id)>}:s` | a session: hash of `v` (version), `e` (deadline), `d` (sealed JSON) |
 //! | `{p}:{<H(id)>}:l` | its refresh lease: the holder, with `PX` (same slot as the session) |
-//! | `{p}:{x<H(sid)>}` | set of `H(id)` of a Keycloak session |
-//! | `{p}:{u<H(sub)>}` | set of `H(id)` of a user |
+//! | `{p}:{x<H(sid)>}:i` | `H(id)` of a Keycloak session's sessions, scored by their deadlines |
+//! | `{p}:{u<H(sub)>}:i` | `H(id)` of a user's sessions, scored by their deadlines |
 //! | `{p}:{q<H(key)>}` | a login in progress: `<deadline>:<sealed JSON>` |
 
 use base64::Engine as _;
@@ -49,11 +49,11 @@ impl Keys {
     }
 
     pub(crate) fn by_sid(&self, sid: &str) -> String {
-        format!("{}:{{x{}}}", self.prefix, hashed(sid))
+        format!("{}:{{x{}}}:i", self.prefix, hashed(sid))
     }
 
     pub(crate) fn by_sub(&self, sub: &str) -> String {
-        format!("{}:{{u{}}}", self.prefix, hashed(sub))
+        format!("{}:{{u{}}}:i", self.prefix, hashed(sub))
     }
 
     pub(crate) fn pending(&self, key: &str) -> String {

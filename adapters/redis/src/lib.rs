@@ -20,6 +20,7 @@
 mod connection;
 mod keys;
 mod seal;
+mod slot;
 mod store;
 
 pub use connection::{RedisConfig, UrlError};
@@ -173,6 +174,10 @@ mod tests {
         assert!(!format!("{e} {e:?}").contains("hunter2-secret"), "{e:?}");
         let e = RedisConfig::from_url("http://u:hunter2-secret@x:1").unwrap_err();
         assert!(!format!("{e} {e:?}").contains("hunter2-secret"), "{e:?}");
+        // a comma inside the password: no piece of it is echoed either
+        let e = RedisConfig::from_url("redis://:hunter2,secret@/0").unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+        assert_eq!(e, UrlError::BadNode(1));
         let keys = SealingKeys::new(&[[1; 32]]).unwrap();
         let store = RedisStore::new(
             &RedisConfig::from_url("redis://:hunter2-secret@127.0.0.1:16379").unwrap(),

@@ -217,7 +217,11 @@ mod tests {
             SealingKeys::from_base64url_list(&format!("{},{}", b64(&new), b64(&old))).unwrap();
         assert_eq!(after.open(&sealed_old, b"kc:{a}:s").unwrap(), b"tokens");
         let sealed_new = after.seal(b"tokens2", b"kc:{a}:s").unwrap();
-        assert_eq!(&sealed_new[1..5], &sealed_new[1..5]);
+        assert_ne!(
+            &sealed_new[1..5],
+            &sealed_old[1..5],
+            "sealed under the new key"
+        );
         assert_eq!(
             hex(&sealed_new[1..5]),
             after.sealing_key_id(),

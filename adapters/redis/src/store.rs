@@ -45,11 +45,22 @@ redis.call('HSET', KEYS[1], 'v', ARGV[1], 'e', ARGV[2], 'd', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1";
 
-/// Adds to an index set and makes it live at least as long as the session it names.
+/// Adds a session to an index (a sorted set scored by each session's deadline), drops the
+/// members whose deadline has passed, and makes the index live as long as its longest session.
+/// ARGV: member, deadline, now, ttl in ms.
 const INDEX: &str = r"
-redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if ttl < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1";
+
+/// Takes a lease if it is free or already ours (a retry after a lost reply), for `PX` ms on
+/// Redis's clock. ARGV: holder, ms.
+const TAKE_LEASE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1";
 
 /// Deletes a lease only if `holder` holds it.
@@ -108,53 +119,80 @@ impl RedisStore {
             .map_err(|e| StoreError::Unavailable(format!("session not sealed: {e}")))
     }
 
-    async fn index(&self, index_key: String, hid: &str, ttl_ms: u64) -> StoreResult<()> {
+    async fn index(
+        &self,
+        index_key: String,
+        hid: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         let mut c = eval(INDEX, &index_key);
-        c.arg(hid).arg(ttl_ms);
+        // Pruned a minute late: another instance's clock may run behind this one's.
+        c.arg(hid)
+            .arg(expires_at.0)
+            .arg(now.0.saturating_sub(60))
+            .arg(px(now, expires_at));
         self.conn.query::<i64>(&c).await.map(|_| ())
     }
 
-    /// Puts session `hid` in its `sid` and `sub` sets, living at least `ttl_ms`.
-    async fn index_session(&self, hid: &str, session: &Session, ttl_ms: u64) -> StoreResult<()> {
+    /// Puts session `hid` in its `sid` and `sub` indexes until `expires_at`.
+    async fn index_session(
+        &self,
+        hid: &str,
+        session: &Session,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         if let Some(sid) = &session.sid {
-            self.index(self.keys.by_sid(sid), hid, ttl_ms).await?;
+            self.index(self.keys.by_sid(sid), hid, now, expires_at)
+                .await?;
         }
         if let Some(sub) = session.subject() {
-            self.index(self.keys.by_sub(sub), hid, ttl_ms).await?;
+            self.index(self.keys.by_sub(sub), hid, now, expires_at)
+                .await?;
         }
         Ok(())
     }
 
-    /// Deletes the sessions named in an index set; counts sessions that existed.
+    /// Deletes the sessions named in an index; counts sessions that existed.
     ///
-    /// The set and the sessions live on different slots, so this is not one atomic step. It
-    /// removes from the set only the members whose session it deleted: a login indexed
-    /// meanwhile (index first, then session) stays indexed, and one whose session appears
-    /// just after is found by the next logout. Members of sessions that ended otherwise
-    /// expire with the set (it lives as long as its longest session).
+    /// The index and the sessions live on different slots, so this is not one atomic step. It
+    /// removes from the index only the members whose session it deleted: a login indexed
+    /// meanwhile (index first, then session) stays indexed. Members of sessions that ended
+    /// otherwise leave the index once their deadline passes (every `INDEX` prunes), so an
+    /// index holds at most the user's sessions that could still be alive. Every member is
+    /// tried even when one fails; the first failure is reported after.
     async fn delete_indexed(&self, index_key: String) -> StoreResult<usize> {
         let hids: Vec<String> = self
             .conn
-            .query(redis::cmd("SMEMBERS").arg(&index_key))
+            .query(redis::cmd("ZRANGE").arg(&index_key).arg(0).arg(-1))
             .await?;
         let mut deleted = Vec::new();
+        let mut failed = None;
         for hid in hids {
             let mut c = redis::cmd("EVAL");
             c.arg(DELETE_SESSION)
                 .arg(2)
                 .arg(self.keys.session_of(&hid))
                 .arg(self.keys.lease_of(&hid));
-            if self.conn.query::<i64>(&c).await? > 0 {
-                deleted.push(hid);
+            match self.conn.query::<i64>(&c).await {
+                Ok(n) if n > 0 => deleted.push(hid),
+                Ok(_) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
             }
         }
         if !deleted.is_empty() {
             let _: i64 = self
                 .conn
-                .query(redis::cmd("SREM").arg(&index_key).arg(&deleted))
+                .query(redis::cmd("ZREM").arg(&index_key).arg(&deleted))
                 .await?;
         }
-        Ok(deleted.len())
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(deleted.len()),
+        }
     }
 }
 
@@ -212,7 +250,8 @@ impl SessionStore for RedisStore {
             }
             let ttl = px(now, expires_at);
             // Indexed before it exists, so no session is ever missing from its indexes.
-            self.index_session(&hashed(id), &session, ttl).await?;
+            self.index_session(&hashed(id), &session, now, expires_at)
+                .await?;
             let sealed = self.seal_session(&key, &session, expires_at)?;
             let mut c = eval(PUT, &key);
             c.arg(session.version)
@@ -238,6 +277,12 @@ impl SessionStore for RedisStore {
             let key = self.keys.session(id);
             let sealed = self.seal_session(&key, &session, expires_at)?;
             let ttl = px(now, expires_at);
+            // A longer life (a refresh) lengthens the indexes first, as `store` does: a
+            // back-channel logout must still find the session, and a failure here leaves
+            // the session unchanged. (Lengthening for a write that then loses only keeps a
+            // member until its deadline.)
+            self.index_session(&hashed(id), &session, now, expires_at)
+                .await?;
             let mut c = eval(COMPARE_AND_SET, &key);
             c.arg(expected_version)
                 .arg(now.0)
@@ -245,14 +290,7 @@ impl SessionStore for RedisStore {
                 .arg(expires_at.0)
                 .arg(sealed)
                 .arg(ttl);
-            if self.conn.query::<i64>(&c).await? != 1 {
-                return Ok(false);
-            }
-            // A longer life (a refresh) lengthens the indexes: a back-channel logout must
-            // still find the session. (Extending a set of a session deleted meanwhile only
-            // keeps a dead member a while longer.)
-            self.index_session(&hashed(id), &session, ttl).await?;
-            Ok(true)
+            Ok(self.conn.query::<i64>(&c).await? == 1)
         })
     }
 
@@ -356,18 +394,9 @@ impl SessionStore for RedisStore {
                 return Ok(false);
             }
             // On Redis's clock: instances never compare their own clocks.
-            let taken: Option<String> = self
-                .conn
-                .query(
-                    redis::cmd("SET")
-                        .arg(self.keys.lease(id))
-                        .arg(holder)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(px(now, until)),
-                )
-                .await?;
-            Ok(taken.is_some())
+            let mut c = eval(TAKE_LEASE, &self.keys.lease(id));
+            c.arg(holder).arg(px(now, until));
+            Ok(self.conn.query::<i64>(&c).await? == 1)
         })
     }
 

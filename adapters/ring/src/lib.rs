@@ -10,6 +10,10 @@
 //! # let _ = verifier;
 //! ```
 
+mod signer;
+
+pub use signer::{KeyError, RingSigner};
+
 use base64::Engine as _;
 use keycloak_client::{Algorithm, Jwk, JwsVerifier, VerificationKey};
 use ring::signature::{self, UnparsedPublicKey};

@@ -556,7 +556,7 @@ pub struct WebAuth {
     decisions: TtlCache<bool>,
     /// One refresh at a time per session: a fixed set of locks, a session's lock picked by
     /// the hash of its id (O(1), no map to grow or sweep; two sessions rarely share one).
-    refresh_locks: Box<[tokio::sync::Mutex<()>]>,
+    refresh_locks: Box<[Arc<tokio::sync::Mutex<()>>]>,
     lock_hasher: std::hash::RandomState,
     /// This instance's name on refresh leases (random per `WebAuth`).
     lease_holder: String,
@@ -582,7 +582,8 @@ const REFRESH_LOCKS: usize = 1024;
 /// spent the old refresh token).
 const CAS_RETRIES: u64 = 2;
 /// How long an instance may hold a session's refresh lease (longer than a refresh takes).
-const LEASE_SECS: u64 = 10;
+/// Longer than a refresh can take: the transport's 15 s request timeout plus the writes.
+const LEASE_SECS: u64 = 30;
 /// How long a request with an expired access token waits for another instance's refresh.
 const LEASE_WAIT_SECS: u64 = 5;
 
@@ -1121,14 +1122,19 @@ impl WebAuth {
     async fn refresh_session(&self, id: &str) -> Refreshed {
         use std::hash::BuildHasher as _;
         let stripe = self.lock_hasher.hash_one(id) as usize % self.refresh_locks.len();
-        let _guard = self.refresh_locks[stripe].lock().await;
-        match self.refresh_under_lease(id).await {
+        let guard = self.refresh_locks[stripe].clone().lock_owned().await;
+        match self.refresh_under_lease(id, guard).await {
             Ok(r) => r,
             Err(e) => Refreshed::StoreDown(e),
         }
     }
 
-    async fn refresh_under_lease(&self, id: &str) -> StoreResult<Refreshed> {
+    async fn refresh_under_lease(
+        &self,
+        id: &str,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+    ) -> StoreResult<Refreshed> {
+        let mut guard = Some(guard);
         let waited_since = now();
         loop {
             let Some(session) = self.store.load(id, now()).await? else {
@@ -1160,18 +1166,42 @@ impl WebAuth {
                 // Under the lease, read again: another instance may have refreshed between
                 // the read above and the lease (its refresh token is then spent).
                 let current = self.store.load(id, now()).await;
-                let r = match current {
+                match current {
                     Ok(Some(s)) if s.version == session.version => {
-                        Some(self.refresh_holding_lease(id, session, tokens, t).await)
+                        // From here on Keycloak may spend the refresh token: the refresh, the
+                        // write of its result and the lease's release run in their own task,
+                        // holding this process's lock, so a request that goes away (a closed
+                        // connection) cannot drop the new tokens halfway.
+                        let job = RefreshJob {
+                            kc: self.kc.clone(),
+                            store: self.store.clone(),
+                            id: id.to_string(),
+                            holder: self.lease_holder.clone(),
+                            session_ttl_secs: self.cfg.session_ttl_secs,
+                            refresh_margin_secs: self.cfg.refresh_margin_secs,
+                        };
+                        let lock = guard.take();
+                        let task = tokio::spawn(async move {
+                            let _lock = lock;
+                            let r = job.refresh(session, tokens, t).await;
+                            // Released whatever happened; if this fails the lease expires.
+                            let _ = job.store.release_lease(&job.id, &job.holder).await;
+                            r
+                        });
+                        return match task.await {
+                            Ok(r) => r,
+                            Err(_) => Ok(Refreshed::Unavailable(1)),
+                        };
                     }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                };
-                // Released whatever happened; if this fails the lease simply expires.
-                let _ = self.store.release_lease(id, &self.lease_holder).await;
-                match r {
-                    Some(r) => return r,
-                    None => continue, // changed meanwhile: judge the new version
+                    Ok(_) => {
+                        // Changed meanwhile: judge the new version.
+                        let _ = self.store.release_lease(id, &self.lease_holder).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = self.store.release_lease(id, &self.lease_holder).await;
+                        return Err(e);
+                    }
                 }
             }
             // Another instance is refreshing: its still-valid token serves meanwhile; an
@@ -1183,108 +1213,6 @@ impl WebAuth {
                 return Ok(Refreshed::Unavailable(1));
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn refresh_holding_lease(
-        &self,
-        id: &str,
-        session: Arc<Session>,
-        tokens: keycloak_client::TokenSet,
-        t: UnixTime,
-    ) -> StoreResult<Refreshed> {
-        let mut session = Arc::unwrap_or_clone(session);
-        let version = session.version;
-        session.version = version.wrapping_add(1);
-        let until = t.plus(self.cfg.session_ttl_secs);
-        // A failed attempt keeps the session as long as its login allowed, or at least until
-        // its next attempt: an outage logs nobody out, and the refresh token's own expiry
-        // (`can_refresh`) still ends it.
-        let login_until = session.created_at.plus(self.cfg.session_ttl_secs);
-        match self.kc.refresh(&tokens).await {
-            Ok(new) => {
-                session.tokens = Some(new.clone());
-                session.refresh_retry_at = None;
-                session.refresh_failures = 0;
-                // Only over the version refreshed from: a logout meanwhile stays a logout.
-                // Keycloak has spent the old refresh token, so a failed write is retried: the
-                // new tokens are the only ones that still refresh.
-                let mut failures = 0u64;
-                loop {
-                    match self
-                        .store
-                        .compare_and_set(id, version, session.clone(), now(), until)
-                        .await
-                    {
-                        Ok(true) => return Ok(Refreshed::Tokens(Box::new(new))),
-                        Ok(false) => break,
-                        Err(e) if failures < CAS_RETRIES => {
-                            failures += 1;
-                            tracing::warn!(target: "keycloak_client::web", error = %e, "writing refreshed tokens failed; retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(100 * failures))
-                                .await;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                // Not applied now: an earlier attempt whose answer was lost did apply, another
-                // writer won (a lease that expired under a slow refresh), or a logout.
-                match self.store.load(id, now()).await? {
-                    Some(s) if s.tokens.is_some() => {
-                        Ok(Refreshed::Tokens(Box::new(s.tokens.clone().unwrap_or(new))))
-                    }
-                    _ => {
-                        tracing::info!(target: "keycloak_client::web", "session ended during its refresh; not restored");
-                        Ok(Refreshed::Ended)
-                    }
-                }
-            }
-            // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
-            // ends a session.
-            Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
-                // Unless another writer refreshed meanwhile (then our refresh token was
-                // simply spent), the session is over.
-                if let Some(s) = self.store.load(id, now()).await? {
-                    if s.version != version {
-                        if let Some(tokens) = s.tokens.clone() {
-                            return Ok(Refreshed::Tokens(Box::new(tokens)));
-                        }
-                    }
-                }
-                tracing::info!(target: "keycloak_client::web", error = %e, "refresh refused; ending the session");
-                self.store.delete(id).await?;
-                Ok(Refreshed::Ended)
-            }
-            // Anything else (unreachable, 5xx, an error page, a cut answer) is an outage: the
-            // session stays and backs off (5 s, doubling, at most a minute); its access token
-            // serves until it really expires, then 503.
-            Err(e) => {
-                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable; session kept");
-                session.refresh_failures = session.refresh_failures.saturating_add(1);
-                let pause = 5u64 << session.refresh_failures.saturating_sub(1).min(4);
-                let retry_at = t.plus(pause.min(60));
-                session.refresh_retry_at = Some(retry_at);
-                let kept_until = login_until.max(retry_at.plus(1));
-                if self
-                    .store
-                    .compare_and_set(id, version, session, t, kept_until)
-                    .await?
-                {
-                    return Ok(Self::without_refresh(tokens, t, retry_at));
-                }
-                // Another writer got there first: a refresh on another instance (its tokens
-                // serve) or a logout (none left).
-                match self.store.load(id, now()).await? {
-                    Some(s) => match s.tokens.clone() {
-                        Some(theirs) if !theirs.needs_refresh(t, self.cfg.refresh_margin_secs) => {
-                            Ok(Refreshed::Tokens(Box::new(theirs)))
-                        }
-                        Some(theirs) => Ok(Self::without_refresh(theirs, t, retry_at)),
-                        None => Ok(Refreshed::Ended),
-                    },
-                    None => Ok(Refreshed::Ended),
-                }
-            }
         }
     }
 
@@ -1462,6 +1390,122 @@ enum Refreshed {
     Unavailable(u64),
     /// The session store cannot answer.
     StoreDown(StoreError),
+}
+
+/// A refresh that has started: owns what it needs, so it finishes in its own task.
+struct RefreshJob {
+    kc: Keycloak,
+    store: Arc<dyn SessionStore>,
+    id: String,
+    holder: String,
+    session_ttl_secs: u64,
+    refresh_margin_secs: u64,
+}
+
+impl RefreshJob {
+    /// Refreshes under the lease and writes the result (see `refresh_under_lease`).
+    async fn refresh(
+        &self,
+        session: Arc<Session>,
+        tokens: keycloak_client::TokenSet,
+        t: UnixTime,
+    ) -> StoreResult<Refreshed> {
+        let id = self.id.as_str();
+        let mut session = Arc::unwrap_or_clone(session);
+        let version = session.version;
+        session.version = version.wrapping_add(1);
+        let until = t.plus(self.session_ttl_secs);
+        // A failed attempt keeps the session as long as its login allowed, or at least until
+        // its next attempt: an outage logs nobody out, and the refresh token's own expiry
+        // (`can_refresh`) still ends it.
+        let login_until = session.created_at.plus(self.session_ttl_secs);
+        match self.kc.refresh(&tokens).await {
+            Ok(new) => {
+                session.tokens = Some(new.clone());
+                session.refresh_retry_at = None;
+                session.refresh_failures = 0;
+                // Only over the version refreshed from: a logout meanwhile stays a logout.
+                // Keycloak has spent the old refresh token, so a failed write is retried: the
+                // new tokens are the only ones that still refresh.
+                let mut failures = 0u64;
+                loop {
+                    match self
+                        .store
+                        .compare_and_set(id, version, session.clone(), now(), until)
+                        .await
+                    {
+                        Ok(true) => return Ok(Refreshed::Tokens(Box::new(new))),
+                        Ok(false) => break,
+                        Err(e) if failures < CAS_RETRIES => {
+                            failures += 1;
+                            tracing::warn!(target: "keycloak_client::web", error = %e, "writing refreshed tokens failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * failures))
+                                .await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                // Not applied now: an earlier attempt whose answer was lost did apply, another
+                // writer won (a lease that expired under a slow refresh), or a logout.
+                match self.store.load(id, now()).await? {
+                    Some(s) if s.tokens.is_some() => {
+                        Ok(Refreshed::Tokens(Box::new(s.tokens.clone().unwrap_or(new))))
+                    }
+                    _ => {
+                        tracing::info!(target: "keycloak_client::web", "session ended during its refresh; not restored");
+                        Ok(Refreshed::Ended)
+                    }
+                }
+            }
+            // Only Keycloak's definitive answer (`invalid_grant`, tokens that fail validation)
+            // ends a session.
+            Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
+                // Unless another writer refreshed meanwhile (then our refresh token was
+                // simply spent), the session is over.
+                if let Some(s) = self.store.load(id, now()).await? {
+                    if s.version != version {
+                        if let Some(tokens) = s.tokens.clone() {
+                            return Ok(Refreshed::Tokens(Box::new(tokens)));
+                        }
+                    }
+                }
+                tracing::info!(target: "keycloak_client::web", error = %e, "refresh refused; ending the session");
+                self.store.delete(id).await?;
+                Ok(Refreshed::Ended)
+            }
+            // Anything else (unreachable, 5xx, an error page, a cut answer) is an outage: the
+            // session stays and backs off (5 s, doubling, at most a minute); its access token
+            // serves until it really expires, then 503.
+            Err(e) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "refresh deferred: Keycloak unavailable; session kept");
+                session.refresh_failures = session.refresh_failures.saturating_add(1);
+                let pause = 5u64 << session.refresh_failures.saturating_sub(1).min(4);
+                let retry_at = t.plus(pause.min(60));
+                session.refresh_retry_at = Some(retry_at);
+                let kept_until = login_until.max(retry_at.plus(1));
+                let t_now = now();
+                if self
+                    .store
+                    .compare_and_set(id, version, session, t_now, kept_until.max(t_now.plus(1)))
+                    .await?
+                {
+                    return Ok(WebAuth::without_refresh(tokens, t, retry_at));
+                }
+                // Another writer got there first: a refresh on another instance (its tokens
+                // serve) or a logout (none left).
+                match self.store.load(id, now()).await? {
+                    Some(s) => match s.tokens.clone() {
+                        Some(theirs) if !theirs.needs_refresh(t, self.refresh_margin_secs) => {
+                            Ok(Refreshed::Tokens(Box::new(theirs)))
+                        }
+                        Some(theirs) => Ok(WebAuth::without_refresh(theirs, t, retry_at)),
+                        None => Ok(Refreshed::Ended),
+                    },
+                    None => Ok(Refreshed::Ended),
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

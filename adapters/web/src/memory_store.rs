@@ -298,11 +298,18 @@ impl SessionStore for MemoryStore {
                 return Ok(false);
             }
             // `until - now` on this process's clock: callers' clocks are never compared.
-            let ends = Instant::now() + Duration::from_secs(now.until(until));
+            let Some(ends) = Instant::now().checked_add(Duration::from_secs(now.until(until)))
+            else {
+                return Ok(false);
+            };
             self.leases
                 .entry(id.to_string())
                 .and_compute_with(|existing| match existing {
-                    Some(e) if e.value().value.1 > Instant::now() => moka::ops::compute::Op::Nop,
+                    Some(e)
+                        if e.value().value.1 > Instant::now() && e.value().value.0 != holder =>
+                    {
+                        moka::ops::compute::Op::Nop
+                    }
                     _ => {
                         taken = true;
                         let lease = Timed::new((holder.to_string(), ends), until, now);
@@ -465,11 +472,13 @@ mod tests {
             let (s2, b2, sub2, id2) = (store.clone(), barrier.clone(), sub.clone(), id.clone());
             let login = std::thread::spawn(move || {
                 let s = session(&format!("sid-{id2}"), &sub2);
+                let rt = rt();
                 b2.wait();
-                rt().block_on(s2.store(&id2, s, t, t.plus(100))).unwrap();
+                rt.block_on(s2.store(&id2, s, t, t.plus(100))).unwrap();
             });
+            let here = rt();
             barrier.wait();
-            block(store.delete_by_sub(&sub));
+            here.block_on(store.delete_by_sub(&sub)).unwrap();
             login.join().unwrap();
             if block(store.load(&id, t)).is_some() {
                 assert_eq!(

@@ -179,8 +179,9 @@ pub trait SessionStore: Send + Sync + 'static {
         key: &'a str,
         now: UnixTime,
     ) -> BoxFuture<'a, StoreResult<Option<PendingLogin>>>;
-    /// Takes the refresh lease of a session for `holder`, if nobody holds it (`SET NX PX`):
-    /// one refresh per session across instances. `Ok(true)` when taken. The lease lasts
+    /// Takes the refresh lease of a session for `holder`, if nobody else holds it: one refresh
+    /// per session across instances. `Ok(true)` when taken; its holder may take it again (a
+    /// retry after a lost answer). Within one instance the engine's own lock serialises. The lease lasts
     /// `until - now` on the store's own clock; callers' clocks (which may disagree between
     /// instances) are never compared.
     fn try_lease<'a>(

@@ -277,6 +277,10 @@ pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionS
         !store.try_lease(&id, "inst-b", at(1), at(11)).await.unwrap(),
         "held by a"
     );
+    assert!(
+        store.try_lease(&id, "inst-a", at(1), at(11)).await.unwrap(),
+        "its holder takes it again (a retry after a lost answer)"
+    );
     store.release_lease(&id, "inst-b").await.unwrap();
     assert!(
         !store.try_lease(&id, "inst-b", at(2), at(12)).await.unwrap(),
