@@ -9,6 +9,7 @@ use crate::claim_rules::ClaimRules;
 use crate::client_assertion::ClientAssertion;
 use crate::error::Error;
 use crate::http::{Request, DEFAULT_MAX_BODY_BYTES};
+use crate::jws::Algorithm;
 use crate::secret::ClientSecret;
 
 /// How the client authenticates at the token, introspection, revocation and logout endpoints
@@ -77,6 +78,46 @@ impl ClientAuth {
             }
         }
         Ok(req)
+    }
+}
+
+/// JWT client credentials from `keycloak.json` (the Java adapter's `credentials.jwt` and
+/// `credentials.secret-jwt`), for a crypto backend to turn into a [`ClientAssertion`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum KeycloakJsonJwt {
+    /// `credentials.jwt`: `private_key_jwt`. `client-key-file` (a PKCS#8 PEM file; this
+    /// library's name) or the Java adapter's `client-keystore-file`.
+    PrivateKey {
+        /// The key file.
+        key_file: String,
+        /// `client-keystore-type` (`PEM` unless given; JKS and PKCS12 need converting).
+        key_type: String,
+        /// `client-key-alias`: the `kid` registered with Keycloak.
+        key_id: Option<String>,
+        /// `algorithm` (default RS256, as Keycloak's).
+        algorithm: Algorithm,
+        /// `token-expiration`, seconds.
+        lifetime_secs: Option<u64>,
+    },
+    /// `credentials.secret-jwt`: `client_secret_jwt`.
+    SecretJwt {
+        /// `secret`.
+        secret: ClientSecret,
+        /// `algorithm` (default HS256).
+        algorithm: Algorithm,
+        /// `token-expiration`, seconds.
+        lifetime_secs: Option<u64>,
+    },
+}
+
+impl KeycloakJsonJwt {
+    /// `private_key_jwt` or `client_secret_jwt`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            KeycloakJsonJwt::PrivateKey { .. } => "private_key_jwt",
+            KeycloakJsonJwt::SecretJwt { .. } => "client_secret_jwt",
+        }
     }
 }
 
@@ -159,6 +200,8 @@ impl ClientConfig {
             client_id: client_id.to_string(),
             secret: None,
             post: false,
+            assertion: None,
+            keycloak_json_jwt: None,
             redirect_uri: None,
             scopes: vec![],
             expected_issuer: None,
@@ -200,6 +243,30 @@ impl ClientConfig {
         #[derive(Deserialize)]
         struct Credentials {
             secret: Option<String>,
+            jwt: Option<JwtCredentials>,
+            #[serde(rename = "secret-jwt")]
+            secret_jwt: Option<SecretJwtCredentials>,
+        }
+        #[derive(Deserialize)]
+        struct JwtCredentials {
+            #[serde(rename = "client-key-file")]
+            client_key_file: Option<String>,
+            #[serde(rename = "client-keystore-file")]
+            client_keystore_file: Option<String>,
+            #[serde(rename = "client-keystore-type")]
+            client_keystore_type: Option<String>,
+            #[serde(rename = "client-key-alias")]
+            client_key_alias: Option<String>,
+            algorithm: Option<String>,
+            #[serde(rename = "token-expiration")]
+            token_expiration: Option<u64>,
+        }
+        #[derive(Deserialize)]
+        struct SecretJwtCredentials {
+            secret: String,
+            algorithm: Option<String>,
+            #[serde(rename = "token-expiration")]
+            token_expiration: Option<u64>,
         }
         #[derive(Deserialize)]
         struct KeycloakJson {
@@ -217,14 +284,50 @@ impl ClientConfig {
         let k: KeycloakJson = crate::response::parse_slice("keycloak.json", json.as_bytes())?;
         let mut b = Self::keycloak(&k.auth_server_url, &k.realm, &k.resource);
         if !k.public_client {
-            match k.credentials.and_then(|c| c.secret) {
-                Some(s) => b = b.client_secret(&s),
-                None => {
+            let c = k.credentials.ok_or_else(|| {
+                Error::Config("keycloak.json: confidential client without credentials".into())
+            })?;
+            let alg = |name: Option<String>, default: Algorithm| match name {
+                None => Ok(default),
+                Some(n) => Algorithm::from_name(&n).ok_or_else(|| {
+                    Error::Config(format!(
+                        "keycloak.json: unknown algorithm `{}`",
+                        crate::error::sanitize(&n)
+                    ))
+                }),
+            };
+            b.keycloak_json_jwt = match (c.secret, c.jwt, c.secret_jwt) {
+                (_, Some(j), _) => Some(KeycloakJsonJwt::PrivateKey {
+                    key_file: j
+                        .client_key_file
+                        .or(j.client_keystore_file)
+                        .ok_or_else(|| {
+                            Error::Config(
+                                "keycloak.json: credentials.jwt names no client-key-file".into(),
+                            )
+                        })?,
+                    key_type: j.client_keystore_type.unwrap_or_else(|| "PEM".into()),
+                    key_id: j.client_key_alias,
+                    algorithm: alg(j.algorithm, Algorithm::RS256)?,
+                    lifetime_secs: j.token_expiration,
+                }),
+                (_, None, Some(j)) => Some(KeycloakJsonJwt::SecretJwt {
+                    secret: ClientSecret::new(j.secret),
+                    algorithm: alg(j.algorithm, Algorithm::HS256)?,
+                    lifetime_secs: j.token_expiration,
+                }),
+                (Some(s), None, None) => {
+                    b = b.client_secret(&s);
+                    None
+                }
+                (None, None, None) => {
                     return Err(Error::Config(
-                        "keycloak.json: confidential client without credentials.secret".into(),
+                        "keycloak.json: confidential client without credentials.secret, \
+                         credentials.jwt or credentials.secret-jwt"
+                            .into(),
                     ))
                 }
-            }
+            };
         }
         Ok(b)
     }
@@ -287,6 +390,8 @@ pub struct ClientConfigBuilder {
     client_id: String,
     secret: Option<ClientSecret>,
     post: bool,
+    assertion: Option<ClientAssertion>,
+    keycloak_json_jwt: Option<KeycloakJsonJwt>,
     redirect_uri: Option<String>,
     scopes: Vec<String>,
     expected_issuer: Option<String>,
@@ -300,6 +405,21 @@ impl ClientConfigBuilder {
     pub fn client_secret(mut self, secret: &str) -> Self {
         self.secret = Some(ClientSecret::new(secret));
         self
+    }
+
+    /// Authenticates with JWT assertions (`private_key_jwt` or `client_secret_jwt`, RFC 7523)
+    /// on every call that authenticates the client; replaces a client secret.
+    pub fn client_assertion(mut self, assertion: ClientAssertion) -> Self {
+        self.assertion = Some(assertion);
+        self.keycloak_json_jwt = None;
+        self
+    }
+
+    /// The JWT credentials a `keycloak.json` asked for (`credentials.jwt` or
+    /// `credentials.secret-jwt`), still to be installed with
+    /// [`client_assertion`](Self::client_assertion) (`keycloak_client_ring` does it).
+    pub fn keycloak_json_jwt(&self) -> Option<&KeycloakJsonJwt> {
+        self.keycloak_json_jwt.as_ref()
     }
 
     /// Sends the secret in the form body (`client_secret_post`) instead of HTTP Basic.
@@ -414,10 +534,18 @@ impl ClientConfigBuilder {
             Some(r) => Some(parse("redirect_uri", r)?),
             None => None,
         };
-        let auth = match (self.secret, self.post) {
-            (None, _) => ClientAuth::None,
-            (Some(s), false) => ClientAuth::ClientSecretBasic(s),
-            (Some(s), true) => ClientAuth::ClientSecretPost(s),
+        if let Some(j) = &self.keycloak_json_jwt {
+            return Err(Error::Config(format!(
+                "keycloak.json asks for {}: install it with ClientConfigBuilder::client_assertion \
+                 (keycloak_client_ring::client_assertion_from_keycloak_json reads the key)",
+                j.method()
+            )));
+        }
+        let auth = match (self.assertion, self.secret, self.post) {
+            (Some(a), _, _) => ClientAuth::Jwt(a),
+            (None, None, _) => ClientAuth::None,
+            (None, Some(s), false) => ClientAuth::ClientSecretBasic(s),
+            (None, Some(s), true) => ClientAuth::ClientSecretPost(s),
         };
         Ok(ClientConfig {
             issuer_base,

@@ -293,6 +293,27 @@ pub trait JwsVerifier: Send + Sync {
 mod tests {
     use super::*;
 
+    /// RFC 7638 §3.1's example key and thumbprint.
+    #[test]
+    fn rfc_7638_thumbprint() {
+        let k: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"
+        }))
+        .unwrap();
+        assert_eq!(
+            k.thumbprint().as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+        let mut no_e = k.clone();
+        no_e.e = None;
+        assert!(no_e.thumbprint().is_none());
+        let mut oct = k;
+        oct.kty = "oct".into();
+        assert!(oct.thumbprint().is_none());
+    }
+
     fn rsa(kid: &str) -> Jwk {
         Jwk {
             kty: "RSA".into(),

@@ -74,7 +74,7 @@ pub use challenge::{Challenge, UmaChallenge};
 pub use claim_rules::ClaimRules;
 pub use client::Client;
 pub use client_assertion::{AssertionAudience, ClientAssertion, JWT_BEARER_ASSERTION};
-pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder};
+pub use config::{realm_url, ClientAuth, ClientConfig, ClientConfigBuilder, KeycloakJsonJwt};
 pub use device::{
     DeviceAuthorization, DeviceAuthorizationRequest, DevicePoll, DevicePoller, DeviceWait, OnWait,
 };

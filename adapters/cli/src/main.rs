@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use keycloak_client::uma::{PermissionRequest, Resource, ResourceQuery, UmaGrantAuth};
-use keycloak_client::{Algorithm, ClientConfig, TokenKind, TokenTypeHint};
+use keycloak_client::{Algorithm, ClientConfig, ClientConfigBuilder, TokenKind, TokenTypeHint};
 use keycloak_client_ureq::{now, Keycloak, TransportError};
 
 use crate::output::Out;
@@ -41,6 +41,19 @@ struct Global {
     /// OAuth client secret (with --issuer); prefer the KCC_CLIENT_SECRET variable
     #[arg(long, global = true, env = "KCC_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
+    /// Authenticate with private_key_jwt, signing with this PKCS#8 PEM key (RSA, EC P-256/P-384
+    /// or Ed25519); its public JWK must be registered with the client
+    #[arg(long, global = true, env = "KCC_PRIVATE_KEY", value_name = "FILE")]
+    private_key: Option<std::path::PathBuf>,
+    /// Algorithm of --private-key (default: RS256 for RSA, ES256/ES384, EdDSA by key type)
+    #[arg(long, global = true, value_name = "ALG")]
+    key_alg: Option<String>,
+    /// `kid` of --private-key as registered (default: its RFC 7638 thumbprint)
+    #[arg(long, global = true, value_name = "KID")]
+    key_id: Option<String>,
+    /// Authenticate with client_secret_jwt (HS256 with the client secret) instead of HTTP Basic
+    #[arg(long, global = true)]
+    client_secret_jwt: bool,
     /// Allowed signature algorithms for token validation (default RS256)
     #[arg(long = "alg", global = true, value_name = "ALG", value_delimiter = ',')]
     algs: Vec<String>,
@@ -294,6 +307,59 @@ fn algorithms(names: &[String]) -> Result<Vec<Algorithm>> {
         .collect()
 }
 
+/// JWT client authentication from the flags or from keycloak.json's `credentials.jwt` /
+/// `credentials.secret-jwt`.
+fn client_authentication(g: &Global, builder: ClientConfigBuilder) -> Result<ClientConfigBuilder> {
+    use keycloak_client::{ClientAssertion, ClientSecret};
+    use keycloak_client_ring::{RingSigner, SystemClock};
+    let builder = keycloak_client_ring::client_assertion_from_keycloak_json(builder)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let clock: Arc<dyn keycloak_client::Clock> = Arc::new(SystemClock);
+    if let Some(path) = &g.private_key {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        let signer = match &g.key_alg {
+            Some(name) => {
+                let alg = Algorithm::from_name(name)
+                    .ok_or_else(|| Failure::usage(format!("unknown --key-alg `{name}`")))?;
+                RingSigner::from_pem(&pem, alg)
+            }
+            // The key type decides, RSA defaulting to RS256 as Keycloak does.
+            None => [
+                Algorithm::ES256,
+                Algorithm::ES384,
+                Algorithm::EdDSA,
+                Algorithm::RS256,
+            ]
+            .into_iter()
+            .map(|alg| RingSigner::from_pem(&pem, alg))
+            .find(|r| r.is_ok())
+            .unwrap_or_else(|| RingSigner::from_pem(&pem, Algorithm::RS256)),
+        }
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let signer = match &g.key_id {
+            Some(kid) => signer.with_key_id(kid),
+            None => signer,
+        };
+        let a = ClientAssertion::private_key_jwt(signer.shared(), clock, &mut rand::rng());
+        return Ok(builder.client_assertion(a));
+    }
+    if g.client_secret_jwt {
+        let secret = g.client_secret.as_deref().ok_or_else(|| {
+            Failure::usage("--client-secret-jwt needs the client secret (KCC_CLIENT_SECRET)")
+        })?;
+        let a = ClientAssertion::client_secret_jwt(
+            ClientSecret::new(secret),
+            Algorithm::HS256,
+            clock,
+            &mut rand::rng(),
+        )
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        return Ok(builder.client_assertion(a));
+    }
+    Ok(builder)
+}
+
 fn context(g: &Global) -> Result<Ctx> {
     let builder = match (&g.config, &g.issuer) {
         (Some(path), _) => {
@@ -310,6 +376,7 @@ fn context(g: &Global) -> Result<Ctx> {
         }
         (None, None) => return Err(Failure::usage("no client configured: use --config FILE (or KEYCLOAK_SETTINGS) or --issuer URL --client-id ID")),
     };
+    let builder = client_authentication(g, builder)?;
     let config = builder
         .clone()
         .build()

@@ -19,6 +19,10 @@ struct Kcc {
 
 impl Kcc {
     fn new(client_id: &str, secret: Option<&str>) -> Kcc {
+        Self::in_realm(&keycloak::require().realm, client_id, secret)
+    }
+
+    fn in_realm(realm: &str, client_id: &str, secret: Option<&str>) -> Kcc {
         let env = keycloak::require();
         let cache = std::env::temp_dir().join(format!(
             "kcc-test-{}-{}",
@@ -28,7 +32,7 @@ impl Kcc {
         std::fs::create_dir_all(&cache).unwrap();
         Kcc {
             cache,
-            issuer: env.issuer(),
+            issuer: format!("{}/realms/{realm}", env.url),
             client_id: client_id.into(),
             secret: secret.map(str::to_owned),
         }
@@ -486,4 +490,65 @@ fn faults_give_clear_exit_codes() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}
+
+/// `--private-key` (`private_key_jwt`) and `--client-secret-jwt` against the `rkc-fapi` realm:
+/// login, userinfo, refresh, PAT, introspection and logout; an unregistered key is refused by
+/// Keycloak with a clear message.
+#[test]
+fn jwt_client_authentication() {
+    use keycloak_client_testkit::client_auth;
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
+    let es = keys.join("fapi-es256.pem");
+    let es = es.to_str().unwrap();
+    let k = Kcc::in_realm(client_auth::REALM, client_auth::JWT_CLIENT, None);
+    let o = k.browser_login(&["--private-key", es], client_auth::USER);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let me = k.json(&["--private-key", es, "userinfo"]);
+    assert_eq!(me["preferred_username"], client_auth::USER);
+    k.ok(&["--private-key", es, "refresh"]);
+    let at = k.stored_access_token();
+    let i = k.json(&["--private-key", es, "introspect", &at]);
+    assert_eq!(i["active"], true, "{i}");
+    k.ok(&["--private-key", es, "logout"]);
+    let ps = keys.join("fapi-ps256.pem");
+    k.ok(&[
+        "--private-key",
+        ps.to_str().unwrap(),
+        "--key-alg",
+        "PS256",
+        "pat",
+    ]);
+    let ed = keys.join("fapi-eddsa.pem");
+    k.ok(&["--private-key", ed.to_str().unwrap(), "pat"]);
+
+    let s = Kcc::in_realm(
+        client_auth::REALM,
+        client_auth::SECRET_JWT_CLIENT,
+        Some(client_auth::SECRET_JWT_SECRET),
+    );
+    s.ok(&["--client-secret-jwt", "pat"]);
+    let basic = s.run(&["pat"]);
+    assert!(
+        !basic.status.success(),
+        "the client accepts only client_secret_jwt"
+    );
+
+    let stranger = std::env::temp_dir().join(format!("kcc-stranger-{}.pem", std::process::id()));
+    let key = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .output()
+        .unwrap();
+    std::fs::write(&stranger, &key.stdout).unwrap();
+    let o = k.run(&["--private-key", stranger.to_str().unwrap(), "pat"]);
+    let _ = std::fs::remove_file(&stranger);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("invalid_client"), "{err}");
 }

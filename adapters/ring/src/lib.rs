@@ -10,8 +10,10 @@
 //! # let _ = verifier;
 //! ```
 
+mod keycloak_json;
 mod signer;
 
+pub use keycloak_json::{client_assertion_from_keycloak_json, SystemClock};
 pub use signer::{KeyError, RingSigner};
 
 use base64::Engine as _;

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod browser;
 pub mod canned;
+pub mod client_auth;
 pub mod conformance;
 pub mod e2e;
 pub mod keycloak;
