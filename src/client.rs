@@ -99,7 +99,10 @@ impl Client {
 
     /// Starts a login (the seed's `login()`): see [`LoginBuilder`].
     pub fn login(&self) -> LoginBuilder<'_> {
-        LoginBuilder::new(&self.config, &self.provider.authorization_endpoint)
+        LoginBuilder::new(&self.config, &self.provider.authorization_endpoint).pushed_at(
+            self.provider.pushed_authorization_request_endpoint.as_ref(),
+            self.provider.require_pushed_authorization_requests,
+        )
     }
 
     /// Finishes a login (the seed's `callback(code)`): checks the authorization response

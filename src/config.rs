@@ -146,6 +146,9 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
     /// How long a pending login stays valid, in seconds.
     pub login_ttl_secs: u64,
+    /// Push every authorization request (RFC 9126), as a client whose Keycloak configuration
+    /// requires it must.
+    pub pushed_authorization_requests: bool,
     /// How token claims are checked (leeway, `iat` age, `auth_time`, `typ`).
     pub claim_rules: ClaimRules,
 }
@@ -208,6 +211,7 @@ impl ClientConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             login_ttl_secs: 600,
             claim_rules: ClaimRules::default(),
+            par: false,
         }
     }
 
@@ -398,6 +402,7 @@ pub struct ClientConfigBuilder {
     max_body_bytes: usize,
     login_ttl_secs: u64,
     claim_rules: ClaimRules,
+    par: bool,
 }
 
 impl ClientConfigBuilder {
@@ -420,6 +425,14 @@ impl ClientConfigBuilder {
     /// [`client_assertion`](Self::client_assertion) (`keycloak_client_ring` does it).
     pub fn keycloak_json_jwt(&self) -> Option<&KeycloakJsonJwt> {
         self.keycloak_json_jwt.as_ref()
+    }
+
+    /// Pushes every authorization request (RFC 9126): logins go through
+    /// [`LoginBuilder::build_pushed`](crate::LoginBuilder::build_pushed) (the agent and the
+    /// middleware do it by themselves).
+    pub fn pushed_authorization_requests(mut self, on: bool) -> Self {
+        self.par = on;
+        self
     }
 
     /// Sends the secret in the form body (`client_secret_post`) instead of HTTP Basic.
@@ -558,6 +571,7 @@ impl ClientConfigBuilder {
             scopes: self.scopes,
             max_body_bytes: self.max_body_bytes,
             login_ttl_secs: self.login_ttl_secs,
+            pushed_authorization_requests: self.par,
             claim_rules: self.claim_rules,
         })
     }

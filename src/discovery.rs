@@ -61,6 +61,12 @@ pub struct ProviderMetadata {
     /// `token_endpoint_auth_methods_supported`
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `pushed_authorization_request_endpoint` (RFC 9126 §5)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<url::Url>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §5)
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// `token_endpoint_auth_signing_alg_values_supported`
     #[serde(default)]
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,

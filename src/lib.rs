@@ -55,6 +55,7 @@ mod login;
 mod logout_url;
 mod operation;
 mod operations;
+mod par;
 mod response;
 mod revocation;
 mod secret;
@@ -93,6 +94,7 @@ pub use keycloak::{Keycloak, KeycloakBuilder};
 pub use login::{pkce_challenge, random_token, LoginBuilder, PendingLogin};
 pub use logout_url::LogoutUrlBuilder;
 pub use operation::Operation;
+pub use par::PushedLogin;
 pub use revocation::{RevocationRequest, TokenTypeHint};
 pub use secret::{
     constant_time_eq, is_b64token, AccessToken, AuthorizationCode, ClientSecret, DeviceCode,

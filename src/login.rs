@@ -74,6 +74,10 @@ impl LoginSecrets {
 pub struct LoginBuilder<'a> {
     config: &'a ClientConfig,
     authorization_endpoint: &'a url::Url,
+    /// `pushed_authorization_request_endpoint`, when discovered.
+    par_endpoint: Option<&'a url::Url>,
+    /// The server requires PAR (`require_pushed_authorization_requests`).
+    par_required: bool,
     redirect_uri: Option<String>,
     /// Whether `redirect_uri` still needs validating (it was set by the caller, not the config).
     redirect_unchecked: bool,
@@ -90,6 +94,8 @@ impl<'a> LoginBuilder<'a> {
         LoginBuilder {
             config,
             authorization_endpoint,
+            par_endpoint: None,
+            par_required: false,
             redirect_uri: config.redirect_uri.as_ref().map(|u| u.to_string()),
             redirect_unchecked: false,
             scopes: config.scopes.clone(),
@@ -209,14 +215,63 @@ impl<'a> LoginBuilder<'a> {
         self
     }
 
+    /// With the pushed authorization endpoint of the provider (RFC 9126), and whether the
+    /// provider requires it.
+    pub(crate) fn pushed_at(mut self, endpoint: Option<&'a url::Url>, required: bool) -> Self {
+        self.par_endpoint = endpoint;
+        self.par_required = required;
+        self
+    }
+
+    /// Whether this login must be pushed (RFC 9126 §5–6): the provider's
+    /// `require_pushed_authorization_requests` or the client's configuration.
+    pub fn must_push(&self) -> bool {
+        self.par_required || self.config.pushed_authorization_requests
+    }
+
     /// Generates fresh `state`, `nonce` and PKCE verifier and returns the URL to redirect the
-    /// browser to, plus the pending login to keep.
+    /// browser to, plus the pending login to keep. When the login [must be
+    /// pushed](Self::must_push) this refuses with [`Error::Config`]: use
+    /// [`build_pushed`](Self::build_pushed).
     pub fn build<R: CryptoRng + ?Sized>(
         self,
         rng: &mut R,
         now: UnixTime,
     ) -> Result<(url::Url, PendingLogin), Error> {
         self.build_with(LoginSecrets::generate(rng), now)
+    }
+
+    /// A pushed authorization request (RFC 9126): the parameters go to the provider over the
+    /// back channel with client authentication; its answer gives the browser URL, which holds
+    /// only `client_id` and `request_uri`. Send the returned exchange, then redirect.
+    pub fn build_pushed<R: CryptoRng + ?Sized>(
+        self,
+        rng: &mut R,
+        now: UnixTime,
+    ) -> Result<crate::par::PushedLogin, Error> {
+        self.build_pushed_with(LoginSecrets::generate(rng), now)
+    }
+
+    pub(crate) fn build_pushed_with(
+        self,
+        secrets: LoginSecrets,
+        now: UnixTime,
+    ) -> Result<crate::par::PushedLogin, Error> {
+        let endpoint = self
+            .par_endpoint
+            .ok_or(Error::MissingEndpoint(
+                "pushed_authorization_request_endpoint",
+            ))?
+            .clone();
+        let (config, authorization_endpoint) = (self.config, self.authorization_endpoint);
+        let (params, pending) = self.parameters(secrets, now)?;
+        Ok(crate::par::PushedLogin::new(
+            config,
+            config.to_backchannel(&endpoint),
+            config.to_browser(authorization_endpoint),
+            params,
+            pending,
+        ))
     }
 
     /// [`build`](Self::build) with secrets drawn earlier (an operation that must discover
@@ -226,6 +281,25 @@ impl<'a> LoginBuilder<'a> {
         secrets: LoginSecrets,
         now: UnixTime,
     ) -> Result<(url::Url, PendingLogin), Error> {
+        if self.must_push() {
+            return Err(Error::Config(
+                "this login must use a pushed authorization request (RFC 9126): the provider \
+                 or the client configuration requires it; use build_pushed"
+                    .into(),
+            ));
+        }
+        let mut url = self.config.to_browser(self.authorization_endpoint);
+        let (params, pending) = self.parameters(secrets, now)?;
+        url.query_pairs_mut().extend_pairs(params.iter());
+        Ok((url, pending))
+    }
+
+    /// The authorization request's parameters and the pending login.
+    fn parameters(
+        self,
+        secrets: LoginSecrets,
+        now: UnixTime,
+    ) -> Result<(Vec<(String, String)>, PendingLogin), Error> {
         if let Some(name) = &self.refused {
             return Err(Error::Config(format!(
                 "the login parameter `{}` is set by the builder; use its typed setter",
@@ -253,23 +327,22 @@ impl<'a> LoginBuilder<'a> {
             nonce,
             verifier,
         } = secrets;
-        let mut url = self.config.to_browser(self.authorization_endpoint);
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client_id)
-                .append_pair("redirect_uri", &redirect_uri)
-                .append_pair("scope", &scope)
-                .append_pair("state", state.secret())
-                .append_pair("nonce", nonce.secret())
-                .append_pair("code_challenge", &pkce_challenge(&verifier))
-                .append_pair("code_challenge_method", "S256");
-            for (k, v) in &self.params {
-                q.append_pair(k, v);
-            }
-        }
+        let mut params: Vec<(String, String)> = [
+            ("response_type", "code"),
+            ("client_id", self.config.client_id.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("scope", scope.as_str()),
+            ("state", state.secret()),
+            ("nonce", nonce.secret()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        params.push(("code_challenge".into(), pkce_challenge(&verifier)));
+        params.push(("code_challenge_method".into(), "S256".into()));
+        params.extend(self.params);
         Ok((
-            url,
+            params,
             PendingLogin {
                 state,
                 nonce,

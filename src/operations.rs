@@ -91,8 +91,13 @@ impl Agent {
     ) -> Operation<(url::Url, PendingLogin)> {
         let secrets = LoginSecrets::generate(rng);
         Operation::new(self, DISCOVERY, now, move |r, now| {
-            let built = customize(r.client.login()).build_with(secrets, now)?;
-            Ok(Box::new(Answer(Some(built))) as BoxFlow<_>)
+            let b = customize(r.client.login());
+            if b.must_push() {
+                // RFC 9126: the parameters go over the back channel first.
+                let pushed = b.build_pushed_with(secrets, now)?;
+                return Ok(Box::new(Single::new(pushed)) as BoxFlow<_>);
+            }
+            Ok(Box::new(Answer(Some(b.build_with(secrets, now)?))) as BoxFlow<_>)
         })
     }
 

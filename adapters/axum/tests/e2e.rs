@@ -1466,3 +1466,56 @@ fn unrefreshable_sessions_end_and_failed_callbacks_leave_nothing() {
     assert_eq!(p.status, 400, "{}", p.body);
     assert_eq!(store.pending_len(), 0, "no entry left behind");
 }
+
+/// The middleware setting `pushed_authorization_requests`: a login through howdy is pushed
+/// (the raw `Location` holds only `client_id` and `request_uri`) for a Keycloak client that
+/// requires PAR, and completes.
+#[test]
+fn logins_are_pushed_when_the_setting_asks() {
+    use keycloak_client_testkit::{client_auth, par};
+    let env = keycloak::require();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let settings = keycloak_client_web::KeycloakSettings {
+        server_url: Some(env.url.clone()),
+        realm: Some(client_auth::REALM.into()),
+        client_id: Some(par::PAR_CLIENT.into()),
+        client_secret: Some(par::PAR_SECRET.into()),
+        app_url: base.clone(),
+        callback_path: Some("/kc/callback".into()),
+        login_redirect_uri: "/howdy".into(),
+        pushed_authorization_requests: true,
+        ..Default::default()
+    };
+    let auth = settings.into_web_auth().unwrap();
+    let app = howdy::app(auth.clone());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let app = App { base, rt, auth };
+    let mut b = Browser::new();
+    let p = b.get(&app.url("/howdy")).unwrap();
+    assert_eq!(p.status, 302);
+    let raw = location(&p);
+    let (path, query) = raw.split_once('?').unwrap();
+    assert!(
+        path.ends_with("/realms/rkc-fapi/protocol/openid-connect/auth"),
+        "{raw}"
+    );
+    let names: Vec<&str> = query
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(names, ["client_id", "request_uri"], "raw Location: {raw}");
+    let cb = b.login(&raw, client_auth::USER, "fiona-pass").unwrap();
+    let p = b.get(cb.as_str()).unwrap();
+    assert_eq!(p.status, 302, "callback: {}", p.body);
+    let back = location(&p);
+    let page = b.get(&app.url(&back)).unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+}

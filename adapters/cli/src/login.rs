@@ -41,6 +41,7 @@ pub fn browser(
     ctx: &Ctx,
     port: u16,
     no_browser: bool,
+    par: bool,
     scopes: &[String],
     timeout: u64,
 ) -> Result<Saved> {
@@ -53,7 +54,14 @@ pub fn browser(
     for s in scopes {
         b = b.scope(s);
     }
-    let (url, pending) = b.build(&mut rand::rng(), now())?;
+    let (url, pending) = if par || b.must_push() {
+        // RFC 9126: the parameters go to Keycloak first; the URL carries only a request_uri.
+        ctx.kc
+            .http()
+            .exec(b.build_pushed(&mut rand::rng(), now())?)?
+    } else {
+        b.build(&mut rand::rng(), now())?
+    };
     eprintln!("Open this URL in a browser to log in:\n{url}");
     if !no_browser && !open_browser(url.as_str()) {
         eprintln!("(could not open a browser; open the URL yourself)");

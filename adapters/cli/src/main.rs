@@ -80,6 +80,10 @@ enum Command {
         /// Use the device authorization grant instead
         #[arg(long)]
         device: bool,
+        /// Push the authorization request first (RFC 9126 PAR); automatic when the server or
+        /// the client requires it
+        #[arg(long)]
+        par: bool,
         /// Extra scopes
         #[arg(long, value_delimiter = ' ')]
         scope: Vec<String>,
@@ -469,13 +473,14 @@ fn run(cli: Cli) -> Result<()> {
             port,
             no_browser,
             device,
+            par,
             scope,
             timeout,
         } => {
             let saved = if device {
                 login::device(&ctx, &scope, timeout)?
             } else {
-                login::browser(&ctx, port, no_browser, &scope, timeout)?
+                login::browser(&ctx, port, no_browser, par, &scope, timeout)?
             };
             ctx.store.save(&saved)?;
             out.value(

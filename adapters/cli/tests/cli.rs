@@ -91,8 +91,14 @@ impl Kcc {
     /// `kcc login --no-browser`, answered by logging in through Keycloak's form and delivering
     /// the redirect to kcc's loopback listener. Returns kcc's output.
     fn browser_login(&self, extra: &[&str], user: &str) -> Output {
+        self.browser_login_with(extra, &[], user)
+    }
+
+    /// [`browser_login`](Self::browser_login) with options of `kcc login` itself.
+    fn browser_login_with(&self, extra: &[&str], login_args: &[&str], user: &str) -> Output {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["login", "--no-browser", "--timeout", "60"]);
+        args.extend_from_slice(login_args);
         let mut child = self
             .cmd(&args)
             .stdout(Stdio::piped())
@@ -551,4 +557,18 @@ fn jwt_client_authentication() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("invalid_client"), "{err}");
+}
+
+/// `kcc login --par` pushes the authorization request; a client that requires PAR is served
+/// without the flag too (the client configuration does not know, so `--par` it is).
+#[test]
+fn login_with_pushed_authorization_request() {
+    use keycloak_client_testkit::{client_auth, par};
+    let k = Kcc::in_realm(client_auth::REALM, par::PAR_CLIENT, Some(par::PAR_SECRET));
+    let o = k.browser_login(&[], client_auth::USER);
+    assert!(!o.status.success(), "Keycloak refuses the unpushed login");
+    let o = k.browser_login_with(&[], &["--par"], client_auth::USER);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let me = k.json(&["userinfo"]);
+    assert_eq!(me["preferred_username"], client_auth::USER);
 }

@@ -325,11 +325,14 @@ impl Browser {
         username: &str,
         password: &str,
     ) -> Result<url::Url, String> {
-        let first = self.get(authorize_url)?;
+        // Redirects within Keycloak are followed, as a browser does.
+        let opened = self.get(authorize_url)?;
+        let first = self.follow(opened)?;
         let after = if first.status == 302 {
             first
         } else {
-            self.submit_login(&first, username, password)?
+            let posted = self.submit_login(&first, username, password)?;
+            self.follow(posted)?
         };
         if after.status != 302 {
             return Err(format!(

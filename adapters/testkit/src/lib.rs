@@ -12,5 +12,6 @@ pub mod conformance;
 pub mod e2e;
 pub mod keycloak;
 pub mod logout_tee;
+pub mod par;
 pub mod proxy;
 pub mod redis_env;

@@ -698,7 +698,11 @@ impl WebAuth {
         web: WebConfig,
         store: Arc<dyn SessionStore>,
     ) -> Result<Self, keycloak_client::Error> {
-        Self::new(ClientConfig::keycloak_json_builder(json)?, web, store)
+        // `credentials.jwt` / `credentials.secret-jwt` become client assertions here.
+        let b = keycloak_client_ring::client_assertion_from_keycloak_json(
+            ClientConfig::keycloak_json_builder(json)?,
+        )?;
+        Self::new(b, web, store)
     }
 
     /// The Keycloak client.
@@ -856,13 +860,35 @@ impl WebAuth {
         if let Some(r) = safe_return_to(&return_to) {
             b = b.return_to(r);
         }
-        let (url, pending) = match b.build(&mut rand::rng(), now()) {
-            Ok(x) => x,
-            Err(e) => {
-                return Outcome::Respond(WebResponse::text(
-                    500,
-                    &format!("login configuration error: {e}"),
-                ))
+        let config_error = |e: &dyn std::fmt::Display| {
+            tracing::error!(target: "keycloak_client::web", error = %e, "login configuration error");
+            Outcome::Respond(WebResponse::text(500, "login configuration error"))
+        };
+        let (url, pending) = if b.must_push() {
+            // RFC 9126: the authorization request goes to Keycloak first; the browser gets
+            // only its `request_uri`.
+            let pushed = match b.build_pushed(&mut rand::rng(), now()) {
+                Ok(p) => p,
+                Err(e) => return config_error(&e),
+            };
+            match self.kc.http().exec(pushed).await {
+                Ok(x) => x,
+                // Keycloak said no (the client is not allowed, bad parameters): a setup error.
+                Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
+                    return config_error(&e)
+                }
+                Err(e) => {
+                    tracing::warn!(target: "keycloak_client::web", error = %e, "pushed authorization request failed");
+                    return Outcome::Respond(WebResponse::text(
+                        503,
+                        "authentication service unavailable",
+                    ));
+                }
+            }
+        } else {
+            match b.build(&mut rand::rng(), now()) {
+                Ok(x) => x,
+                Err(e) => return config_error(&e),
             }
         };
         // Logins in progress are keyed by the browser's login cookie and their `state`: every

@@ -40,6 +40,9 @@ pub struct KeycloakSettings {
     pub api_audience: Option<String>,
     /// Refresh margin in seconds.
     pub refresh_margin_secs: Option<u64>,
+    /// Push every authorization request (RFC 9126), for clients whose Keycloak configuration
+    /// requires it (`pushed_authorization_requests`).
+    pub pushed_authorization_requests: bool,
 }
 
 impl KeycloakSettings {
@@ -75,7 +78,11 @@ impl KeycloakSettings {
             (Some(path), _) => {
                 let json = std::fs::read_to_string(path)
                     .map_err(|e| keycloak_client::Error::Config(format!("{path}: {e}")))?;
-                WebAuth::from_keycloak_json(&json, web, store)?
+                let b = keycloak_client_ring::client_assertion_from_keycloak_json(
+                    ClientConfig::keycloak_json_builder(&json)?,
+                )?
+                .pushed_authorization_requests(self.pushed_authorization_requests);
+                WebAuth::new(b, web, store)?
             }
             (None, Some(server)) => {
                 let realm = self
@@ -89,6 +96,7 @@ impl KeycloakSettings {
                 if let Some(s) = &self.client_secret {
                     b = b.client_secret(s);
                 }
+                b = b.pushed_authorization_requests(self.pushed_authorization_requests);
                 WebAuth::new(b, web, store)?
             }
             (None, None) => {
@@ -120,6 +128,10 @@ impl std::fmt::Debug for KeycloakSettings {
             .field("public_paths", &self.public_paths)
             .field("api_audience", &self.api_audience)
             .field("refresh_margin_secs", &self.refresh_margin_secs)
+            .field(
+                "pushed_authorization_requests",
+                &self.pushed_authorization_requests,
+            )
             .finish()
     }
 }

@@ -23,6 +23,8 @@ pub fn settings(keycloak_url: &str, app_url: &str) -> KeycloakSettings {
         public_paths: vec!["/public".into()],
         api_audience: Some("rkc-api".into()),
         refresh_margin_secs: None,
+        // `pushed_authorization_requests: true` for a client that requires PAR.
+        ..Default::default()
     }
 }
 
