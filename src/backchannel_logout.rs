@@ -37,6 +37,10 @@ impl Exchange for BackchannelLogout {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
         self.call.check_sent()?;
         expect_status("logout", &resp, &[200, 204], self.call.limit)

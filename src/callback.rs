@@ -374,6 +374,10 @@ impl CodeExchange {
                 }
                 self.state = ExchangeState::ReadyToSend;
             }
+            ExchangeState::AwaitingTokens if self.call.nonce_retry(&response) => {
+                // RFC 9449 §8: the code goes again, once, with the server's nonce.
+                self.state = ExchangeState::ReadyToSend;
+            }
             ExchangeState::AwaitingTokens => {
                 let tokens = self.call.token_set(&response, now)?;
                 match self.validate(tokens.clone(), now) {

@@ -172,6 +172,9 @@ impl Client {
             token: access_token.clone(),
             expected_sub: None,
             limit: self.config.max_body_bytes,
+            dpop: self.config.dpop.clone(),
+            nonce_retried: Default::default(),
+            proof_failure: Default::default(),
         })
     }
 

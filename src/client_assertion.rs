@@ -5,14 +5,12 @@
 //! retry never replays one. `aud` is the issuer identifier by default (FAPI 2.0 Security
 //! Profile §5.3.2.1, RFC 7523bis); older servers may want their token endpoint instead.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use base64::Engine as _;
 use rand_core::CryptoRng;
-use sha2::Digest as _;
 
 use crate::error::Error;
+use crate::jti::Jti;
 use crate::jws::Algorithm;
 use crate::jws_signer::{compact, Clock, JwsSigner};
 use crate::secret::ClientSecret;
@@ -36,33 +34,6 @@ pub enum AssertionAudience {
 enum Key {
     Signer(Arc<dyn JwsSigner>),
     Secret(ClientSecret, Algorithm),
-}
-
-/// Unique `jti`s without ambient randomness: SHA-256 of a secret seed (drawn once from the
-/// caller's RNG) and a counter.
-struct Jti {
-    seed: [u8; 32],
-    counter: AtomicU64,
-}
-
-impl Jti {
-    fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut seed = [0u8; 32];
-        rng.fill_bytes(&mut seed);
-        Jti {
-            seed,
-            counter: AtomicU64::new(0),
-        }
-    }
-
-    fn next(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let digest = sha2::Sha256::new()
-            .chain_update(self.seed)
-            .chain_update(n.to_be_bytes())
-            .finalize();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..24])
-    }
 }
 
 /// A source of client assertions for one client. Cloning shares the key and the `jti`

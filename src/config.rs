@@ -149,6 +149,8 @@ pub struct ClientConfig {
     /// Push every authorization request (RFC 9126), as a client whose Keycloak configuration
     /// requires it must.
     pub pushed_authorization_requests: bool,
+    /// DPoP (RFC 9449): a proof on every token and resource request, tokens bound to its key.
+    pub dpop: Option<crate::dpop::Dpop>,
     /// How token claims are checked (leeway, `iat` age, `auth_time`, `typ`).
     pub claim_rules: ClaimRules,
 }
@@ -212,6 +214,7 @@ impl ClientConfig {
             login_ttl_secs: 600,
             claim_rules: ClaimRules::default(),
             par: false,
+            dpop: None,
         }
     }
 
@@ -403,6 +406,7 @@ pub struct ClientConfigBuilder {
     login_ttl_secs: u64,
     claim_rules: ClaimRules,
     par: bool,
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl ClientConfigBuilder {
@@ -432,6 +436,13 @@ impl ClientConfigBuilder {
     /// middleware do it by themselves).
     pub fn pushed_authorization_requests(mut self, on: bool) -> Self {
         self.par = on;
+        self
+    }
+
+    /// DPoP-binds the tokens (RFC 9449): every token request and every request this client
+    /// makes with its access token carries a proof of `dpop`'s key; logins send `dpop_jkt`.
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.dpop = Some(dpop);
         self
     }
 
@@ -572,6 +583,7 @@ impl ClientConfigBuilder {
             max_body_bytes: self.max_body_bytes,
             login_ttl_secs: self.login_ttl_secs,
             pushed_authorization_requests: self.par,
+            dpop: self.dpop,
             claim_rules: self.claim_rules,
         })
     }

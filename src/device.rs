@@ -50,6 +50,10 @@ impl Exchange for DeviceAuthorizationRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, now: UnixTime) -> Result<DeviceAuthorization, Error> {
         self.call.check_sent()?;
         let r: DeviceAuthorizationResponse =

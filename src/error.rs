@@ -242,6 +242,11 @@ pub enum Error {
         supported: String,
     },
 
+    /// DPoP could not be followed (RFC 9449): a nonce loop, a nonce missing, a token that is
+    /// not bound although DPoP was asked for.
+    #[error("DPoP: {0}")]
+    Dpop(String),
+
     /// A JWT this client signs (a client assertion) could not be signed: the backend's short
     /// reason, never key material.
     #[error("signing failed: {0}")]

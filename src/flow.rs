@@ -21,6 +21,11 @@ pub trait Exchange {
     fn request(&self) -> Request;
     /// Processes the response.
     fn handle(self, response: Response, now: UnixTime) -> Result<Self::Output, Error>;
+    /// Whether to send a fresh [`request`](Self::request) instead of handling `response`:
+    /// only a DPoP nonce challenge, once (RFC 9449 §8). Default: never.
+    fn retry(&self, _response: &Response) -> bool {
+        false
+    }
 }
 
 /// What a [`Flow`] wants next.
@@ -180,6 +185,10 @@ impl<E: Exchange> Flow for Single<E> {
 
     fn handle_response(&mut self, response: Response, now: UnixTime) -> Result<(), Error> {
         match std::mem::replace(&mut self.state, SingleState::Gone) {
+            SingleState::Sent(e) if e.retry(&response) => {
+                self.state = SingleState::Ready(e);
+                Ok(())
+            }
             SingleState::Sent(e) => {
                 let out = self.ending.record(e.handle(response, now))?;
                 self.state = SingleState::Finished(out);

@@ -67,6 +67,10 @@ impl Exchange for IntrospectionRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Introspection, Error> {
         self.call.check_sent()?;
         parse_json("introspection", &resp, &[200], self.call.limit)

@@ -41,12 +41,14 @@ mod client_assertion;
 mod config;
 mod device;
 mod discovery;
+pub mod dpop;
 mod drive;
 mod error;
 mod flow;
 mod hmac;
 mod http;
 mod introspection;
+mod jti;
 pub mod jws;
 mod jws_signer;
 pub mod jwt;
@@ -82,6 +84,7 @@ pub use device::{
 pub use discovery::{
     DiscoverFlow, Discovered, DiscoveryRequest, ProviderMetadata, UmaDiscoveryRequest, UmaMetadata,
 };
+pub use dpop::Dpop;
 pub use drive::{drive, drive_async, drive_async_http, drive_with_sleep, AsyncHttp, Driver};
 pub use error::{Error, OAuthError, RequiredClaim};
 pub use flow::{Exchange, Flow, Single, Step};

@@ -340,6 +340,10 @@ impl<'a> LoginBuilder<'a> {
         .collect();
         params.push(("code_challenge".into(), pkce_challenge(&verifier)));
         params.push(("code_challenge_method".into(), "S256".into()));
+        if let Some(d) = &self.config.dpop {
+            // RFC 9449 §10: the code is bound to the DPoP key.
+            params.push(("dpop_jkt".into(), d.jkt().to_string()));
+        }
         params.extend(self.params);
         Ok((
             params,

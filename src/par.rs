@@ -66,6 +66,10 @@ impl Exchange for PushedLogin {
         self.call.request()
     }
 
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
+
     /// 201 with `request_uri` (RFC 9126 §2.2); an OAuth error body is a typed
     /// [`Error::OAuth`].
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Self::Output, Error> {

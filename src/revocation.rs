@@ -41,6 +41,10 @@ impl Exchange for RevocationRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
         self.call.check_sent()?;
         expect_status("revocation", &resp, &[200, 204], self.call.limit)

@@ -181,6 +181,10 @@ pub(crate) struct TokenCall {
     pub assertion_aud: String,
     /// Why the last request went out without its client assertion (reported by `parse`).
     pub auth_failure: std::sync::Arc<std::sync::OnceLock<Error>>,
+    /// The DPoP key, when tokens are DPoP-bound.
+    pub dpop: Option<crate::dpop::Dpop>,
+    /// Whether the request was already sent again for a DPoP nonce (once at most).
+    pub nonce_retried: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// How an ID token in the response is checked; `None` only for the code exchange, which
     /// checks it with its own policy before releasing anything.
     pub id_token_check: Option<Box<IdTokenExpectations>>,
@@ -232,6 +236,8 @@ impl TokenCall {
                 _ => String::new(),
             },
             auth_failure: Default::default(),
+            dpop: config.dpop.clone(),
+            nonce_retried: Default::default(),
             id_token_check: Some(Box::new(IdTokenExpectations::for_client(config))),
         }
     }
@@ -287,7 +293,50 @@ impl TokenCall {
             }
         }
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-        req.form(&pairs)
+        let req = req.form(&pairs);
+        match &self.dpop {
+            // RFC 9449 §5: a proof on every token request (no `ath`: no token is presented).
+            Some(d) => match d.proof(req.method, &req.url, None) {
+                Ok(proof) => req.header("dpop", proof),
+                Err(e) => {
+                    let _ = self.auth_failure.set(e);
+                    req
+                }
+            },
+            None => req,
+        }
+    }
+
+    /// A DPoP nonce challenge (RFC 9449 §8): the nonce is kept and the request goes again,
+    /// once. Every response's `DPoP-Nonce` is kept for the next request.
+    pub(crate) fn nonce_retry(&self, resp: &Response) -> bool {
+        let Some(d) = &self.dpop else {
+            return false;
+        };
+        let fresh = d.learn_nonce(&self.url, resp);
+        fresh
+            && crate::dpop::asks_for_nonce(resp)
+            && !self
+                .nonce_retried
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A nonce challenge that is not followed: the server asked again after the retry, or
+    /// gave no usable nonce.
+    fn nonce_refusal(&self, resp: &Response) -> Option<Error> {
+        if self.dpop.is_none() || !crate::dpop::asks_for_nonce(resp) {
+            return None;
+        }
+        Some(Error::Dpop(
+            if self
+                .nonce_retried
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                "the server asked for a new DPoP nonce again after one retry".into()
+            } else {
+                "the server asked for a DPoP nonce without giving a usable one".into()
+            },
+        ))
     }
 
     /// What could not go out with the request (a bearer token of the wrong syntax, a client
@@ -308,9 +357,25 @@ impl TokenCall {
         }
     }
 
+    /// `Bearer`, or `DPoP` when the request carried a proof: a DPoP request answered with a
+    /// bearer token is refused (the token would not be bound; RFC 9449 §5).
+    pub(crate) fn check_token_type(&self, token_type: &str) -> Result<(), Error> {
+        match &self.dpop {
+            None => check_bearer(token_type),
+            Some(_) if token_type.eq_ignore_ascii_case("dpop") => Ok(()),
+            Some(_) => Err(Error::Dpop(format!(
+                "a DPoP token request was answered with token_type `{}`: the token is not bound",
+                crate::error::sanitize(token_type)
+            ))),
+        }
+    }
+
     /// Parses a success response.
     pub(crate) fn parse(&self, resp: &Response) -> Result<TokenResponse, Error> {
         self.check_sent()?;
+        if let Some(e) = self.nonce_refusal(resp) {
+            return Err(e);
+        }
         TokenResponse::parse_as(self.what, resp, self.limit)
     }
 
@@ -325,7 +390,7 @@ impl TokenCall {
     /// Parses a `Bearer` token response and checks its ID token.
     pub(crate) fn token_set(&self, resp: &Response, now: UnixTime) -> Result<TokenSet, Error> {
         let r = self.parse(resp)?;
-        check_bearer(&r.token_type)?;
+        self.check_token_type(&r.token_type)?;
         self.finish(r, now)
     }
 }
@@ -379,6 +444,10 @@ impl Exchange for RefreshRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
         let mut t = self.call.token_set(&resp, now)?;
         if t.refresh_token.is_none() {
@@ -423,6 +492,10 @@ impl Exchange for ClientCredentialsRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
         self.call.token_set(&resp, now)
     }
@@ -457,6 +530,10 @@ impl Exchange for PasswordRequest {
     type Output = TokenSet;
     fn request(&self) -> Request {
         self.call.request()
+    }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
         self.call.token_set(&resp, now)

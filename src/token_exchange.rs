@@ -5,7 +5,7 @@ use crate::flow::Exchange;
 use crate::http::{Request, Response};
 use crate::jwt::check_id_token_unsigned;
 use crate::time::UnixTime;
-use crate::token::{check_bearer, TokenCall, TokenSet};
+use crate::token::{TokenCall, TokenSet};
 
 /// RFC 8693 §3 token type URI for access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -64,6 +64,10 @@ impl Exchange for TokenExchangeRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, now: UnixTime) -> Result<TokenSet, Error> {
         let r = self.call.parse(&resp)?;
         let issued = r.issued_token_type.as_deref().ok_or(Error::MissingField {
@@ -80,7 +84,7 @@ impl Exchange for TokenExchangeRequest {
         }
         // RFC 8693 §2.2.1: `N_A` when the issued token is not an access token.
         if issued == ACCESS_TOKEN_TYPE || !r.token_type.eq_ignore_ascii_case("N_A") {
-            check_bearer(&r.token_type)?;
+            self.call.check_token_type(&r.token_type)?;
         }
         // An ID token (in `id_token`, or issued in `access_token`) is minted for the requested
         // audience when there is exactly one, else for this client: check it as one.

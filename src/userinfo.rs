@@ -44,6 +44,11 @@ pub struct UserInfoRequest {
     pub(crate) token: AccessToken,
     pub(crate) expected_sub: Option<String>,
     pub(crate) limit: usize,
+    /// The DPoP key the token is bound to.
+    pub(crate) dpop: Option<crate::dpop::Dpop>,
+    pub(crate) nonce_retried: std::sync::atomic::AtomicBool,
+    /// Why the proof could not be made (reported by `handle`).
+    pub(crate) proof_failure: std::sync::OnceLock<Error>,
 }
 
 impl UserInfoRequest {
@@ -58,12 +63,35 @@ impl Exchange for UserInfoRequest {
     type Output = UserInfo;
 
     fn request(&self) -> Request {
-        Request::new(Method::Get, self.url.clone())
-            .header("authorization", format!("Bearer {}", self.token.secret()))
-            .header("accept", "application/json")
+        let req = Request::new(Method::Get, self.url.clone()).header("accept", "application/json");
+        match &self.dpop {
+            // RFC 9449 §7.1: `Authorization: DPoP` and a proof with `ath`.
+            Some(d) => match d.authorize(req.clone(), self.token.secret()) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = self.proof_failure.set(e);
+                    req
+                }
+            },
+            None => req.header("authorization", format!("Bearer {}", self.token.secret())),
+        }
+    }
+
+    fn retry(&self, response: &Response) -> bool {
+        let Some(d) = &self.dpop else {
+            return false;
+        };
+        d.learn_nonce(&self.url, response)
+            && crate::dpop::asks_for_nonce(response)
+            && !self
+                .nonce_retried
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     fn handle(self, resp: Response, _now: UnixTime) -> Result<UserInfo, Error> {
+        if let Some(e) = self.proof_failure.get() {
+            return Err(e.clone());
+        }
         if resp.status == 200 && resp.media_type().as_deref() == Some("application/jwt") {
             return Err(Error::WrongContentType {
                 what: "userinfo",

@@ -9,7 +9,7 @@ use crate::http::{Request, Response};
 use crate::response::{error_from, parse_json};
 use crate::secret::{AccessToken, PermissionTicket, PersistedClaimsToken};
 use crate::time::UnixTime;
-use crate::token::{check_bearer, TokenCall, TokenSet};
+use crate::token::{TokenCall, TokenSet};
 
 use super::{GrantedPermission, UMA_TICKET_GRANT};
 
@@ -153,9 +153,13 @@ impl Exchange for RptRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, now: UnixTime) -> Result<Rpt, Error> {
         let mut r = self.call.parse(&resp)?;
-        check_bearer(&r.token_type)?;
+        self.call.check_token_type(&r.token_type)?;
         let upgraded = r.upgraded.unwrap_or(false);
         let pct =
             match r.extra.remove("pct") {
@@ -192,6 +196,10 @@ impl Exchange for DecisionRequest {
     fn request(&self) -> Request {
         self.call.request()
     }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
+    }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<bool, Error> {
         self.call.check_sent()?;
         if resp.status == 403 || resp.status == 401 {
@@ -217,6 +225,10 @@ impl Exchange for PermissionsRequest {
     type Output = Vec<GrantedPermission>;
     fn request(&self) -> Request {
         self.call.request()
+    }
+
+    fn retry(&self, response: &Response) -> bool {
+        self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Vec<GrantedPermission>, Error> {
         self.call.check_sent()?;

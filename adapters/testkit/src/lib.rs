@@ -9,6 +9,7 @@ pub mod browser;
 pub mod canned;
 pub mod client_auth;
 pub mod conformance;
+pub mod dpop;
 pub mod e2e;
 pub mod keycloak;
 pub mod logout_tee;

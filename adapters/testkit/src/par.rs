@@ -155,6 +155,7 @@ pub fn par_with_private_key_jwt(s: &dyn Sender) {
 macro_rules! fapi_tests {
     ($sender:expr) => {
         $crate::client_auth_tests!($sender);
+        $crate::dpop_tests!($sender);
         #[test]
         fn par_required_by_the_client() {
             $crate::par::par_required(&$sender)

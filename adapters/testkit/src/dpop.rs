@@ -1,0 +1,192 @@
+//! End-to-end scenarios for DPoP (RFC 9449), the client side, against the local Keycloak's
+//! `rkc-fapi` realm: a confidential client whose tokens must be DPoP-bound (`fapi-dpop`) and a
+//! public one (`fapi-public-dpop`, whose refresh tokens are bound too).
+
+use std::sync::Arc;
+
+use keycloak_client::{
+    Algorithm, CallbackParams, Client, ClientConfig, DiscoverFlow, Dpop, Error, IdTokenPolicy,
+    LoginTokens, TokenSet, TokenTypeHint,
+};
+use keycloak_client_ring::{RingSigner, SystemClock};
+
+use crate::browser::Browser;
+use crate::client_auth::{REALM, USER};
+use crate::conformance::Sender;
+use crate::e2e::{exec, now, run};
+use crate::keycloak::{self, REDIRECT_URI};
+
+/// The confidential client that requires DPoP-bound tokens.
+pub const DPOP_CLIENT: &str = "fapi-dpop";
+/// Its secret.
+pub const DPOP_SECRET: &str = "fapi-dpop-secret";
+/// The public client with DPoP-bound tokens.
+pub const PUBLIC_DPOP_CLIENT: &str = "fapi-public-dpop";
+
+/// A fresh DPoP key.
+pub fn fresh_dpop(alg: Algorithm) -> Dpop {
+    Dpop::new(
+        RingSigner::generate(alg).unwrap().shared(),
+        Arc::new(SystemClock),
+        &mut rand::rng(),
+    )
+    .unwrap()
+}
+
+/// A discovered client of the realm, with `dpop` when given.
+pub fn client(s: &dyn Sender, id: &str, secret: Option<&str>, dpop: Option<Dpop>) -> Client {
+    let env = keycloak::require();
+    let mut b = ClientConfig::keycloak(&env.url, REALM, id).redirect_uri(REDIRECT_URI);
+    if let Some(sec) = secret {
+        b = b.client_secret(sec);
+    }
+    if let Some(d) = dpop {
+        b = b.dpop(d);
+    }
+    let cfg = b.build().unwrap();
+    let d = run(s, DiscoverFlow::new(&cfg, false)).expect("discovery");
+    Client::new(cfg, d)
+}
+
+fn login(s: &dyn Sender, c: &Client) -> LoginTokens {
+    let (url, pending) = c.login().build(&mut rand::rng(), now()).unwrap();
+    let jkt = c.config.dpop.as_ref().unwrap().jkt().to_string();
+    assert!(
+        url.query_pairs().any(|(k, v)| k == "dpop_jkt" && v == jkt),
+        "the code is bound to the key: {url}"
+    );
+    let cb = Browser::new()
+        .login(url.as_str(), USER, "fiona-pass")
+        .unwrap();
+    run(
+        s,
+        c.callback(
+            pending,
+            &CallbackParams::from_url(&cb).unwrap(),
+            IdTokenPolicy::DangerSkipSignature,
+            now(),
+        )
+        .unwrap(),
+    )
+    .expect("code exchange with a proof")
+}
+
+/// The `cnf.jkt` of an access token.
+fn cnf_jkt(t: &TokenSet) -> Option<String> {
+    let claims = keycloak_client::jwt::decode_unverified(t.access_token.secret())
+        .unwrap()
+        .claims;
+    claims
+        .0
+        .get("cnf")?
+        .get("jkt")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn assert_unauthorized(e: &Error, what: &str) {
+    assert!(
+        matches!(
+            e,
+            Error::OAuth { status: 401, .. } | Error::UnexpectedStatus { status: 401, .. }
+        ),
+        "{what}: {e:?}"
+    );
+}
+
+/// A confidential client: login (with `dpop_jkt`), code exchange, userinfo, refresh, client
+/// credentials and introspection with proofs; every token is bound to the key (`cnf.jkt`);
+/// the access token is refused by Keycloak without its proof or with another key's.
+pub fn dpop_confidential_client(s: &dyn Sender) {
+    for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+        let dpop = fresh_dpop(alg);
+        let jkt = dpop.jkt().to_string();
+        let c = client(s, DPOP_CLIENT, Some(DPOP_SECRET), Some(dpop));
+        let t = login(s, &c);
+        assert!(
+            t.tokens.token_type.eq_ignore_ascii_case("dpop"),
+            "{}",
+            t.tokens.token_type
+        );
+        assert_eq!(
+            cnf_jkt(&t.tokens).as_deref(),
+            Some(jkt.as_str()),
+            "{alg}: bound"
+        );
+        let me =
+            exec(s, c.userinfo(&t.tokens.access_token).unwrap()).expect("userinfo with a proof");
+        assert_eq!(me.preferred_username.as_deref(), Some(USER));
+
+        // The token without its proof (as Bearer), and with another key's proof.
+        let plain = client(s, DPOP_CLIENT, Some(DPOP_SECRET), None);
+        let e = exec(s, plain.userinfo(&t.tokens.access_token).unwrap()).unwrap_err();
+        assert_unauthorized(&e, "a DPoP-bound token as Bearer");
+        let thief = client(
+            s,
+            DPOP_CLIENT,
+            Some(DPOP_SECRET),
+            Some(fresh_dpop(Algorithm::ES256)),
+        );
+        let e = exec(s, thief.userinfo(&t.tokens.access_token).unwrap()).unwrap_err();
+        assert_unauthorized(&e, "another key's proof");
+
+        let r = exec(s, c.refresh(&t.tokens).unwrap()).expect("refresh with a proof");
+        assert_eq!(cnf_jkt(&r).as_deref(), Some(jkt.as_str()));
+        let pat = exec(s, c.pat().unwrap()).expect("client credentials with a proof");
+        assert_eq!(cnf_jkt(&pat).as_deref(), Some(jkt.as_str()));
+        let i = exec(
+            s,
+            c.introspect(r.access_token.secret(), Some(TokenTypeHint::AccessToken))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(i.active);
+        exec(s, c.logout(r.refresh_token.as_ref().unwrap()).unwrap()).unwrap();
+    }
+}
+
+/// A public client: its refresh token is bound too, so a stolen one is useless without the
+/// key, and refreshing with the key works.
+pub fn dpop_public_client_refresh_is_bound(s: &dyn Sender) {
+    let c = client(
+        s,
+        PUBLIC_DPOP_CLIENT,
+        None,
+        Some(fresh_dpop(Algorithm::ES256)),
+    );
+    let t = login(s, &c);
+    let thief = client(
+        s,
+        PUBLIC_DPOP_CLIENT,
+        None,
+        Some(fresh_dpop(Algorithm::ES256)),
+    );
+    let e = exec(s, thief.refresh(&t.tokens).unwrap()).unwrap_err();
+    assert!(
+        e.is_definitive(),
+        "a stolen refresh token with another key: {e}"
+    );
+    let no_key = client(s, PUBLIC_DPOP_CLIENT, None, None);
+    let e = exec(s, no_key.refresh(&t.tokens).unwrap()).unwrap_err();
+    assert!(
+        e.is_definitive(),
+        "a stolen refresh token without a key: {e}"
+    );
+    let r = exec(s, c.refresh(&t.tokens).unwrap()).expect("the owner refreshes");
+    assert!(r.token_type.eq_ignore_ascii_case("dpop"));
+}
+
+/// The DPoP scenarios as `#[test]`s for one adapter's sender.
+#[macro_export]
+macro_rules! dpop_tests {
+    ($sender:expr) => {
+        #[test]
+        fn dpop_confidential_client() {
+            $crate::dpop::dpop_confidential_client(&$sender)
+        }
+        #[test]
+        fn dpop_public_client_refresh_is_bound() {
+            $crate::dpop::dpop_public_client_refresh_is_bound(&$sender)
+        }
+    };
+}

@@ -1,0 +1,236 @@
+//! DPoP (RFC 9449), the client side in the core: the proof on token and resource requests,
+//! `dpop_jkt`, a nonce challenge answered once, a nonce loop and an unbound token as typed
+//! errors.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use common::NOW;
+use keycloak_client::{
+    Algorithm, Client, ClientConfig, Discovered, Dpop, Error, Exchange, FixedClock, Flow, Request,
+    Response, Single, Step,
+};
+use keycloak_client_ring::RingSigner;
+
+fn dpop() -> Dpop {
+    Dpop::new(
+        RingSigner::generate(Algorithm::ES256).unwrap().shared(),
+        Arc::new(FixedClock(NOW)),
+        &mut rand::rng(),
+    )
+    .unwrap()
+}
+
+fn client(d: &Dpop) -> Client {
+    let cfg = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .redirect_uri("http://127.0.0.1/callback")
+        .dpop(d.clone())
+        .build()
+        .unwrap();
+    Client::new(
+        cfg,
+        Discovered {
+            provider: common::provider(),
+            uma: None,
+            fetched_at: NOW,
+        },
+    )
+}
+
+fn decode(part: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The proof a request carries: header and claims, its signature checked with its own key.
+fn proof(req: &Request) -> (serde_json::Value, serde_json::Value) {
+    let p = req.header_value("dpop").expect("a DPoP header");
+    let parts: Vec<&str> = p.split('.').collect();
+    let (h, c) = (decode(parts[0]), decode(parts[1]));
+    let jwk: keycloak_client::Jwk = serde_json::from_value(h["jwk"].clone()).unwrap();
+    use keycloak_client::JwsVerifier as _;
+    keycloak_client_ring::RingVerifier
+        .verify(
+            Algorithm::ES256,
+            keycloak_client::VerificationKey::Public(&jwk),
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[2])
+                .unwrap(),
+        )
+        .expect("signed by the key in its header");
+    (h, c)
+}
+
+fn json(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut h: Vec<(String, String)> = vec![("content-type".into(), "application/json".into())];
+    h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Response::new(status, h, body.as_bytes().to_vec())
+}
+
+const DPOP_TOKENS: &str =
+    r#"{"access_token":"at-1","token_type":"DPoP","expires_in":300,"refresh_token":"rt-1"}"#;
+const NONCE_PLEASE: &str = r#"{"error":"use_dpop_nonce","error_description":"nonce"}"#;
+
+#[test]
+fn token_requests_carry_a_proof_and_logins_bind_the_code() {
+    let d = dpop();
+    let c = client(&d);
+    let req = c.pat().unwrap().request();
+    let (h, claims) = proof(&req);
+    assert_eq!(h["typ"], "dpop+jwt");
+    assert_eq!(h["alg"], "ES256");
+    assert!(h["jwk"].get("d").is_none(), "no private member");
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(
+        claims["htu"],
+        "http://127.0.0.1:18080/realms/rkc/protocol/openid-connect/token"
+    );
+    assert_eq!(claims["iat"], NOW.0);
+    assert!(claims.get("ath").is_none(), "no token presented");
+    assert!(claims.get("nonce").is_none(), "no nonce given yet");
+    let (_, again) = proof(&c.pat().unwrap().request());
+    assert_ne!(claims["jti"], again["jti"], "a jti per proof");
+    let (url, _) = c.login().build(&mut rand::rng(), NOW).unwrap();
+    assert!(url
+        .query_pairs()
+        .any(|(k, v)| k == "dpop_jkt" && v == d.jkt()));
+    // a resource request: `Authorization: DPoP`, `ath`, `htu` without the query
+    let ui = c
+        .userinfo(&keycloak_client::AccessToken::new("at-1"))
+        .unwrap()
+        .request();
+    assert_eq!(ui.header_value("authorization"), Some("DPoP at-1"));
+    let (_, claims) = proof(&ui);
+    assert_eq!(claims["htm"], "GET");
+    assert_eq!(claims["ath"], keycloak_client::dpop::ath("at-1"));
+    let u: url::Url = "https://rs.example/api/x?page=2#frag".parse().unwrap();
+    assert_eq!(keycloak_client::dpop::htu(&u), "https://rs.example/api/x");
+}
+
+/// RFC 9449 §8: `use_dpop_nonce` with a `DPoP-Nonce` header is answered once with a new
+/// proof carrying the nonce; the nonce is kept for the next requests.
+#[test]
+fn a_nonce_challenge_is_answered_once_and_remembered() {
+    let d = dpop();
+    let c = client(&d);
+    let mut flow = Single::new(c.pat().unwrap());
+    let Ok(Step::Send(first)) = flow.poll() else {
+        panic!()
+    };
+    assert!(proof(&first).1.get("nonce").is_none());
+    flow.handle_response(json(400, &[("dpop-nonce", "n-1")], NONCE_PLEASE), NOW)
+        .unwrap();
+    let Ok(Step::Send(second)) = flow.poll() else {
+        panic!("sent again")
+    };
+    assert_eq!(proof(&second).1["nonce"], "n-1");
+    flow.handle_response(json(200, &[], DPOP_TOKENS), NOW)
+        .unwrap();
+    let Ok(Step::Done(t)) = flow.poll() else {
+        panic!()
+    };
+    assert_eq!(t.token_type, "DPoP");
+    // the next request already has it
+    assert_eq!(proof(&c.refresh(&t).unwrap().request()).1["nonce"], "n-1");
+}
+
+/// A hostile server: a new nonce on every try. One retry, then a clear error, never a loop.
+#[test]
+fn a_server_demanding_a_new_nonce_every_time_gets_one_retry() {
+    let c = client(&dpop());
+    let mut flow = Single::new(c.pat().unwrap());
+    let mut sent = 0;
+    let out = loop {
+        match flow.poll() {
+            Ok(Step::Send(_)) => {
+                sent += 1;
+                assert!(sent <= 2, "never more than one retry");
+                let nonce = format!("n-{sent}");
+                if let Err(e) =
+                    flow.handle_response(json(400, &[("dpop-nonce", &nonce)], NONCE_PLEASE), NOW)
+                {
+                    break e;
+                }
+            }
+            Ok(_) => panic!("no success"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(sent, 2);
+    assert!(
+        matches!(out, Error::Dpop(ref m) if m.contains("again")),
+        "{out:?}"
+    );
+    // no nonce at all in the challenge: no retry, a clear error
+    let mut flow = Single::new(c.pat().unwrap());
+    let _ = flow.poll();
+    let e = flow
+        .handle_response(json(400, &[], NONCE_PLEASE), NOW)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Dpop(ref m) if m.contains("usable")),
+        "{e:?}"
+    );
+    // a nonce that is not NQCHAR (a header injection attempt) is not used
+    let mut flow = Single::new(c.pat().unwrap());
+    let _ = flow.poll();
+    let e = flow
+        .handle_response(json(400, &[("dpop-nonce", "a\"b")], NONCE_PLEASE), NOW)
+        .unwrap_err();
+    assert!(matches!(e, Error::Dpop(_)), "{e:?}");
+}
+
+/// A hostile server answering a DPoP request with a bearer token: refused, the token would not
+/// be bound.
+#[test]
+fn a_bearer_token_after_a_dpop_request_is_refused() {
+    let c = client(&dpop());
+    let e = c
+        .pat()
+        .unwrap()
+        .handle(
+            json(
+                200,
+                &[],
+                r#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#,
+            ),
+            NOW,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Dpop(ref m) if m.contains("not bound")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_symmetric_key_is_not_a_dpop_key() {
+    struct Hs;
+    impl keycloak_client::JwsSigner for Hs {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+        fn key_id(&self) -> Option<&str> {
+            None
+        }
+        fn public_jwk(&self) -> keycloak_client::Jwk {
+            serde_json::from_value(serde_json::json!({"kty":"oct"})).unwrap()
+        }
+        fn sign(&self, _: &[u8]) -> Result<Vec<u8>, String> {
+            Ok(vec![])
+        }
+    }
+    assert!(matches!(
+        Dpop::new(Arc::new(Hs), Arc::new(FixedClock(NOW)), &mut rand::rng()),
+        Err(Error::Config(_))
+    ));
+    assert!(!format!("{:?}", dpop()).is_empty());
+}
