@@ -412,7 +412,9 @@ impl TokenValidator {
     }
 
     /// Validates an access token for a resource server (RFC 9068 §4, Keycloak profile: header
-    /// `typ` `JWT` or `at+jwt`; Keycloak's payload `typ` must be `Bearer` when present).
+    /// `typ` `JWT` or `at+jwt`; Keycloak's payload `typ` must be `Bearer` when present, or
+    /// `DPoP` for a token bound to a key by `cnf.jkt`, RFC 9449 §6). Whether a bound token came
+    /// with its proof is the caller's check.
     pub fn validate_access_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
         let jwt = self.verify_from_issuer(token)?;
         match jwt.header.get("typ").and_then(|v| v.as_str()) {
@@ -425,7 +427,12 @@ impl TokenValidator {
             }
         }
         let c = jwt.claims;
-        check_typ(&c, "Bearer", self.rules.require_typ)?;
+        let bound = c.get("cnf").and_then(|v| v.get("jkt")).is_some();
+        check_typ(
+            &c,
+            if bound { "DPoP" } else { "Bearer" },
+            self.rules.require_typ,
+        )?;
         self.check_iss(&c)?;
         self.check_times(&c, now, true)?;
         if !c.aud().contains(&self.access_audience.as_str()) {

@@ -69,6 +69,13 @@ fn info(req: &ServiceRequest) -> RequestInfo {
     }
 }
 
+/// `Authorization: DPoP …` (RFC 9449 §7.1).
+fn uses_dpop(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().len() > 5 && v.as_bytes()[..5].eq_ignore_ascii_case(b"dpop "))
+}
+
 fn bearer(req: &ServiceRequest) -> Option<&str> {
     let v = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
     // UTF-8 validation is vectorised; `to_str`'s visible-ASCII check walks the ~1.5 KB token
@@ -135,7 +142,12 @@ pub async fn bearer_auth<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    let outcome = auth.handle_bearer_token(bearer(&req)).await;
+    let outcome = if uses_dpop(&req) {
+        // DPoP needs the method, path and proof header: the cold path.
+        auth.handle_dpop(&info(&req)).await
+    } else {
+        auth.handle_bearer_token(bearer(&req)).await
+    };
     proceed(outcome, req, next).await
 }
 
@@ -145,7 +157,11 @@ pub async fn optional_bearer_auth<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    let status = auth.bearer_token_status(bearer(&req)).await;
+    let status = if uses_dpop(&req) {
+        auth.dpop_status(&info(&req)).await
+    } else {
+        auth.bearer_token_status(bearer(&req)).await
+    };
     if let AuthStatus::Authenticated(i) = &status {
         req.extensions_mut().insert(i.clone());
     }

@@ -290,3 +290,16 @@ fn backchannel_logout_through_the_actix_middleware() {
         400
     );
 }
+
+/// DPoP on an API route, through actix (the same checks as axum's).
+#[test]
+fn dpop_bound_tokens_need_their_proof() {
+    use keycloak_client_testkit::{client_auth, dpop};
+    let site = start(|s| {
+        s.realm = Some(client_auth::REALM.into());
+        s.client_id = Some(dpop::DPOP_CLIENT.into());
+        s.client_secret = Some(dpop::DPOP_SECRET.into());
+        s.api_audience = None;
+    });
+    dpop::resource_server_checks(&site.url("/api/me"));
+}

@@ -129,12 +129,24 @@ async fn authenticate(auth: &WebAuth, mode: Mode, mut req: Request) -> Result<Re
             let outcome = auth.handle_browser(&info).await;
             admit(outcome, req)
         }
+        Mode::Bearer if uses_dpop(&req) => {
+            // DPoP needs the method, path and proof header: the cold path.
+            let (info, req) = info(req, false).await;
+            let outcome = auth.handle_dpop(&info).await;
+            admit(outcome, req)
+        }
         Mode::Bearer => {
             let outcome = auth.handle_bearer_token(bearer(&req)).await;
             admit(outcome, req)
         }
         Mode::OptionalBearer => {
-            let status = auth.bearer_token_status(bearer(&req)).await;
+            let status = if uses_dpop(&req) {
+                let (info, r) = info(req, false).await;
+                req = r;
+                auth.dpop_status(&info).await
+            } else {
+                auth.bearer_token_status(bearer(&req)).await
+            };
             if let AuthStatus::Authenticated(i) = &status {
                 req.extensions_mut().insert(i.clone());
             }
@@ -162,6 +174,13 @@ pub async fn browser_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: 
 /// API mode: a valid bearer token is required (401 `WWW-Authenticate: Bearer ...` otherwise).
 pub async fn bearer_auth(State(auth): State<Arc<WebAuth>>, req: Request, next: Next) -> Response {
     run(&auth, Mode::Bearer, req, next).await
+}
+
+/// `Authorization: DPoP …` (RFC 9449 §7.1).
+fn uses_dpop(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().len() > 5 && v.as_bytes()[..5].eq_ignore_ascii_case(b"dpop "))
 }
 
 fn bearer(req: &Request) -> Option<&str> {

@@ -1519,3 +1519,33 @@ fn logins_are_pushed_when_the_setting_asks() {
     let page = b.get(&app.url(&back)).unwrap();
     assert_eq!(page.status, 200, "{}", page.body);
 }
+
+/// DPoP on an API route (RFC 9449 §7): a bound token with its proof passes; as Bearer, with a
+/// replayed proof, another key's, another URL's or method's, or none, it is refused with
+/// `WWW-Authenticate: DPoP`.
+#[test]
+fn dpop_bound_tokens_need_their_proof() {
+    use keycloak_client_testkit::{client_auth, dpop};
+    let env = keycloak::require();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let settings = keycloak_client_web::KeycloakSettings {
+        server_url: Some(env.url.clone()),
+        realm: Some(client_auth::REALM.into()),
+        client_id: Some(dpop::DPOP_CLIENT.into()),
+        client_secret: Some(dpop::DPOP_SECRET.into()),
+        app_url: base.clone(),
+        ..Default::default()
+    };
+    let auth = settings.into_web_auth().unwrap();
+    let app = howdy::app(auth);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    dpop::resource_server_checks(&format!("{base}/api/me"));
+}

@@ -190,3 +190,118 @@ macro_rules! dpop_tests {
         }
     };
 }
+
+/// A DPoP-bound access token of the `fapi-dpop` service account, and its key.
+pub fn bound_service_token() -> (keycloak_client::AccessToken, Dpop) {
+    let s = crate::e2e::UreqLess;
+    let dpop = fresh_dpop(Algorithm::ES256);
+    let c = client(&s, DPOP_CLIENT, Some(DPOP_SECRET), Some(dpop.clone()));
+    let t = exec(&s, c.pat().unwrap()).expect("a DPoP-bound token");
+    assert_eq!(cnf_jkt(&t).as_deref(), Some(dpop.jkt()));
+    (t.access_token, dpop)
+}
+
+fn get(url: &url::Url, headers: Vec<(String, String)>) -> keycloak_client::Response {
+    use crate::conformance::Sender as _;
+    let req = keycloak_client::Request {
+        method: keycloak_client::Method::Get,
+        url: url.clone(),
+        headers,
+        body: vec![],
+    };
+    crate::e2e::UreqLess.send(&req).expect("sent")
+}
+
+fn refused(r: &keycloak_client::Response, error: &str, what: &str) {
+    assert_eq!(r.status, 401, "{what}");
+    let www = r.header("www-authenticate").unwrap_or_default();
+    assert!(www.starts_with("DPoP "), "{what}: {www}");
+    assert!(www.contains(&format!("error=\"{error}\"")), "{what}: {www}");
+    assert!(www.contains("algs=\"ES256"), "{what}: {www}");
+}
+
+/// An API route of a middleware configured for the `rkc-fapi` realm's `fapi-dpop` client
+/// (`api_url`): a DPoP-bound token is accepted with its proof, and refused as Bearer, with a
+/// replayed proof, another key's proof, a proof for another URL or method, or no proof.
+pub fn resource_server_checks(api_url: &str) {
+    let url: url::Url = api_url.parse().unwrap();
+    let (at, dpop) = bound_service_token();
+    let at = at.secret().to_string();
+    let auth = ("authorization".to_string(), format!("DPoP {at}"));
+    let proof = dpop
+        .proof(keycloak_client::Method::Get, &url, Some(&at))
+        .unwrap();
+    let ok = get(&url, vec![auth.clone(), ("dpop".into(), proof.clone())]);
+    assert_eq!(
+        ok.status,
+        200,
+        "with its proof: {:?}",
+        ok.header("www-authenticate")
+    );
+    refused(
+        &get(&url, vec![auth.clone(), ("dpop".into(), proof)]),
+        "invalid_dpop_proof",
+        "a replayed proof",
+    );
+    let r = get(&url, vec![("authorization".into(), format!("Bearer {at}"))]);
+    assert_eq!(r.status, 401, "a bound token as Bearer");
+    let thief = fresh_dpop(Algorithm::ES256);
+    let p = thief
+        .proof(keycloak_client::Method::Get, &url, Some(&at))
+        .unwrap();
+    refused(
+        &get(&url, vec![auth.clone(), ("dpop".into(), p)]),
+        "invalid_dpop_proof",
+        "another key's proof",
+    );
+    let mut elsewhere = url.clone();
+    elsewhere.set_path("/api/other");
+    let p = dpop
+        .proof(keycloak_client::Method::Get, &elsewhere, Some(&at))
+        .unwrap();
+    refused(
+        &get(&url, vec![auth.clone(), ("dpop".into(), p)]),
+        "invalid_dpop_proof",
+        "a proof for another URL",
+    );
+    let p = dpop
+        .proof(keycloak_client::Method::Post, &url, Some(&at))
+        .unwrap();
+    refused(
+        &get(&url, vec![auth.clone(), ("dpop".into(), p)]),
+        "invalid_dpop_proof",
+        "a proof for another method",
+    );
+    let p = dpop
+        .proof(keycloak_client::Method::Get, &url, Some("other-token"))
+        .unwrap();
+    refused(
+        &get(&url, vec![auth.clone(), ("dpop".into(), p)]),
+        "invalid_dpop_proof",
+        "a proof for another token",
+    );
+    refused(
+        &get(&url, vec![auth.clone()]),
+        "invalid_dpop_proof",
+        "no proof",
+    );
+    let p1 = dpop
+        .proof(keycloak_client::Method::Get, &url, Some(&at))
+        .unwrap();
+    let p2 = dpop
+        .proof(keycloak_client::Method::Get, &url, Some(&at))
+        .unwrap();
+    refused(
+        &get(
+            &url,
+            vec![auth.clone(), ("dpop".into(), p1), ("dpop".into(), p2)],
+        ),
+        "invalid_dpop_proof",
+        "two proofs",
+    );
+    // a fresh proof works again
+    let p = dpop
+        .proof(keycloak_client::Method::Get, &url, Some(&at))
+        .unwrap();
+    assert_eq!(get(&url, vec![auth, ("dpop".into(), p)]).status, 200);
+}

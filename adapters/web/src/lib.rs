@@ -88,6 +88,11 @@ pub struct WebConfig {
     /// (`Sec-Fetch-Site`, else `Origin`). Default on; turn off only behind another CSRF
     /// defence.
     pub csrf_check: bool,
+    /// DPoP proofs (RFC 9449) on API routes: the oldest `iat` accepted, in seconds (default
+    /// 60; 5 s of clock skew are allowed the other way).
+    pub dpop_max_age_secs: u64,
+    /// Algorithms accepted in DPoP proofs (default ES256, ES384, PS256, RS256, EdDSA).
+    pub dpop_algorithms: Vec<keycloak_client::Algorithm>,
 }
 
 impl WebConfig {
@@ -114,6 +119,11 @@ impl WebConfig {
             leeway_secs: 60,
             jwks_policy: Default::default(),
             csrf_check: true,
+            dpop_max_age_secs: 60,
+            dpop_algorithms: {
+                use keycloak_client::Algorithm::*;
+                vec![ES256, ES384, PS256, RS256, EdDSA]
+            },
         };
         if c.secure_cookie() {
             c.cookie_name = "__Host-kc_session".into();
@@ -346,11 +356,12 @@ impl RequestInfo {
 
 /// The request headers the engine reads. Adapters copy only these into [`RequestInfo`], so a
 /// request's other headers cost nothing.
-pub const ENGINE_HEADERS: [&str; 9] = [
+pub const ENGINE_HEADERS: [&str; 10] = [
     "accept",
     "access-control-request-method",
     "authorization",
     "cookie",
+    "dpop",
     "origin",
     "sec-fetch-mode",
     "sec-fetch-site",
@@ -364,6 +375,16 @@ pub fn bearer_from_header(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The token of an `Authorization: DPoP <token>` header value (RFC 9449 §7.1; the scheme is
+/// case-insensitive).
+pub fn dpop_from_header(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("dpop")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
@@ -563,6 +584,9 @@ pub struct WebAuth {
     /// `jti`s of accepted logout tokens, kept as long as their `iat` lets them be accepted
     /// (Back-Channel Logout 1.0 §2.6 item 10).
     logout_jtis: TtlCache<()>,
+    /// `jti`s of accepted DPoP proofs, kept while their `iat` is inside the window (RFC 9449
+    /// §11.1), bounded.
+    dpop_jtis: TtlCache<()>,
     bearer_hits: std::sync::atomic::AtomicU64,
     bearer_verifications: std::sync::atomic::AtomicU64,
     realm_name: String,
@@ -686,6 +710,7 @@ impl WebAuth {
             lock_hasher: Default::default(),
             lease_holder: random_id(),
             logout_jtis: TtlCache::new(100_000),
+            dpop_jtis: TtlCache::new(100_000),
             bearer_hits: Default::default(),
             bearer_verifications: Default::default(),
             realm_name,
@@ -1256,9 +1281,108 @@ impl WebAuth {
         }
     }
 
-    /// API mode: validates the bearer token; 401 with `WWW-Authenticate` when missing or invalid.
+    /// API mode: validates the bearer token, or a DPoP-bound token with its proof
+    /// (`Authorization: DPoP`); 401 with `WWW-Authenticate` when missing or invalid.
     pub async fn handle_bearer(&self, req: &RequestInfo) -> Outcome {
+        if req
+            .header("authorization")
+            .and_then(dpop_from_header)
+            .is_some()
+        {
+            return self.handle_dpop(req).await;
+        }
         self.handle_bearer_token(req.bearer()).await
+    }
+
+    /// API mode for `Authorization: DPoP <token>` (RFC 9449 §7): the token is validated as a
+    /// bearer token is, must be bound (`cnf.jkt`), and the one `DPoP` header must hold a
+    /// proof of that key for this request (method, URL under `app_url`, `ath`, `iat` within
+    /// [`WebConfig::dpop_max_age_secs`]) whose `jti` was not seen before. Failures answer
+    /// `WWW-Authenticate: DPoP error=..., algs=...`.
+    pub async fn handle_dpop(&self, req: &RequestInfo) -> Outcome {
+        match self.dpop_status(req).await {
+            AuthStatus::Authenticated(i) => Outcome::Authenticated(i),
+            AuthStatus::Anonymous => Outcome::Respond(self.dpop_challenge(None)),
+            AuthStatus::Invalid(reason) => Outcome::Respond(self.dpop_challenge(Some(&reason))),
+        }
+    }
+
+    /// What a DPoP-authenticated request proves (see [`handle_dpop`](Self::handle_dpop)).
+    pub async fn dpop_status(&self, req: &RequestInfo) -> AuthStatus {
+        let Some(token) = req.header("authorization").and_then(dpop_from_header) else {
+            return AuthStatus::Anonymous;
+        };
+        let proofs: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("dpop"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let [proof] = proofs.as_slice() else {
+            return AuthStatus::Invalid("invalid_dpop_proof: exactly one DPoP header".into());
+        };
+        let identity = match self.token_identity(token).await {
+            AuthStatus::Authenticated(i) => i,
+            AuthStatus::Invalid(r) => return AuthStatus::Invalid(format!("invalid_token: {r}")),
+            AuthStatus::Anonymous => return AuthStatus::Anonymous,
+        };
+        let Some(jkt) = cnf_jkt(&identity) else {
+            return AuthStatus::Invalid("invalid_token: the token is not DPoP-bound".into());
+        };
+        let mut url = self.cfg.app_url.clone();
+        url.set_path(&req.path);
+        let t = now();
+        let check = keycloak_client::dpop_proof::ProofCheck {
+            method: &req.method,
+            url: &url,
+            access_token: Some(token),
+            now: t,
+            max_age_secs: self.cfg.dpop_max_age_secs,
+            leeway_secs: 5,
+            algorithms: &self.cfg.dpop_algorithms,
+            nonce: None,
+        };
+        let verified = match keycloak_client::dpop_proof::verify_proof(
+            proof,
+            &check,
+            &keycloak_client_ring::RingVerifier,
+        ) {
+            Ok(v) => v,
+            Err(e) => return AuthStatus::Invalid(format!("invalid_dpop_proof: {e}")),
+        };
+        if !keycloak_client::constant_time_eq(verified.jkt.as_bytes(), jkt.as_bytes()) {
+            return AuthStatus::Invalid(
+                "invalid_dpop_proof: the proof's key is not the token's".into(),
+            );
+        }
+        // A proof is single-use while it could be accepted (RFC 9449 §11.1).
+        let until = verified
+            .iat
+            .plus(self.cfg.dpop_max_age_secs.saturating_add(5));
+        let key = token_key(&format!("{jkt}\0{}", verified.jti));
+        if !self.dpop_jtis.insert_new(key, (), until, t) {
+            return AuthStatus::Invalid("invalid_dpop_proof: the proof was used before".into());
+        }
+        AuthStatus::Authenticated(identity)
+    }
+
+    /// `401` with `WWW-Authenticate: DPoP` (RFC 9449 §7.1): the error and the algorithms
+    /// accepted.
+    fn dpop_challenge(&self, reason: Option<&str>) -> WebResponse {
+        let q = |s: &str| s.replace('\\', "\\\\").replace('"', "'");
+        let algs: Vec<&str> = self.cfg.dpop_algorithms.iter().map(|a| a.name()).collect();
+        let mut params = vec![format!("algs=\"{}\"", algs.join(" "))];
+        if let Some(r) = reason {
+            let (error, description) = r.split_once(": ").unwrap_or(("invalid_token", r));
+            params.insert(0, format!("error=\"{error}\""));
+            params.insert(1, format!("error_description=\"{}\"", q(description)));
+        }
+        let mut r = WebResponse::text(401, "authentication required");
+        r.headers.push((
+            "www-authenticate".into(),
+            format!("DPoP {}", params.join(", ")),
+        ));
+        r
     }
 
     /// [`handle_bearer`](Self::handle_bearer) for a token the framework already extracted
@@ -1281,11 +1405,22 @@ impl WebAuth {
         self.bearer_token_status(req.bearer()).await
     }
 
-    /// [`bearer_status`](Self::bearer_status) for an already extracted token.
+    /// [`bearer_status`](Self::bearer_status) for an already extracted token. A DPoP-bound
+    /// token (`cnf.jkt`) presented as a bearer token is refused (RFC 9449 §7.1).
     pub async fn bearer_token_status(&self, token: Option<&str>) -> AuthStatus {
         let Some(token) = token else {
             return AuthStatus::Anonymous;
         };
+        match self.token_identity(token).await {
+            AuthStatus::Authenticated(i) if cnf_jkt(&i).is_some() => AuthStatus::Invalid(
+                "a DPoP-bound token must come with its proof (Authorization: DPoP)".into(),
+            ),
+            other => other,
+        }
+    }
+
+    /// The identity of a valid access token (verified once, then cached until `exp`).
+    async fn token_identity(&self, token: &str) -> AuthStatus {
         let key = bearer_cache_key(token);
         let t = now();
         if let Some(i) = self.bearer_cache.get(key, t) {
@@ -1416,6 +1551,11 @@ enum Refreshed {
     Unavailable(u64),
     /// The session store cannot answer.
     StoreDown(StoreError),
+}
+
+/// The `cnf.jkt` of a token's identity (RFC 9449 §6.1): the key it is bound to.
+fn cnf_jkt(identity: &Identity) -> Option<&str> {
+    identity.claims.0.get("cnf")?.get("jkt")?.as_str()
 }
 
 /// A refresh that has started: owns what it needs, so it finishes in its own task.

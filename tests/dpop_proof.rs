@@ -1,0 +1,226 @@
+//! DPoP proofs checked by a resource server (RFC 9449 §4.3): every rule refuses on its own.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use common::NOW;
+use keycloak_client::dpop_proof::{verify_proof, ProofCheck, VerifiedProof};
+use keycloak_client::{Algorithm, Dpop, Error, FixedClock, Method, UnixTime};
+use keycloak_client_ring::{RingSigner, RingVerifier};
+
+const ALGS: &[Algorithm] = &[Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256];
+
+fn url() -> url::Url {
+    "https://api.example/v1/items?page=2".parse().unwrap()
+}
+
+/// A DPoP key whose clock says `at`, and another key to re-sign edited proofs with.
+fn key(at: UnixTime) -> (Dpop, RingSigner) {
+    let signer = RingSigner::generate(Algorithm::ES256).unwrap();
+    let dpop = Dpop::new(
+        Arc::new(RingSigner::generate(Algorithm::ES256).unwrap()),
+        Arc::new(FixedClock(at)),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    (dpop, signer)
+}
+
+fn check<'a>(u: &'a url::Url, token: Option<&'a str>) -> ProofCheck<'a> {
+    ProofCheck {
+        method: "GET",
+        url: u,
+        access_token: token,
+        now: NOW,
+        max_age_secs: 60,
+        leeway_secs: 5,
+        algorithms: ALGS,
+        nonce: None,
+    }
+}
+
+fn verify(proof: &str, c: &ProofCheck<'_>) -> Result<VerifiedProof, Error> {
+    verify_proof(proof, c, &RingVerifier)
+}
+
+fn b64(v: &serde_json::Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn dec(s: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The proof with its header or claims edited (the signature no longer matches unless
+/// `resign` signs it again with `signer`).
+fn edited(
+    proof: &str,
+    header: impl Fn(&mut serde_json::Value),
+    claims: impl Fn(&mut serde_json::Value),
+    signer: Option<&RingSigner>,
+) -> String {
+    use keycloak_client::JwsSigner as _;
+    let p: Vec<&str> = proof.split('.').collect();
+    let (mut h, mut c) = (dec(p[0]), dec(p[1]));
+    header(&mut h);
+    claims(&mut c);
+    let input = format!("{}.{}", b64(&h), b64(&c));
+    let sig = match signer {
+        Some(s) => {
+            h["jwk"] = serde_json::to_value(s.public_jwk()).unwrap();
+            let input = format!("{}.{}", b64(&h), b64(&c));
+            let sig = s.sign(input.as_bytes()).unwrap();
+            return format!(
+                "{input}.{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig)
+            );
+        }
+        None => p[2].to_string(),
+    };
+    format!("{input}.{sig}")
+}
+
+#[test]
+fn a_good_proof_passes_and_names_its_key() {
+    let (d, _) = key(NOW);
+    let u = url();
+    let p = d.proof(Method::Get, &u, Some("at-1")).unwrap();
+    let v = verify(&p, &check(&u, Some("at-1"))).unwrap();
+    assert_eq!(v.jkt, d.jkt());
+    assert_eq!(v.iat, NOW);
+    // the query and fragment are not part of the target
+    let other_query: url::Url = "https://api.example/v1/items?page=3#x".parse().unwrap();
+    assert!(verify(&p, &check(&other_query, Some("at-1"))).is_ok());
+    // without a token, no `ath` is needed
+    let p = d.proof(Method::Get, &u, None).unwrap();
+    assert!(verify(&p, &check(&u, None)).is_ok());
+}
+
+#[test]
+fn each_rule_refuses_on_its_own() {
+    let (d, signer) = key(NOW);
+    let u = url();
+    let good = d.proof(Method::Get, &u, Some("at-1")).unwrap();
+    let c = check(&u, Some("at-1"));
+    let refuse = |p: &str, what: &str| {
+        let e = verify(p, &c).unwrap_err();
+        assert!(matches!(e, Error::Dpop(_)), "{what}: {e:?}");
+    };
+    // request binding
+    let mut post = check(&u, Some("at-1"));
+    post.method = "POST";
+    assert!(verify(&good, &post).is_err(), "htm");
+    let elsewhere: url::Url = "https://api.example/v1/other".parse().unwrap();
+    assert!(
+        verify(&good, &check(&elsewhere, Some("at-1"))).is_err(),
+        "htu"
+    );
+    let http: url::Url = "http://api.example/v1/items".parse().unwrap();
+    assert!(
+        verify(&good, &check(&http, Some("at-1"))).is_err(),
+        "htu scheme"
+    );
+    assert!(verify(&good, &check(&u, Some("at-2"))).is_err(), "ath");
+    // time
+    let (old, _) = key(NOW.minus(61));
+    refuse(
+        &old.proof(Method::Get, &u, Some("at-1")).unwrap(),
+        "too old",
+    );
+    let (future, _) = key(NOW.plus(6));
+    refuse(
+        &future.proof(Method::Get, &u, Some("at-1")).unwrap(),
+        "future",
+    );
+    let (edge, _) = key(NOW.minus(60));
+    assert!(verify(&edge.proof(Method::Get, &u, Some("at-1")).unwrap(), &c).is_ok());
+    // tampering (signature no longer verifies)
+    refuse(
+        &edited(&good, |_| {}, |c| c["iat"] = (NOW.0 + 1).into(), None),
+        "tampered claims",
+    );
+    // re-signed by another key but presenting a different jwk: the signature fails
+    let other = RingSigner::generate(Algorithm::ES256).unwrap();
+    let resigned = edited(&good, |_| {}, |_| {}, Some(&other));
+    let v = verify(&resigned, &c).unwrap();
+    assert_ne!(v.jkt, d.jkt(), "a proof of another key names another jkt");
+    // header rules, re-signed so only the rule under test fails
+    let with = |h: &dyn Fn(&mut serde_json::Value), cl: &dyn Fn(&mut serde_json::Value)| {
+        edited(&good, h, cl, Some(&signer))
+    };
+    refuse(&with(&|h| h["typ"] = "JWT".into(), &|_| {}), "typ");
+    refuse(
+        &with(
+            &|h| {
+                h.as_object_mut().unwrap().remove("typ");
+            },
+            &|_| {},
+        ),
+        "no typ",
+    );
+    refuse(
+        &with(&|h| h["crit"] = serde_json::json!(["x"]), &|_| {}),
+        "crit",
+    );
+    refuse(
+        &with(&|_| {}, &|c| {
+            c.as_object_mut().unwrap().remove("jti");
+        }),
+        "no jti",
+    );
+    refuse(&with(&|_| {}, &|c| c["jti"] = 7.into()), "jti type");
+    refuse(&with(&|_| {}, &|c| c["iat"] = "now".into()), "iat type");
+    refuse(
+        &with(&|_| {}, &|c| {
+            c.as_object_mut().unwrap().remove("ath");
+        }),
+        "no ath",
+    );
+    refuse(
+        &with(&|_| {}, &|c| c["htu"] = "not a url".into()),
+        "htu syntax",
+    );
+    // `none`, HMAC, a private key in the header
+    refuse(
+        &edited(&good, |h| h["alg"] = "none".into(), |_| {}, None),
+        "alg none",
+    );
+    refuse(
+        &edited(&good, |h| h["alg"] = "HS256".into(), |_| {}, None),
+        "alg HS256",
+    );
+    refuse(
+        &edited(&good, |h| h["alg"] = "PS512".into(), |_| {}, None),
+        "alg not allowed",
+    );
+    refuse(
+        &edited(&good, |h| h["jwk"]["d"] = "AAAA".into(), |_| {}, None),
+        "private jwk",
+    );
+    refuse(
+        &edited(&good, |h| h["jwk"]["kty"] = "RSA".into(), |_| {}, None),
+        "kty",
+    );
+    // shape
+    refuse("a.b", "two parts");
+    refuse("a.b.c.d", "four parts");
+    refuse(&"x".repeat(9000), "too long");
+    refuse("e30.e30.", "empty");
+}
+
+#[test]
+fn a_required_nonce_must_match() {
+    let (d, _) = key(NOW);
+    let u = url();
+    let p = d.proof(Method::Get, &u, Some("at")).unwrap();
+    let mut c = check(&u, Some("at"));
+    c.nonce = Some("n-1");
+    assert!(matches!(verify(&p, &c), Err(Error::Dpop(ref m)) if m == "use_dpop_nonce"));
+}
