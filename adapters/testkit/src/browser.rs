@@ -334,6 +334,16 @@ impl Browser {
             let posted = self.submit_login(&first, username, password)?;
             self.follow(posted)?
         };
+        // A client that requires consent (FAPI 2.0 profiles): grant it.
+        let after = match find_form(&after, "login-actions/consent") {
+            Some(form) if after.status == 200 => {
+                let mut fields = form.fields();
+                fields.push(("accept", "Yes"));
+                let granted = self.post_form(&form.action, &fields)?;
+                self.follow(granted)?
+            }
+            _ => after,
+        };
         if after.status != 302 {
             return Err(format!(
                 "login did not complete: HTTP {} page `{}`",

@@ -11,6 +11,7 @@ pub mod client_auth;
 pub mod conformance;
 pub mod dpop;
 pub mod e2e;
+pub mod fapi_profiles;
 pub mod keycloak;
 pub mod logout_tee;
 pub mod par;

@@ -156,6 +156,7 @@ macro_rules! fapi_tests {
     ($sender:expr) => {
         $crate::client_auth_tests!($sender);
         $crate::dpop_tests!($sender);
+        $crate::fapi_profile_tests!($sender);
         #[test]
         fn par_required_by_the_client() {
             $crate::par::par_required(&$sender)
