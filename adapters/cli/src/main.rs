@@ -54,6 +54,10 @@ struct Global {
     /// Authenticate with client_secret_jwt (HS256 with the client secret) instead of HTTP Basic
     #[arg(long, global = true)]
     client_secret_jwt: bool,
+    /// DPoP-bind the tokens (RFC 9449): an ES256 key kept next to the stored tokens (0600)
+    /// signs a proof for every token and userinfo request
+    #[arg(long, global = true, env = "KCC_DPOP")]
+    dpop: bool,
     /// Allowed signature algorithms for token validation (default RS256)
     #[arg(long = "alg", global = true, value_name = "ALG", value_delimiter = ',')]
     algs: Vec<String>,
@@ -386,6 +390,18 @@ fn context(g: &Global) -> Result<Ctx> {
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
     let store = store::Store::for_client(&config.issuer, &config.client_id)?;
+    let builder = if g.dpop {
+        let signer = store.dpop_key()?;
+        let dpop = keycloak_client::Dpop::new(
+            signer.shared(),
+            Arc::new(keycloak_client_ring::SystemClock),
+            &mut rand::rng(),
+        )
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        builder.dpop(dpop)
+    } else {
+        builder
+    };
     let kc = Keycloak::builder(builder)
         .jws_verifier(Arc::new(keycloak_client_ring::RingVerifier))
         .allow_algorithms(&algorithms(&g.algs)?)

@@ -52,6 +52,42 @@ impl Store {
         &self.path
     }
 
+    /// The DPoP key of this issuer and client (`dpop-*.json` beside the tokens, 0600): made on
+    /// first use, kept so that bound tokens stay usable across runs.
+    pub fn dpop_key(&self) -> Result<keycloak_client_ring::RingSigner> {
+        use base64::Engine as _;
+        use keycloak_client::Algorithm;
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("tokens.json")
+            .replacen("tokens-", "dpop-", 1);
+        let path = self.path.with_file_name(name);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Failure::protocol(format!("{}: {e}", path.display())))?;
+                let der = v["pkcs8"]
+                    .as_str()
+                    .and_then(|s| b64.decode(s).ok())
+                    .ok_or_else(|| Failure::protocol(format!("{}: no key", path.display())))?;
+                keycloak_client_ring::RingSigner::from_pkcs8_der(&der, Algorithm::ES256)
+                    .map_err(|e| Failure::protocol(format!("{}: {e}", path.display())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (signer, der) =
+                    keycloak_client_ring::RingSigner::generate_pkcs8(Algorithm::ES256)
+                        .map_err(|e| Failure::protocol(e.to_string()))?;
+                let text = serde_json::json!({"alg": "ES256", "pkcs8": b64.encode(der)});
+                write_private(&path, text.to_string().as_bytes())?;
+                Ok(signer)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn load(&self) -> Result<Option<Saved>> {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
@@ -82,29 +118,8 @@ impl Store {
     }
 
     pub fn save(&self, saved: &Saved) -> Result<()> {
-        let dir = self
-            .path
-            .parent()
-            .ok_or_else(|| Failure::protocol("bad store path"))?;
-        fs::create_dir_all(dir)?;
-        let tmp = self.path.with_extension("tmp");
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(
-            serde_json::to_string(saved)
-                .map_err(|e| Failure::protocol(e.to_string()))?
-                .as_bytes(),
-        )?;
-        f.sync_all()?;
-        fs::rename(&tmp, &self.path)?;
-        Ok(())
+        let text = serde_json::to_string(saved).map_err(|e| Failure::protocol(e.to_string()))?;
+        write_private(&self.path, text.as_bytes())
     }
 
     pub fn remove(&self) -> Result<()> {
@@ -113,6 +128,29 @@ impl Store {
             _ => Ok(()),
         }
     }
+}
+
+/// Writes `bytes` to `path` readable only by the user (0600, in a 0700 directory), through a
+/// temporary file and a rename.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Failure::protocol("bad store path"))?;
+    fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 impl Saved {

@@ -78,7 +78,11 @@ impl Kcc {
             .ok()?
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "json"))
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("tokens-"))
+            })
     }
 
     fn stored_access_token(&self) -> String {
@@ -571,4 +575,52 @@ fn login_with_pushed_authorization_request() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let me = k.json(&["userinfo"]);
     assert_eq!(me["preferred_username"], client_auth::USER);
+}
+
+/// `--dpop`: the tokens are bound to a key kept beside them (0600); login, userinfo, refresh,
+/// PAT, introspection and logout all carry proofs, against a client that requires DPoP.
+#[test]
+fn dpop_bound_tokens_across_runs() {
+    use keycloak_client_testkit::{client_auth, dpop};
+    let k = Kcc::in_realm(
+        client_auth::REALM,
+        dpop::DPOP_CLIENT,
+        Some(dpop::DPOP_SECRET),
+    );
+    let o = k.browser_login(&["--dpop"], client_auth::USER);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let at = k.stored_access_token();
+    let claims = keycloak_client::jwt::decode_unverified(&at).unwrap().claims;
+    assert!(
+        claims.0["cnf"]["jkt"].is_string(),
+        "bound: {:?}",
+        claims.0.get("cnf")
+    );
+    let key_file = std::fs::read_dir(k.cache.join("kcc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("dpop-")
+        })
+        .expect("the DPoP key is kept");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let me = k.json(&["--dpop", "userinfo"]);
+    assert_eq!(me["preferred_username"], client_auth::USER);
+    k.ok(&["--dpop", "refresh"]);
+    k.ok(&["--dpop", "pat"]);
+    let i = k.json(&["--dpop", "introspect", &k.stored_access_token()]);
+    assert_eq!(i["active"], true);
+    // without the key the bound token is useless
+    let without = k.run(&["userinfo"]);
+    assert!(!without.status.success(), "a bound token without its proof");
+    k.ok(&["--dpop", "logout"]);
 }

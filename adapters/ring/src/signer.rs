@@ -201,6 +201,12 @@ impl RingSigner {
     /// A new key pair (ES256, ES384 or EdDSA: ring does not generate RSA keys), for DPoP or
     /// a freshly registered client key.
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
+        Self::generate_pkcs8(alg).map(|(s, _)| s)
+    }
+
+    /// [`generate`](Self::generate), also returning the private key as PKCS#8 DER, for a
+    /// caller that must keep the key (a CLI binding tokens across runs). Store it as a secret.
+    pub fn generate_pkcs8(alg: Algorithm) -> Result<(Self, Vec<u8>), KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = if let Some(a) = ec_alg(alg) {
             EcdsaKeyPair::generate_pkcs8(a, &rng)
@@ -213,7 +219,8 @@ impl RingSigner {
             alg: alg.name(),
             reason: "no randomness".into(),
         })?;
-        Self::from_pkcs8_der(pkcs8.as_ref(), alg)
+        let der = pkcs8.as_ref().to_vec();
+        Ok((Self::from_pkcs8_der(&der, alg)?, der))
     }
 
     fn with_pair(alg: Algorithm, pair: Pair) -> Result<Self, KeyError> {
