@@ -42,7 +42,7 @@ impl Exchange for BackchannelLogout {
         self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         expect_status("logout", &resp, &[200, 204], self.call.limit)
     }
 }

@@ -174,6 +174,7 @@ impl Client {
             limit: self.config.max_body_bytes,
             dpop: self.config.dpop.clone(),
             nonce_retried: Default::default(),
+            sent_nonce: Default::default(),
             proof_failure: Default::default(),
         })
     }

@@ -55,7 +55,7 @@ impl Exchange for DeviceAuthorizationRequest {
         self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, now: UnixTime) -> Result<DeviceAuthorization, Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         let r: DeviceAuthorizationResponse =
             parse_json("device authorization", &resp, &[200], self.call.limit)?;
         Ok(DeviceAuthorization {
@@ -119,7 +119,7 @@ impl DevicePoller {
     /// Handles the response to one poll received at `now`. `access_denied`, `expired_token` and
     /// any other error end the grant.
     pub fn handle(&mut self, resp: Response, now: UnixTime) -> Result<DevicePoll, Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         if resp.status == 200 {
             return Ok(DevicePoll::Done(Box::new(self.call.token_set(&resp, now)?)));
         }

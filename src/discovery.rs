@@ -67,6 +67,9 @@ pub struct ProviderMetadata {
     /// `require_pushed_authorization_requests` (RFC 9126 §5)
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1)
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// `token_endpoint_auth_signing_alg_values_supported`
     #[serde(default)]
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
@@ -127,6 +130,8 @@ pub struct DiscoveryRequest {
     limit: usize,
     /// A JWT client authentication method and its algorithm, checked against the metadata.
     jwt_auth: Option<(&'static str, crate::jws::Algorithm)>,
+    /// The DPoP proof algorithm, checked against the metadata.
+    dpop_alg: Option<crate::jws::Algorithm>,
 }
 
 /// `value` must be in `supported` when the server lists anything (an empty list says nothing).
@@ -153,6 +158,7 @@ impl DiscoveryRequest {
                 crate::ClientAuth::Jwt(a) => Some((a.method(), a.algorithm())),
                 _ => None,
             },
+            dpop_alg: config.dpop.as_ref().map(|d| d.algorithm()),
         }
     }
 }
@@ -177,6 +183,13 @@ impl Exchange for DiscoveryRequest {
                 "client assertion algorithm",
                 alg.name(),
                 &m.token_endpoint_auth_signing_alg_values_supported,
+            )?;
+        }
+        if let Some(alg) = self.dpop_alg {
+            check_supported(
+                "DPoP proof algorithm",
+                alg.name(),
+                &m.dpop_signing_alg_values_supported,
             )?;
         }
         Ok(m)

@@ -86,6 +86,11 @@ impl Dpop {
         })
     }
 
+    /// The proof algorithm.
+    pub fn algorithm(&self) -> crate::jws::Algorithm {
+        self.signer.algorithm()
+    }
+
     /// The key's RFC 7638 thumbprint: `dpop_jkt` and the tokens' `cnf.jkt`.
     pub fn jkt(&self) -> &str {
         &self.jkt
@@ -99,6 +104,17 @@ impl Dpop {
         url: &url::Url,
         access_token: Option<&str>,
     ) -> Result<String, Error> {
+        self.proof_with_nonce(method, url, access_token)
+            .map(|(p, _)| p)
+    }
+
+    /// [`proof`](Self::proof) and the nonce it carries.
+    pub(crate) fn proof_with_nonce(
+        &self,
+        method: Method,
+        url: &url::Url,
+        access_token: Option<&str>,
+    ) -> Result<(String, Option<String>), Error> {
         let header = serde_json::json!({
             "typ": "dpop+jwt",
             "alg": self.signer.algorithm().name(),
@@ -113,10 +129,11 @@ impl Dpop {
         if let Some(at) = access_token {
             claims["ath"] = ath(at).into();
         }
-        if let Some(nonce) = self.nonce_for(url) {
-            claims["nonce"] = nonce.into();
+        let nonce = self.nonce_for(url);
+        if let Some(n) = &nonce {
+            claims["nonce"] = n.clone().into();
         }
-        compact(&header, &claims, |input| self.signer.sign(input))
+        compact(&header, &claims, |input| self.signer.sign(input)).map(|p| (p, nonce))
     }
 
     /// The headers of a request to a protected resource with a DPoP-bound token:
@@ -136,18 +153,10 @@ impl Dpop {
     /// Keeps the `DPoP-Nonce` a response carries, for its server (RFC 9449 §8.2, §9): `true`
     /// when it is new. A nonce that is not printable ASCII, or too long, is ignored.
     pub fn learn_nonce(&self, url: &url::Url, resp: &Response) -> bool {
-        let Some(nonce) = resp.header("dpop-nonce").map(str::trim) else {
+        let Some(nonce) = response_nonce(resp) else {
             return false;
         };
-        // RFC 9449 §8.1: NQCHAR (%x21 / %x23-5B / %x5D-7E).
-        let valid = !nonce.is_empty()
-            && nonce.len() <= MAX_NONCE_LEN
-            && nonce
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
-            return false;
-        }
+        let nonce = nonce.as_str();
         let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
         let key = origin(url);
         if nonces.get(&key).map(String::as_str) == Some(nonce) {
@@ -159,6 +168,17 @@ impl Dpop {
         nonces.insert(key, nonce.to_string());
         true
     }
+}
+
+/// The usable `DPoP-Nonce` of a response (RFC 9449 §8.1 NQCHAR, at most 512 bytes).
+pub fn response_nonce(resp: &Response) -> Option<String> {
+    let nonce = resp.header("dpop-nonce")?.trim();
+    let valid = !nonce.is_empty()
+        && nonce.len() <= MAX_NONCE_LEN
+        && nonce
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    valid.then(|| nonce.to_string())
 }
 
 /// Whether a response asks for a (new) DPoP nonce: `use_dpop_nonce` in an OAuth error body

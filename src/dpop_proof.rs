@@ -81,12 +81,44 @@ fn string(v: Option<serde_json::Value>, name: &str) -> Result<String, Error> {
 }
 
 /// The request URL a proof's `htu` must name: scheme, host, port and path (RFC 9449 §4.3
-/// item 9, after RFC 3986 §6.2.2–6.2.3 normalisation, which URL parsing applies).
+/// item 9), compared after RFC 3986 §6.2.2–6.2.3 normalisation: URL parsing lowercases the
+/// scheme and host, drops a default port and resolves dot segments; [`normalize_escapes`]
+/// does the percent-encodings.
 fn same_target(htu: &str, url: &url::Url) -> bool {
     match url::Url::parse(htu) {
-        Ok(h) => crate::dpop::htu(&h) == crate::dpop::htu(url),
+        Ok(h) => {
+            normalize_escapes(&crate::dpop::htu(&h)) == normalize_escapes(&crate::dpop::htu(url))
+        }
         Err(_) => false,
     }
+}
+
+/// RFC 3986 §6.2.2.1–6.2.2.2: hex digits of percent-encodings upper case, and unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) decoded.
+pub fn normalize_escapes(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let c = (h * 16 + l) as u8;
+                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                    out.push(c as char);
+                } else {
+                    out.push('%');
+                    out.push((b[i + 1] as char).to_ascii_uppercase());
+                    out.push((b[i + 2] as char).to_ascii_uppercase());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
 }
 
 /// Checks `proof` (RFC 9449 §4.3): one compact JWS, `typ` `dpop+jwt`, an allowed asymmetric

@@ -52,6 +52,9 @@ const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie"];
 /// Form fields whose values are redacted in `Debug` output.
 const SECRET_FORM_FIELDS: &[&str] = &[
     "client_secret",
+    "client_assertion",
+    "state",
+    "nonce",
     "pct",
     "code",
     "code_verifier",

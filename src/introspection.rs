@@ -72,7 +72,7 @@ impl Exchange for IntrospectionRequest {
         self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Introspection, Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         parse_json("introspection", &resp, &[200], self.call.limit)
     }
 }

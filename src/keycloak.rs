@@ -110,6 +110,15 @@ impl<D: Driver> Keycloak<D> {
             .run(self.agent.validate_access_token(token, self.http.now()))
     }
 
+    /// Validates a DPoP-bound access token (`cnf.jkt`); the request's proof is the caller's to
+    /// check against it.
+    pub fn validate_bound_access_token(&self, token: &str) -> D::Run<'_, Claims> {
+        self.http.run(
+            self.agent
+                .validate_bound_access_token(token, self.http.now()),
+        )
+    }
+
     /// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0).
     pub fn validate_logout_token(&self, token: &str) -> D::Run<'_, Claims> {
         self.http

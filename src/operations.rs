@@ -425,6 +425,12 @@ impl Agent {
         self.validate(token, TokenKind::Access, now)
     }
 
+    /// Validates a DPoP-bound access token (`cnf.jkt`); its proof is the caller's to check
+    /// ([`dpop_proof::verify_proof`](crate::dpop_proof::verify_proof)).
+    pub fn validate_bound_access_token(&self, token: &str, now: UnixTime) -> Operation<Claims> {
+        self.validate(token, TokenKind::BoundAccess, now)
+    }
+
     /// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6).
     pub fn validate_logout_token(&self, token: &str, now: UnixTime) -> Operation<Claims> {
         self.validate(token, TokenKind::Logout, now)

@@ -73,7 +73,7 @@ impl Exchange for PushedLogin {
     /// 201 with `request_uri` (RFC 9126 §2.2); an OAuth error body is a typed
     /// [`Error::OAuth`].
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Self::Output, Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         let r: PushedResponse = parse_json(
             "pushed authorization request",
             &resp,

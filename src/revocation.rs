@@ -46,7 +46,7 @@ impl Exchange for RevocationRequest {
         self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<(), Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         expect_status("revocation", &resp, &[200, 204], self.call.limit)
     }
 }

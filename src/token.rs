@@ -185,6 +185,8 @@ pub(crate) struct TokenCall {
     pub dpop: Option<crate::dpop::Dpop>,
     /// Whether the request was already sent again for a DPoP nonce (once at most).
     pub nonce_retried: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The DPoP nonce the last request's proof carried.
+    pub sent_nonce: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     /// How an ID token in the response is checked; `None` only for the code exchange, which
     /// checks it with its own policy before releasing anything.
     pub id_token_check: Option<Box<IdTokenExpectations>>,
@@ -238,6 +240,7 @@ impl TokenCall {
             auth_failure: Default::default(),
             dpop: config.dpop.clone(),
             nonce_retried: Default::default(),
+            sent_nonce: Default::default(),
             id_token_check: Some(Box::new(IdTokenExpectations::for_client(config))),
         }
     }
@@ -294,17 +297,29 @@ impl TokenCall {
         }
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         let req = req.form(&pairs);
-        match &self.dpop {
+        let req = match &self.dpop {
             // RFC 9449 §5: a proof on every token request (no `ath`: no token is presented).
-            Some(d) => match d.proof(req.method, &req.url, None) {
-                Ok(proof) => req.header("dpop", proof),
+            Some(d) => match d.proof_with_nonce(req.method, &req.url, None) {
+                Ok((proof, nonce)) => {
+                    *self.sent_nonce.lock().unwrap_or_else(|p| p.into_inner()) = nonce;
+                    req.header("dpop", proof)
+                }
                 Err(e) => {
                     let _ = self.auth_failure.set(e);
                     req
                 }
             },
             None => req,
+        };
+        if self.auth_failure.get().is_some() {
+            // Without its authentication or proof the request must spend nothing: no code,
+            // refresh token or device code goes out (the server answers an empty form with
+            // an error; `check_sent` reports why first).
+            return Request::new(req.method, req.url.clone())
+                .header("accept", "application/json")
+                .form(&[]);
         }
+        req
     }
 
     /// A DPoP nonce challenge (RFC 9449 §8): the nonce is kept and the request goes again,
@@ -313,9 +328,19 @@ impl TokenCall {
         let Some(d) = &self.dpop else {
             return false;
         };
-        let fresh = d.learn_nonce(&self.url, resp);
-        fresh
-            && crate::dpop::asks_for_nonce(resp)
+        d.learn_nonce(&self.url, resp);
+        // Retried when the server's nonce is not the one this request carried (another
+        // request may have learnt it first: what matters is this request's proof).
+        let challenged = crate::dpop::asks_for_nonce(resp);
+        let offered = crate::dpop::response_nonce(resp);
+        let sent = self
+            .sent_nonce
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        challenged
+            && offered.is_some()
+            && offered != sent
             && !self
                 .nonce_retried
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
@@ -349,6 +374,15 @@ impl TokenCall {
         }
     }
 
+    /// [`check_sent`](Self::check_sent), then a DPoP nonce challenge that was not followed.
+    pub(crate) fn check_answer(&self, resp: &Response) -> Result<(), Error> {
+        self.check_sent()?;
+        match self.nonce_refusal(resp) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// A caller-supplied bearer token that could not be sent is reported first.
     pub(crate) fn check_bearer_syntax(&self) -> Result<(), Error> {
         match &self.bearer {
@@ -372,10 +406,7 @@ impl TokenCall {
 
     /// Parses a success response.
     pub(crate) fn parse(&self, resp: &Response) -> Result<TokenResponse, Error> {
-        self.check_sent()?;
-        if let Some(e) = self.nonce_refusal(resp) {
-            return Err(e);
-        }
+        self.check_answer(resp)?;
         TokenResponse::parse_as(self.what, resp, self.limit)
     }
 

@@ -47,6 +47,8 @@ pub struct UserInfoRequest {
     /// The DPoP key the token is bound to.
     pub(crate) dpop: Option<crate::dpop::Dpop>,
     pub(crate) nonce_retried: std::sync::atomic::AtomicBool,
+    /// The DPoP nonce the last request's proof carried.
+    pub(crate) sent_nonce: std::sync::Mutex<Option<String>>,
     /// Why the proof could not be made (reported by `handle`).
     pub(crate) proof_failure: std::sync::OnceLock<Error>,
 }
@@ -63,26 +65,42 @@ impl Exchange for UserInfoRequest {
     type Output = UserInfo;
 
     fn request(&self) -> Request {
-        let req = Request::new(Method::Get, self.url.clone()).header("accept", "application/json");
-        match &self.dpop {
+        let req = Request::new(Method::Get, self.url.clone());
+        let req = match &self.dpop {
             // RFC 9449 §7.1: `Authorization: DPoP` and a proof with `ath`.
-            Some(d) => match d.authorize(req.clone(), self.token.secret()) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = self.proof_failure.set(e);
-                    req
+            Some(d) => {
+                match d.proof_with_nonce(req.method, &req.url, Some(self.token.secret())) {
+                    Ok((proof, nonce)) => {
+                        *self.sent_nonce.lock().unwrap_or_else(|p| p.into_inner()) = nonce;
+                        req.header("authorization", format!("DPoP {}", self.token.secret()))
+                            .header("dpop", proof)
+                    }
+                    // Nothing is sent with the token: `handle` reports why.
+                    Err(e) => {
+                        let _ = self.proof_failure.set(e);
+                        req
+                    }
                 }
-            },
+            }
             None => req.header("authorization", format!("Bearer {}", self.token.secret())),
-        }
+        };
+        req.header("accept", "application/json")
     }
 
     fn retry(&self, response: &Response) -> bool {
         let Some(d) = &self.dpop else {
             return false;
         };
-        d.learn_nonce(&self.url, response)
-            && crate::dpop::asks_for_nonce(response)
+        d.learn_nonce(&self.url, response);
+        let offered = crate::dpop::response_nonce(response);
+        let sent = self
+            .sent_nonce
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        crate::dpop::asks_for_nonce(response)
+            && offered.is_some()
+            && offered != sent
             && !self
                 .nonce_retried
                 .swap(true, std::sync::atomic::Ordering::Relaxed)

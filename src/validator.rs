@@ -180,6 +180,8 @@ impl std::fmt::Debug for TokenValidator {
 pub enum TokenKind {
     /// An access token presented to a resource server.
     Access,
+    /// A DPoP-bound access token presented with its proof (RFC 9449 §7).
+    BoundAccess,
     /// A back-channel logout token.
     Logout,
 }
@@ -411,11 +413,40 @@ impl TokenValidator {
         }
     }
 
-    /// Validates an access token for a resource server (RFC 9068 §4, Keycloak profile: header
-    /// `typ` `JWT` or `at+jwt`; Keycloak's payload `typ` must be `Bearer` when present, or
-    /// `DPoP` for a token bound to a key by `cnf.jkt`, RFC 9449 §6). Whether a bound token came
-    /// with its proof is the caller's check.
+    /// Validates a bearer access token for a resource server (RFC 9068 §4, Keycloak profile:
+    /// header `typ` `JWT` or `at+jwt`; Keycloak's payload `typ` must be `Bearer` when present).
+    /// A token bound to a key (`cnf`, RFC 9449 §6) is refused: it is valid only with its proof
+    /// ([`validate_bound_access_token`](Self::validate_bound_access_token)).
     pub fn validate_access_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
+        let c = self.validate_any_access_token(token, now)?;
+        if c.get("cnf").is_some() {
+            return Err(Error::TokenValidation(
+                "a DPoP-bound token (`cnf`) is not a bearer token".into(),
+            ));
+        }
+        check_typ(&c, "Bearer", self.rules.require_typ)?;
+        Ok(c)
+    }
+
+    /// Validates a DPoP-bound access token (RFC 9449 §6.1): as a bearer token, but it must
+    /// carry `cnf.jkt` (a non-empty string) and Keycloak's payload `typ` `DPoP` when present.
+    /// The caller checks the request's proof against that `jkt`
+    /// ([`dpop_proof::verify_proof`](crate::dpop_proof::verify_proof)).
+    pub fn validate_bound_access_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
+        let c = self.validate_any_access_token(token, now)?;
+        match c.get("cnf").and_then(|v| v.get("jkt")) {
+            Some(serde_json::Value::String(j)) if !j.is_empty() => {}
+            _ => {
+                return Err(Error::TokenValidation(
+                    "the token is not DPoP-bound (no `cnf.jkt`)".into(),
+                ))
+            }
+        }
+        check_typ(&c, "DPoP", self.rules.require_typ)?;
+        Ok(c)
+    }
+
+    fn validate_any_access_token(&self, token: &str, now: UnixTime) -> Result<Claims, Error> {
         let jwt = self.verify_from_issuer(token)?;
         match jwt.header.get("typ").and_then(|v| v.as_str()) {
             None | Some("JWT") | Some("at+jwt") | Some("application/at+jwt") => {}
@@ -427,12 +458,6 @@ impl TokenValidator {
             }
         }
         let c = jwt.claims;
-        let bound = c.get("cnf").and_then(|v| v.get("jkt")).is_some();
-        check_typ(
-            &c,
-            if bound { "DPoP" } else { "Bearer" },
-            self.rules.require_typ,
-        )?;
         self.check_iss(&c)?;
         self.check_times(&c, now, true)?;
         if !c.aud().contains(&self.access_audience.as_str()) {
@@ -752,6 +777,7 @@ impl<'a> ValidateFlow<'a> {
         }
         let result = match self.kind {
             TokenKind::Access => self.v.validate_access_token(&self.token, self.now),
+            TokenKind::BoundAccess => self.v.validate_bound_access_token(&self.token, self.now),
             TokenKind::Logout => self.v.validate_logout_token(&self.token, self.now),
         };
         match result {

@@ -217,6 +217,10 @@ fn a_signer_that_fails_is_reported_before_the_servers_answer() {
             .all(|(k, _)| k != "client_assertion"),
         "nothing half-made is sent"
     );
+    assert!(
+        req.body.is_empty() && req.header_value("authorization").is_none(),
+        "without its authentication the request spends nothing (no grant, no code)"
+    );
     let ok = keycloak_client::Response::new(
         200,
         vec![("content-type".into(), "application/json".into())],

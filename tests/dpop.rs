@@ -234,3 +234,44 @@ fn a_symmetric_key_is_not_a_dpop_key() {
     ));
     assert!(!format!("{:?}", dpop()).is_empty());
 }
+
+/// Review finding: two requests in flight, both challenged with the same new nonce: the one
+/// that learns it second still retries (the nonce is new to its proof, not to the store).
+#[test]
+fn concurrent_requests_challenged_with_one_nonce_both_retry() {
+    let c = client(&dpop());
+    let mut a = Single::new(c.pat().unwrap());
+    let mut b = Single::new(c.pat().unwrap());
+    let (Ok(Step::Send(_)), Ok(Step::Send(_))) = (a.poll(), b.poll()) else {
+        panic!()
+    };
+    let challenge = || json(400, &[("dpop-nonce", "n-shared")], NONCE_PLEASE);
+    a.handle_response(challenge(), NOW).unwrap();
+    b.handle_response(challenge(), NOW).unwrap();
+    for f in [&mut a, &mut b] {
+        let Ok(Step::Send(again)) = f.poll() else {
+            panic!("both retry")
+        };
+        assert_eq!(proof(&again).1["nonce"], "n-shared");
+    }
+}
+
+/// Discovery must list the DPoP key's algorithm (`dpop_signing_alg_values_supported`).
+#[test]
+fn discovery_must_list_the_dpop_algorithm() {
+    use keycloak_client::DiscoveryRequest;
+    let cfg = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+        .dpop(dpop())
+        .build()
+        .unwrap();
+    let r = common::recorded("discovery");
+    DiscoveryRequest::new(&cfg).handle(r.clone(), NOW).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    doc["dpop_signing_alg_values_supported"] = serde_json::json!(["PS256"]);
+    let edited = Response::new(r.status, r.headers.clone(), doc.to_string().into_bytes());
+    let e = DiscoveryRequest::new(&cfg).handle(edited, NOW).unwrap_err();
+    assert!(
+        matches!(&e, Error::NotSupportedByServer { value, .. } if value == "ES256"),
+        "{e:?}"
+    );
+}

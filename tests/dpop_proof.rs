@@ -98,6 +98,25 @@ fn a_good_proof_passes_and_names_its_key() {
     // the query and fragment are not part of the target
     let other_query: url::Url = "https://api.example/v1/items?page=3#x".parse().unwrap();
     assert!(verify(&p, &check(&other_query, Some("at-1"))).is_ok());
+    // RFC 3986 §6.2.2 equivalent spellings of the same target
+    let escaped: url::Url = "https://API.example:443/v1/%69tems".parse().unwrap();
+    assert!(
+        verify(&p, &check(&escaped, Some("at-1"))).is_ok(),
+        "case, port, unreserved escape"
+    );
+    let a: url::Url = "https://api.example/a%2fb".parse().unwrap();
+    let q = d.proof(Method::Get, &a, None).unwrap();
+    let b: url::Url = "https://api.example/a%2Fb".parse().unwrap();
+    assert!(verify(&q, &check(&b, None)).is_ok(), "hex case");
+    let slash: url::Url = "https://api.example/a/b".parse().unwrap();
+    assert!(
+        verify(&q, &check(&slash, None)).is_err(),
+        "an encoded slash is not a slash"
+    );
+    assert_eq!(
+        keycloak_client::dpop_proof::normalize_escapes("/x%7e%2f%41%zz%4"),
+        "/x~%2FA%zz%4"
+    );
     // without a token, no `ath` is needed
     let p = d.proof(Method::Get, &u, None).unwrap();
     assert!(verify(&p, &check(&u, None)).is_ok());
@@ -213,6 +232,23 @@ fn each_rule_refuses_on_its_own() {
     refuse("a.b.c.d", "four parts");
     refuse(&"x".repeat(9000), "too long");
     refuse("e30.e30.", "empty");
+}
+
+/// An asymmetric algorithm the resource server does not allow is refused even with a key
+/// that fits it.
+#[test]
+fn only_the_allowed_algorithms_pass() {
+    let (d, _) = key(NOW);
+    let u = url();
+    let p = d.proof(Method::Get, &u, None).unwrap();
+    let mut c = check(&u, None);
+    c.algorithms = &[Algorithm::EdDSA];
+    assert!(
+        matches!(verify(&p, &c), Err(Error::Dpop(_))),
+        "ES256 not allowed"
+    );
+    c.algorithms = &[Algorithm::ES256];
+    assert!(verify(&p, &c).is_ok());
 }
 
 #[test]

@@ -1559,3 +1559,48 @@ fn a_validation_that_waited_for_keys_judges_expiry_at_the_time_it_resumes() {
     let e = second.poll().map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
 }
+
+/// Review finding (DPoP): a DPoP-bound access token (`cnf.jkt`, Keycloak's payload `typ:
+/// DPoP`) is not a bearer token: `validate_access_token` refuses it; only the bound-token
+/// check (made together with its proof) accepts it, and a malformed `cnf` is refused by both.
+#[test]
+fn a_dpop_bound_token_is_never_accepted_as_a_bearer_token() {
+    let s = Signer::new();
+    let c = client_with(|b| b);
+    let v = loaded_validator(c, &s);
+    let claims = |typ: &str, cnf: serde_json::Value| json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":typ,"iat":NOW.0,"exp":NOW.0 + 300,"cnf":cnf});
+    let bound = s.sign(&claims("DPoP", json!({"jkt": "jkt-1"})));
+    assert!(
+        v.validate_access_token(&bound, NOW).is_err(),
+        "a bound token as a bearer token"
+    );
+    let c = v.validate_bound_access_token(&bound, NOW).unwrap();
+    assert_eq!(c.0["cnf"]["jkt"], "jkt-1");
+    let plain = s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 300}));
+    v.validate_access_token(&plain, NOW).unwrap();
+    assert!(
+        v.validate_bound_access_token(&plain, NOW).is_err(),
+        "an unbound token is not a DPoP token"
+    );
+    // bound, whatever its payload `typ` says (or without one)
+    for typ in ["Bearer", ""] {
+        let mut cl = claims(typ, json!({"jkt": "jkt-1"}));
+        if typ.is_empty() {
+            cl.as_object_mut().unwrap().remove("typ");
+        }
+        assert!(
+            v.validate_access_token(&s.sign(&cl), NOW).is_err(),
+            "a bound token with typ `{typ}` as a bearer token"
+        );
+    }
+    for odd in [
+        json!({"jkt": null}),
+        json!({"jkt": 7}),
+        json!("x"),
+        json!({"jkt": ""}),
+    ] {
+        let t = s.sign(&claims("DPoP", odd.clone()));
+        assert!(v.validate_access_token(&t, NOW).is_err(), "{odd}");
+        assert!(v.validate_bound_access_token(&t, NOW).is_err(), "{odd}");
+    }
+}

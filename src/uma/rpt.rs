@@ -201,7 +201,7 @@ impl Exchange for DecisionRequest {
         self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<bool, Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         if resp.status == 403 || resp.status == 401 {
             crate::response::check_size("UMA decision", &resp, self.call.limit)?;
             let e = error_from("UMA decision", &resp);
@@ -231,7 +231,7 @@ impl Exchange for PermissionsRequest {
         self.call.nonce_retry(response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<Vec<GrantedPermission>, Error> {
-        self.call.check_sent()?;
+        self.call.check_answer(&resp)?;
         parse_json("UMA permissions", &resp, &[200], self.call.limit)
     }
 }

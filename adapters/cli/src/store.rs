@@ -65,6 +65,16 @@ impl Store {
             .replacen("tokens-", "dpop-", 1);
         let path = self.path.with_file_name(name);
         let b64 = base64::engine::general_purpose::STANDARD;
+        #[cfg(unix)]
+        if let Ok(meta) = fs::metadata(&path) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(Failure::protocol(format!(
+                    "{}: readable by others; refusing the DPoP key (chmod 600 it or delete it)",
+                    path.display()
+                )));
+            }
+        }
         match fs::read_to_string(&path) {
             Ok(text) => {
                 let v: serde_json::Value = serde_json::from_str(&text)
@@ -82,7 +92,9 @@ impl Store {
                         .map_err(|e| Failure::protocol(e.to_string()))?;
                 let text = serde_json::json!({"alg": "ES256", "pkcs8": b64.encode(der)});
                 write_private(&path, text.to_string().as_bytes())?;
-                Ok(signer)
+                drop(signer);
+                // Two first runs at once both write: every run then uses the key on disk.
+                self.dpop_key()
             }
             Err(e) => Err(e.into()),
         }

@@ -116,6 +116,12 @@ impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
         (e.expires_at > now).then(|| e.value.clone())
     }
 
+    /// Number of entries as last counted (cheap; moka updates it as it maintains the cache, so
+    /// it may lag by the writes of the last moments).
+    pub fn approx_len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |c| c.entry_count() as usize)
+    }
+
     /// Number of entries (after moka's pending maintenance has run).
     pub fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, |c| {

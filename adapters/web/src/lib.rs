@@ -91,8 +91,12 @@ pub struct WebConfig {
     /// DPoP proofs (RFC 9449) on API routes: the oldest `iat` accepted, in seconds (default
     /// 60; 5 s of clock skew are allowed the other way).
     pub dpop_max_age_secs: u64,
-    /// Algorithms accepted in DPoP proofs (default ES256, ES384, PS256, RS256, EdDSA).
+    /// Algorithms accepted in DPoP proofs (default ES256, ES384, PS256, EdDSA: FAPI 2.0's).
     pub dpop_algorithms: Vec<keycloak_client::Algorithm>,
+    /// Most DPoP proof `jti`s remembered at once (default 100,000). A replay store must never
+    /// forget a live entry, so when it is full new proofs are refused (401, retry shortly)
+    /// rather than old ones evicted: raise it for more than ~1,500 DPoP requests a second.
+    pub dpop_replay_capacity: usize,
 }
 
 impl WebConfig {
@@ -120,9 +124,11 @@ impl WebConfig {
             jwks_policy: Default::default(),
             csrf_check: true,
             dpop_max_age_secs: 60,
+            dpop_replay_capacity: 100_000,
+            // FAPI 2.0 §5.4.1: PS256, ES256, EdDSA (ES384 for P-384 keys).
             dpop_algorithms: {
                 use keycloak_client::Algorithm::*;
-                vec![ES256, ES384, PS256, RS256, EdDSA]
+                vec![ES256, ES384, PS256, EdDSA]
             },
         };
         if c.secure_cookie() {
@@ -699,6 +705,7 @@ impl WebAuth {
         }
         let kc = kb.build()?;
         let realm_name = kc.config().realm.clone().unwrap_or_else(|| "api".into());
+        let dpop_room = web.dpop_replay_capacity.saturating_mul(2).max(1);
         Ok(WebAuth {
             bearer_cache: TtlCache::new(web.bearer_cache_size),
             session_identities: TtlCache::new(web.session_identity_cache_size),
@@ -710,7 +717,8 @@ impl WebAuth {
             lock_hasher: Default::default(),
             lease_holder: random_id(),
             logout_jtis: TtlCache::new(100_000),
-            dpop_jtis: TtlCache::new(100_000),
+            // Room above the refusal threshold, so moka never has to evict a live `jti`.
+            dpop_jtis: TtlCache::new(dpop_room),
             bearer_hits: Default::default(),
             bearer_verifications: Default::default(),
             realm_name,
@@ -898,16 +906,18 @@ impl WebAuth {
             };
             match self.kc.http().exec(pushed).await {
                 Ok(x) => x,
-                // Keycloak said no (the client is not allowed, bad parameters): a setup error.
-                Err(e) if e.keycloak().is_some_and(|k| k.is_definitive()) => {
-                    return config_error(&e)
-                }
-                Err(e) => {
+                // Keycloak unreachable or overloaded: try again shortly.
+                Err(e) if e.keycloak().is_none_or(|k| k.is_unavailable()) => {
                     tracing::warn!(target: "keycloak_client::web", error = %e, "pushed authorization request failed");
                     return Outcome::Respond(WebResponse::text(
                         503,
                         "authentication service unavailable",
                     ));
+                }
+                // Anything else (Keycloak said no, a key that cannot sign, a nonce loop): a
+                // setup error that retrying will not fix.
+                Err(e) => {
+                    return config_error(&e);
                 }
             }
         } else {
@@ -1321,7 +1331,7 @@ impl WebAuth {
         let [proof] = proofs.as_slice() else {
             return AuthStatus::Invalid("invalid_dpop_proof: exactly one DPoP header".into());
         };
-        let identity = match self.token_identity(token).await {
+        let identity = match self.token_identity(token, true).await {
             AuthStatus::Authenticated(i) => i,
             AuthStatus::Invalid(r) => return AuthStatus::Invalid(format!("invalid_token: {r}")),
             AuthStatus::Anonymous => return AuthStatus::Anonymous,
@@ -1359,6 +1369,13 @@ impl WebAuth {
         let until = verified
             .iat
             .plus(self.cfg.dpop_max_age_secs.saturating_add(5));
+        if self.dpop_jtis.approx_len() >= self.cfg.dpop_replay_capacity {
+            // Fail closed: an evicted `jti` could be replayed.
+            tracing::warn!(target: "keycloak_client::web", "DPoP replay store full; refusing new proofs");
+            return AuthStatus::Invalid(
+                "invalid_dpop_proof: too many proofs to remember; retry shortly".into(),
+            );
+        }
         let key = token_key(&format!("{jkt}\0{}", verified.jti));
         if !self.dpop_jtis.insert_new(key, (), until, t) {
             return AuthStatus::Invalid("invalid_dpop_proof: the proof was used before".into());
@@ -1400,8 +1417,16 @@ impl WebAuth {
         }
     }
 
-    /// API pass-through mode: what the bearer token says, without rejecting the request.
+    /// API pass-through mode: what the bearer token (or the DPoP-bound token with its proof)
+    /// says, without rejecting the request.
     pub async fn bearer_status(&self, req: &RequestInfo) -> AuthStatus {
+        if req
+            .header("authorization")
+            .and_then(dpop_from_header)
+            .is_some()
+        {
+            return self.dpop_status(req).await;
+        }
         self.bearer_token_status(req.bearer()).await
     }
 
@@ -1411,7 +1436,7 @@ impl WebAuth {
         let Some(token) = token else {
             return AuthStatus::Anonymous;
         };
-        match self.token_identity(token).await {
+        match self.token_identity(token, false).await {
             AuthStatus::Authenticated(i) if cnf_jkt(&i).is_some() => AuthStatus::Invalid(
                 "a DPoP-bound token must come with its proof (Authorization: DPoP)".into(),
             ),
@@ -1420,7 +1445,8 @@ impl WebAuth {
     }
 
     /// The identity of a valid access token (verified once, then cached until `exp`).
-    async fn token_identity(&self, token: &str) -> AuthStatus {
+    /// `bound`: a DPoP-bound token (its proof checked by the caller), else a bearer token.
+    async fn token_identity(&self, token: &str, bound: bool) -> AuthStatus {
         let key = bearer_cache_key(token);
         let t = now();
         if let Some(i) = self.bearer_cache.get(key, t) {
@@ -1436,7 +1462,12 @@ impl WebAuth {
         }
         self.bearer_verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.kc.validate_access_token(token).await {
+        let validated = if bound {
+            self.kc.validate_bound_access_token(token).await
+        } else {
+            self.kc.validate_access_token(token).await
+        };
+        match validated {
             Ok(claims) => {
                 let exp = claims
                     .numeric_date("exp")
