@@ -385,6 +385,7 @@ impl Client {
             interval: auth.interval.max(1),
             expires_at: auth.expires_at,
             next_poll_at: now.plus(auth.interval.max(1)),
+            nonce_challenged: false,
         }
     }
 

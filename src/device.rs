@@ -93,6 +93,8 @@ pub struct DevicePoller {
     pub(crate) interval: u64,
     pub(crate) expires_at: UnixTime,
     pub(crate) next_poll_at: UnixTime,
+    /// The last poll was answered with a DPoP nonce challenge (RFC 9449 §8).
+    pub(crate) nonce_challenged: bool,
 }
 
 impl DevicePoller {
@@ -119,6 +121,33 @@ impl DevicePoller {
     /// Handles the response to one poll received at `now`. `access_denied`, `expired_token` and
     /// any other error end the grant.
     pub fn handle(&mut self, resp: Response, now: UnixTime) -> Result<DevicePoll, Error> {
+        // DPoP (RFC 9449 §8): a nonce challenge is answered by polling again at once with the
+        // new nonce; two challenges in a row end the grant (`Error::Dpop`), never a loop.
+        if let Some(d) = &self.call.dpop {
+            d.learn_nonce(&self.call.url, &resp);
+            if crate::dpop::asks_for_nonce(&resp) {
+                let offered = crate::dpop::response_nonce(&resp);
+                let sent = self
+                    .call
+                    .sent_nonce
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                if offered.is_some() && offered != sent && !self.nonce_challenged {
+                    self.nonce_challenged = true;
+                    self.next_poll_at = now;
+                    return Ok(DevicePoll::Pending {
+                        next_poll_at: now,
+                        interval: self.interval,
+                    });
+                }
+                self.call
+                    .nonce_retried
+                    .store(self.nonce_challenged, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                self.nonce_challenged = false;
+            }
+        }
         self.call.check_answer(&resp)?;
         if resp.status == 200 {
             return Ok(DevicePoll::Done(Box::new(self.call.token_set(&resp, now)?)));

@@ -17,7 +17,9 @@ use crate::time::UnixTime;
 pub trait Exchange {
     /// What a successful response yields.
     type Output;
-    /// The request to send. Pure: calling it again yields the same request.
+    /// The request to send. Calling it again yields the same request, except for what must
+    /// be fresh on every send: a client assertion and a DPoP proof (new `jti`, `iat`, the
+    /// server's latest nonce).
     fn request(&self) -> Request;
     /// Processes the response.
     fn handle(self, response: Response, now: UnixTime) -> Result<Self::Output, Error>;

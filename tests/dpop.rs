@@ -275,3 +275,29 @@ fn discovery_must_list_the_dpop_algorithm() {
         "{e:?}"
     );
 }
+
+/// The device grant's polling answers a nonce challenge by polling again at once with the
+/// nonce; a second challenge in a row ends the grant with `Error::Dpop`.
+#[test]
+fn device_polling_follows_one_nonce_challenge_at_a_time() {
+    let c = client(&dpop());
+    let auth: keycloak_client::DeviceAuthorization = serde_json::from_value(serde_json::json!({
+        "device_code":"d","user_code":"u","verification_uri":"http://x/",
+        "expires_at": NOW.0 + 600, "interval": 5
+    }))
+    .unwrap();
+    let mut p = c.device_poller(&auth, NOW);
+    let _ = p.request();
+    let out = p
+        .handle(json(400, &[("dpop-nonce", "n-1")], NONCE_PLEASE), NOW)
+        .unwrap();
+    assert!(
+        matches!(out, keycloak_client::DevicePoll::Pending { next_poll_at, .. } if next_poll_at == NOW),
+        "{out:?}"
+    );
+    assert_eq!(proof(&p.request()).1["nonce"], "n-1");
+    let e = p
+        .handle(json(400, &[("dpop-nonce", "n-2")], NONCE_PLEASE), NOW)
+        .unwrap_err();
+    assert!(matches!(e, Error::Dpop(_)), "{e:?}");
+}
