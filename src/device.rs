@@ -124,16 +124,9 @@ impl DevicePoller {
         // DPoP (RFC 9449 §8): a nonce challenge is answered by polling again at once with the
         // new nonce; two challenges in a row end the grant (`Error::Dpop`), never a loop.
         if let Some(d) = &self.call.dpop {
-            d.learn_nonce(&self.call.url, &resp);
+            let answerable = d.challenge_answerable(&self.call.url, &resp, &self.call.sent_nonce);
             if crate::dpop::asks_for_nonce(&resp) {
-                let offered = crate::dpop::response_nonce(&resp);
-                let sent = self
-                    .call
-                    .sent_nonce
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                if offered.is_some() && offered != sent && !self.nonce_challenged {
+                if answerable && !self.nonce_challenged {
                     self.nonce_challenged = true;
                     self.next_poll_at = now;
                     return Ok(DevicePoll::Pending {

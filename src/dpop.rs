@@ -170,6 +170,23 @@ impl Dpop {
     }
 }
 
+impl Dpop {
+    /// Reads a response to a request whose proof carried `sent` (RFC 9449 §8–9): keeps its
+    /// `DPoP-Nonce`, and says whether it is a nonce challenge that a new proof can answer
+    /// (a usable nonce this request did not carry). How often to answer is the caller's.
+    pub(crate) fn challenge_answerable(
+        &self,
+        url: &url::Url,
+        resp: &Response,
+        sent: &std::sync::Mutex<Option<String>>,
+    ) -> bool {
+        self.learn_nonce(url, resp);
+        let offered = response_nonce(resp);
+        let sent = sent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        asks_for_nonce(resp) && offered.is_some() && offered != sent
+    }
+}
+
 /// The usable `DPoP-Nonce` of a response (RFC 9449 §8.1 NQCHAR, at most 512 bytes).
 pub fn response_nonce(resp: &Response) -> Option<String> {
     let nonce = resp.header("dpop-nonce")?.trim();

@@ -328,19 +328,9 @@ impl TokenCall {
         let Some(d) = &self.dpop else {
             return false;
         };
-        d.learn_nonce(&self.url, resp);
         // Retried when the server's nonce is not the one this request carried (another
         // request may have learnt it first: what matters is this request's proof).
-        let challenged = crate::dpop::asks_for_nonce(resp);
-        let offered = crate::dpop::response_nonce(resp);
-        let sent = self
-            .sent_nonce
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        challenged
-            && offered.is_some()
-            && offered != sent
+        d.challenge_answerable(&self.url, resp, &self.sent_nonce)
             && !self
                 .nonce_retried
                 .swap(true, std::sync::atomic::Ordering::Relaxed)

@@ -91,16 +91,7 @@ impl Exchange for UserInfoRequest {
         let Some(d) = &self.dpop else {
             return false;
         };
-        d.learn_nonce(&self.url, response);
-        let offered = crate::dpop::response_nonce(response);
-        let sent = self
-            .sent_nonce
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        crate::dpop::asks_for_nonce(response)
-            && offered.is_some()
-            && offered != sent
+        d.challenge_answerable(&self.url, response, &self.sent_nonce)
             && !self
                 .nonce_retried
                 .swap(true, std::sync::atomic::Ordering::Relaxed)

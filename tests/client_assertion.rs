@@ -11,8 +11,8 @@ use common::{recorded, NOW};
 use keycloak_client::uma::UmaGrantAuth;
 use keycloak_client::{
     AccessToken, Algorithm, AssertionAudience, CallbackParams, Client, ClientAssertion,
-    ClientConfig, ClientSecret, Clock, Discovered, DiscoveryRequest, Error, Exchange, FixedClock,
-    Flow, IdTokenPolicy, Jwk, JwsSigner, Password, RefreshToken, Request, Step, TokenSet,
+    ClientConfig, ClientSecret, Clock, DiscoveryRequest, Error, Exchange, FixedClock, Flow,
+    IdTokenPolicy, Jwk, JwsSigner, Password, RefreshToken, Request, Step, TokenSet,
     JWT_BEARER_ASSERTION,
 };
 
@@ -33,22 +33,7 @@ fn hs256() -> ClientAssertion {
 }
 
 fn client_with(a: ClientAssertion) -> Client {
-    let cfg = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
-        .client_assertion(a)
-        .redirect_uri("http://127.0.0.1/callback")
-        .build()
-        .unwrap();
-    let uma = keycloak_client::UmaDiscoveryRequest::new(&cfg)
-        .handle(recorded("uma_discovery"), NOW)
-        .unwrap();
-    Client::new(
-        cfg,
-        Discovered {
-            provider: common::provider(),
-            uma: Some(uma),
-            fetched_at: NOW,
-        },
-    )
+    common::client_from(common::builder().client_assertion(a).build().unwrap())
 }
 
 fn tokens() -> TokenSet {

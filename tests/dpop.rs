@@ -9,8 +9,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use common::NOW;
 use keycloak_client::{
-    Algorithm, Client, ClientConfig, Discovered, Dpop, Error, Exchange, FixedClock, Flow, Request,
-    Response, Single, Step,
+    Algorithm, Client, ClientConfig, Dpop, Error, Exchange, FixedClock, Flow, Request, Response,
+    Single, Step,
 };
 use keycloak_client_ring::RingSigner;
 
@@ -24,19 +24,12 @@ fn dpop() -> Dpop {
 }
 
 fn client(d: &Dpop) -> Client {
-    let cfg = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
-        .client_secret("rkc-rs-secret")
-        .redirect_uri("http://127.0.0.1/callback")
-        .dpop(d.clone())
-        .build()
-        .unwrap();
-    Client::new(
-        cfg,
-        Discovered {
-            provider: common::provider(),
-            uma: None,
-            fetched_at: NOW,
-        },
+    common::client_from(
+        common::builder()
+            .client_secret("rkc-rs-secret")
+            .dpop(d.clone())
+            .build()
+            .unwrap(),
     )
 }
 

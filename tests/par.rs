@@ -4,12 +4,11 @@
 mod common;
 
 use common::{recorded, NOW};
-use keycloak_client::{Client, ClientConfig, Discovered, Error, Exchange, Method, Response};
+use keycloak_client::{Client, Discovered, Error, Exchange, Method, Response};
 
 fn client(push: bool, require: bool) -> Client {
-    let cfg = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+    let cfg = common::builder()
         .client_secret("rkc-rs-secret")
-        .redirect_uri("http://127.0.0.1/callback")
         .pushed_authorization_requests(push)
         .build()
         .unwrap();

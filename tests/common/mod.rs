@@ -64,7 +64,17 @@ pub fn provider() -> keycloak_client::ProviderMetadata {
 
 /// A client built from the recorded discovery documents.
 pub fn client(client_id: &str, secret: Option<&str>) -> Client {
-    let cfg = config(client_id, secret);
+    client_from(config(client_id, secret))
+}
+
+/// The test realm's `rkc-rs` with the callback URI, to configure further.
+pub fn builder() -> keycloak_client::ClientConfigBuilder {
+    ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs")
+        .redirect_uri("http://127.0.0.1/callback")
+}
+
+/// A client of `cfg` built from the recorded discovery documents.
+pub fn client_from(cfg: ClientConfig) -> Client {
     let provider = provider();
     let uma = keycloak_client::UmaDiscoveryRequest::new(&cfg)
         .handle(recorded("uma_discovery"), NOW)

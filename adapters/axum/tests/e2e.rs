@@ -1473,31 +1473,14 @@ fn unrefreshable_sessions_end_and_failed_callbacks_leave_nothing() {
 #[test]
 fn logins_are_pushed_when_the_setting_asks() {
     use keycloak_client_testkit::{client_auth, par};
-    let env = keycloak::require();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let settings = keycloak_client_web::KeycloakSettings {
-        server_url: Some(env.url.clone()),
-        realm: Some(client_auth::REALM.into()),
-        client_id: Some(par::PAR_CLIENT.into()),
-        client_secret: Some(par::PAR_SECRET.into()),
-        app_url: base.clone(),
-        callback_path: Some("/kc/callback".into()),
-        login_redirect_uri: "/howdy".into(),
-        pushed_authorization_requests: true,
-        ..Default::default()
-    };
-    let auth = settings.into_web_auth().unwrap();
-    let app = howdy::app(auth.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
-    let app = App { base, rt, auth };
+    let app = serve_settings(|s| {
+        s.realm = Some(client_auth::REALM.into());
+        s.client_id = Some(par::PAR_CLIENT.into());
+        s.client_secret = Some(par::PAR_SECRET.into());
+        s.callback_path = Some("/kc/callback".into());
+        s.login_redirect_uri = "/howdy".into();
+        s.pushed_authorization_requests = true;
+    });
     let mut b = Browser::new();
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 302);
@@ -1526,6 +1509,17 @@ fn logins_are_pushed_when_the_setting_asks() {
 #[test]
 fn dpop_bound_tokens_need_their_proof() {
     use keycloak_client_testkit::{client_auth, dpop};
+    let app = serve_settings(|s| {
+        s.realm = Some(client_auth::REALM.into());
+        s.client_id = Some(dpop::DPOP_CLIENT.into());
+        s.client_secret = Some(dpop::DPOP_SECRET.into());
+    });
+    dpop::resource_server_checks(&app.url("/api/me"));
+}
+
+/// howdy on any port, configured from [`KeycloakSettings`](keycloak_client_web::KeycloakSettings)
+/// (the local Keycloak and the app's URL filled in, the rest by `adjust`).
+fn serve_settings(adjust: impl FnOnce(&mut keycloak_client_web::KeycloakSettings)) -> App {
     let env = keycloak::require();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1536,16 +1530,14 @@ fn dpop_bound_tokens_need_their_proof() {
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
         .unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let settings = keycloak_client_web::KeycloakSettings {
+    let mut settings = keycloak_client_web::KeycloakSettings {
         server_url: Some(env.url.clone()),
-        realm: Some(client_auth::REALM.into()),
-        client_id: Some(dpop::DPOP_CLIENT.into()),
-        client_secret: Some(dpop::DPOP_SECRET.into()),
         app_url: base.clone(),
         ..Default::default()
     };
+    adjust(&mut settings);
     let auth = settings.into_web_auth().unwrap();
-    let app = howdy::app(auth);
+    let app = howdy::app(auth.clone());
     rt.spawn(async move { axum::serve(listener, app).await });
-    dpop::resource_server_checks(&format!("{base}/api/me"));
+    App { base, rt, auth }
 }
