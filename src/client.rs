@@ -370,6 +370,7 @@ impl Client {
         Ok(DeviceAuthorizationRequest {
             call: TokenCall::new(&self.config, self.backchannel(url), "device authorization")
                 .field("scope", &scopes.join(" ")),
+            verifier: None,
         })
     }
 
@@ -377,10 +378,14 @@ impl Client {
     /// [`DevicePoller`](crate::DevicePoller). The first poll may go out one interval after
     /// `now`.
     pub fn device_poller(&self, auth: &DeviceAuthorization, now: UnixTime) -> DevicePoller {
+        let mut call = TokenCall::new(&self.config, self.token_endpoint(), "device token")
+            .field("grant_type", "urn:ietf:params:oauth:grant-type:device_code")
+            .field("device_code", auth.device_code.secret());
+        if let Some(v) = &auth.code_verifier {
+            call = call.field("code_verifier", v.secret());
+        }
         DevicePoller {
-            call: TokenCall::new(&self.config, self.token_endpoint(), "device token")
-                .field("grant_type", "urn:ietf:params:oauth:grant-type:device_code")
-                .field("device_code", auth.device_code.secret()),
+            call,
             // A stored authorization may carry 0: never poll without waiting (RFC 8628 §3.5).
             interval: auth.interval.max(1),
             expires_at: auth.expires_at,

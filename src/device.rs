@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::flow::{Ending, Exchange, Flow, Step};
 use crate::http::{Request, Response};
+use crate::login::{pkce_challenge, random_token};
 use crate::response::{error_from, parse_json};
-use crate::secret::DeviceCode;
+use crate::secret::{DeviceCode, PkceVerifier};
 use crate::time::UnixTime;
 use crate::token::{TokenCall, TokenSet};
 
@@ -37,12 +38,36 @@ pub struct DeviceAuthorization {
     pub expires_at: UnixTime,
     /// Seconds to wait between polls (default 5, RFC 8628 §3.2).
     pub interval: u64,
+    /// The PKCE verifier (RFC 7636) when the authorization request carried a challenge; the
+    /// polls send it. Keycloak requires PKCE here for clients under a PKCE-enforcing profile
+    /// (OAuth 2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_verifier: Option<PkceVerifier>,
 }
 
 /// `POST device_authorization_endpoint`.
 #[derive(Debug)]
 pub struct DeviceAuthorizationRequest {
     pub(crate) call: TokenCall,
+    pub(crate) verifier: Option<PkceVerifier>,
+}
+
+impl DeviceAuthorizationRequest {
+    /// Adds PKCE (RFC 7636 §4, `S256`) to the device authorization request: the verifier is
+    /// drawn from `rng` and kept in the [`DeviceAuthorization`] for the polls. Servers that do
+    /// not know it ignore the parameters (RFC 6749 §3.1); Keycloak binds the device code to it.
+    pub fn pkce<R: rand_core::CryptoRng + ?Sized>(self, rng: &mut R) -> Self {
+        self.with_pkce(PkceVerifier::new(random_token(rng)))
+    }
+
+    pub(crate) fn with_pkce(mut self, verifier: PkceVerifier) -> Self {
+        self.call = self
+            .call
+            .set("code_challenge", &pkce_challenge(&verifier))
+            .set("code_challenge_method", "S256");
+        self.verifier = Some(verifier);
+        self
+    }
 }
 
 impl Exchange for DeviceAuthorizationRequest {
@@ -65,6 +90,7 @@ impl Exchange for DeviceAuthorizationRequest {
             verification_uri_complete: r.verification_uri_complete,
             expires_at: now.plus(r.expires_in),
             interval: r.interval.unwrap_or(5).max(1),
+            code_verifier: self.verifier,
         })
     }
 }

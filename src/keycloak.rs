@@ -203,8 +203,10 @@ impl<D: Driver> Keycloak<D> {
 
     /// Starts a device authorization.
     pub fn device_authorization(&self, scope: Option<&str>) -> D::Run<'_, DeviceAuthorization> {
-        self.http
-            .run(self.agent.device_authorization(scope, self.http.now()))
+        self.http.run(
+            self.agent
+                .device_authorization(scope, &mut self.http.rng(), self.http.now()),
+        )
     }
 
     /// Polls until the user approves, the code expires, or `on_wait` (told each interval)

@@ -9,15 +9,16 @@ use rand_core::CryptoRng;
 use crate::agent::{Agent, IdTokens};
 use crate::callback::{CallbackParams, IdTokenPolicy, LoginTokens};
 use crate::client::Client;
+use crate::config::ClientAuth;
 use crate::device::{DeviceAuthorization, DeviceWait, OnWait};
 use crate::error::Error;
 use crate::flow::{Exchange, Single};
 use crate::introspection::Introspection;
 use crate::jwt::Claims;
-use crate::login::{LoginBuilder, LoginSecrets, PendingLogin};
+use crate::login::{random_token, LoginBuilder, LoginSecrets, PendingLogin};
 use crate::operation::{Answer, BoxFlow, Needs, Operation, Ready};
 use crate::revocation::TokenTypeHint;
-use crate::secret::{AccessToken, PermissionTicket};
+use crate::secret::{AccessToken, PermissionTicket, PkceVerifier};
 use crate::time::UnixTime;
 use crate::token::TokenSet;
 use crate::uma::{
@@ -153,11 +154,21 @@ impl Agent {
     }
 
     /// Back-channel logout of the session behind `tokens` (needs the refresh token).
+    ///
+    /// A public client with DPoP holds a DPoP-bound refresh token, and Keycloak's logout
+    /// endpoint does not read DPoP proofs ("DPoP proof is missing", 26.7): such a client
+    /// revokes the refresh token instead (RFC 7009 §2.1, with a proof), which ends the
+    /// session in Keycloak.
     pub fn logout(&self, tokens: &TokenSet, now: UnixTime) -> Operation<()> {
         let rt = tokens.refresh_token.clone();
-        self.exchange(DISCOVERY, now, move |r| {
+        Operation::new(self, DISCOVERY, now, move |r, _| {
             let rt = rt.ok_or_else(|| Error::Config("logout needs a refresh token".into()))?;
-            r.client.logout(&rt)
+            let c = &r.client;
+            if matches!(c.config.auth, ClientAuth::None) && c.config.dpop.is_some() {
+                let revoke = c.revoke(rt.secret(), Some(TokenTypeHint::RefreshToken))?;
+                return Ok(Box::new(Single::new(revoke)) as BoxFlow<()>);
+            }
+            Ok(Box::new(Single::new(c.logout(&rt)?)) as BoxFlow<()>)
         })
     }
 
@@ -252,15 +263,20 @@ impl Agent {
         self.exchange(DISCOVERY, now, move |r| r.client.revoke(&token, hint))
     }
 
-    /// Starts a device authorization (RFC 8628 §3.1).
-    pub fn device_authorization(
+    /// Starts a device authorization (RFC 8628 §3.1) with PKCE (RFC 7636; the verifier is
+    /// drawn from `rng` now and travels in the [`DeviceAuthorization`]).
+    pub fn device_authorization<R: CryptoRng + ?Sized>(
         &self,
         scope: Option<&str>,
+        rng: &mut R,
         now: UnixTime,
     ) -> Operation<DeviceAuthorization> {
         let scope = scope.map(str::to_owned);
+        let verifier = PkceVerifier::new(random_token(rng));
         self.exchange(DISCOVERY, now, move |r| {
-            r.client.device_authorization(scope.as_deref())
+            Ok(r.client
+                .device_authorization(scope.as_deref())?
+                .with_pkce(verifier.clone()))
         })
     }
 

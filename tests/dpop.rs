@@ -294,3 +294,53 @@ fn device_polling_follows_one_nonce_challenge_at_a_time() {
         .unwrap_err();
     assert!(matches!(e, Error::Dpop(_)), "{e:?}");
 }
+
+/// The agent's logout of a public DPoP client revokes the refresh token (with a proof): Keycloak's
+/// logout endpoint does not read DPoP proofs and refuses a DPoP-bound refresh token. A
+/// confidential client (whose refresh token is not bound) keeps the logout endpoint.
+#[test]
+fn agent_logout_of_a_public_dpop_client_revokes_the_refresh_token() {
+    use keycloak_client::{drive, Agent, TokenSet};
+    let tokens: TokenSet = serde_json::from_value(serde_json::json!({
+        "access_token": "eyJ.a.b", "token_type": "DPoP", "refresh_token": "eyJ.r.t",
+        "expires_at": NOW.0 + 300, "received_at": NOW.0
+    }))
+    .unwrap();
+    for (public, path) in [
+        (true, "/realms/rkc/protocol/openid-connect/revoke"),
+        (false, "/realms/rkc/protocol/openid-connect/logout"),
+    ] {
+        let mut b = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs").dpop(dpop());
+        if !public {
+            b = b.client_secret("rkc-rs-secret");
+        }
+        let agent = Agent::builder(b).build_agent().unwrap();
+        let sent = std::cell::RefCell::new(vec![]);
+        drive(
+            agent.logout(&tokens, NOW),
+            |r: &Request| {
+                sent.borrow_mut().push(r.clone());
+                Ok::<_, Error>(match r.url.path() {
+                    "/realms/rkc/.well-known/openid-configuration" => common::recorded("discovery"),
+                    "/realms/rkc/.well-known/uma2-configuration" => {
+                        common::recorded("uma_discovery")
+                    }
+                    _ => Response::new(if public { 200 } else { 204 }, vec![], ""),
+                })
+            },
+            || NOW,
+        )
+        .unwrap();
+        let last = sent.borrow().last().cloned().unwrap();
+        assert_eq!(last.url.path(), path, "public: {public}");
+        assert!(last.header_value("dpop").is_some(), "a proof");
+        let form = common::form(&last.body);
+        assert!(
+            form.contains(&("token".into(), "eyJ.r.t".into())) || !public,
+            "{form:?}"
+        );
+        if public {
+            assert!(form.contains(&("token_type_hint".into(), "refresh_token".into())));
+        }
+    }
+}

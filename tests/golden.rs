@@ -305,6 +305,7 @@ fn device_requests() {
         verification_uri_complete: None,
         expires_at: UnixTime(NOW.0 + 600),
         interval: 5,
+        code_verifier: None,
     };
     check(
         &c.device_poller(&auth, NOW).request(),

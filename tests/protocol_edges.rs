@@ -426,3 +426,62 @@ fn a_gateway_or_limiter_answering_json_is_not_a_verdict() {
         assert!(!e.is_definitive(), "{status}: {e:?}");
     }
 }
+
+/// PKCE on the device grant (RFC 7636 with RFC 8628): the challenge is `S256` of the verifier,
+/// the verifier travels in the authorization (never in `Debug`) and every poll carries it.
+/// Keycloak refuses a device request without it for a PKCE-enforcing client (OAuth 2.1).
+#[test]
+fn device_grant_with_pkce_sends_the_verifier_on_every_poll() {
+    use sha2::Digest;
+    let c = common::client("rkc-device", None);
+    let step = c
+        .device_authorization(None)
+        .unwrap()
+        .pkce(&mut common::CountingRng(7));
+    let sent = common::form(&step.request().body);
+    let get = |f: &[(String, String)], k: &str| {
+        let v: Vec<_> = f
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect();
+        assert!(v.len() <= 1, "{k} repeated: {f:?}");
+        v.into_iter().next()
+    };
+    assert_eq!(get(&sent, "code_challenge_method").as_deref(), Some("S256"));
+    let challenge = get(&sent, "code_challenge").expect("a challenge");
+    let auth = step.handle(recorded("device_authorization"), NOW).unwrap();
+    let verifier = auth.code_verifier.clone().expect("the verifier is kept");
+    assert!(verifier.secret().len() >= 43, "RFC 7636 §4.1 length");
+    let expect = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        sha2::Sha256::digest(verifier.secret().as_bytes()),
+    );
+    assert_eq!(challenge, expect);
+    assert!(!format!("{auth:?}").contains(verifier.secret()));
+    // survives storage (kcc keeps authorizations between runs)
+    let stored: keycloak_client::DeviceAuthorization =
+        serde_json::from_str(&serde_json::to_string(&auth).unwrap()).unwrap();
+    let p = c.device_poller(&stored, NOW);
+    let poll = common::form(&p.request().body);
+    assert_eq!(
+        get(&poll, "code_verifier").as_deref(),
+        Some(verifier.secret())
+    );
+    // without PKCE, no verifier is sent
+    let plain = c
+        .device_authorization(None)
+        .unwrap()
+        .handle(recorded("device_authorization"), NOW)
+        .unwrap();
+    assert!(plain.code_verifier.is_none());
+    let poll = common::form(&c.device_poller(&plain, NOW).request().body);
+    assert_eq!(get(&poll, "code_verifier"), None);
+    assert_eq!(
+        get(
+            &common::form(&c.device_authorization(None).unwrap().request().body),
+            "code_challenge"
+        ),
+        None
+    );
+}

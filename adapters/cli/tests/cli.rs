@@ -255,31 +255,45 @@ fn id_token_validation_failure_prints_no_token() {
     assert!(k.store_file().is_none(), "nothing stored");
 }
 
+impl Kcc {
+    /// `kcc login --device` (with `extra` flags before the command), approved in a browser
+    /// as `user`; the finished process's output.
+    fn device_login(&self, extra: &[&str], user: &str, password: &str) -> Output {
+        let mut args = extra.to_vec();
+        args.extend(["login", "--device", "--timeout", "60"]);
+        let mut child = self
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (etx, erx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(u) = line.strip_prefix("or open ") {
+                    let _ = tx.send(u.to_string());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            let _ = etx.send(all);
+        });
+        if let Ok(url) = rx.recv_timeout(Duration::from_secs(30)) {
+            Browser::new().approve_device(&url, user, password).unwrap();
+        }
+        let mut out = child.wait_with_output().unwrap();
+        out.stderr = erx.recv().unwrap_or_default().into_bytes();
+        out
+    }
+}
+
 #[test]
 fn device_login() {
     let k = Kcc::new("rkc-device", None);
-    let mut child = k
-        .cmd(&["login", "--device", "--timeout", "60"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(u) = line.strip_prefix("or open ") {
-                let _ = tx.send(u.to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("verification URL");
-    Browser::new()
-        .approve_device(&url, "alice", "alice-pass")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = k.device_login(&[], "alice", "alice-pass");
     assert!(
         out.status.success(),
         "{}",
@@ -287,6 +301,41 @@ fn device_login() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("logged in as alice"));
     assert_eq!(k.json(&["userinfo"])["preferred_username"], "alice");
+}
+
+/// Keycloak's `oauth-2-1-for-public-client` profile: the device grant with PKCE (Keycloak
+/// requires it for this client) and DPoP-bound tokens; userinfo, refresh and logout (by
+/// revocation: Keycloak's logout endpoint cannot check a DPoP-bound refresh token) work, and
+/// the session is over afterwards.
+#[test]
+fn oauth_2_1_public_client_profile_through_the_device_grant() {
+    use keycloak_client_testkit::{client_auth, fapi_profiles};
+    let k = Kcc::in_realm(
+        client_auth::REALM,
+        fapi_profiles::OAUTH21_PUBLIC_CLIENT,
+        None,
+    );
+    let out = k.device_login(&["--dpop"], client_auth::USER, "fiona-pass");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
+        .unwrap()
+        .claims;
+    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
+    assert_eq!(
+        k.json(&["--dpop", "userinfo"])["preferred_username"],
+        client_auth::USER
+    );
+    k.ok(&["--dpop", "refresh"]);
+    let refreshed = k.stored_access_token();
+    k.ok(&["--dpop", "logout"]);
+    // the session is over: the last access token is no longer accepted by Keycloak
+    let i = Kcc::in_realm(client_auth::REALM, "fapi-dpop", Some("fapi-dpop-secret"));
+    let v = i.json(&["--dpop", "introspect", &refreshed]);
+    assert_eq!(v["active"], false, "{v}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! End-to-end scenarios against Keycloak's own client profiles (client policies in the
 //! `rkc-fapi` realm): `fapi-2-dpop-security-profile` (confidential, `private_key_jwt`, PAR,
-//! PKCE, DPoP, consent, PS256).
+//! PKCE, DPoP, consent, PS256) and `oauth-2-1-for-public-client` (public native client: PKCE,
+//! DPoP, a private-use URI scheme redirect, the device grant with PKCE).
 
 use std::sync::Arc;
 
@@ -111,6 +112,125 @@ pub fn fapi2_dpop_profile(s: &dyn Sender) {
     assert_eq!(page.status, 400, "FAPI 2.0 without PAR");
 }
 
+/// The public client under `oauth-2-1-for-public-client`.
+pub const OAUTH21_PUBLIC_CLIENT: &str = "oauth21-public";
+/// Its redirect URI: a private-use URI scheme (RFC 8252 §7.1). Keycloak 26.7's built-in profile
+/// refuses `http` loopback redirects (its `secure-redirect-uris-enforcer` lacks
+/// `allow-http-scheme`), and an `https` loopback redirect cannot carry the native app's port.
+pub const OAUTH21_REDIRECT: &str = "org.example.rkc:/callback";
+
+/// The OAuth 2.1 public client, with or without DPoP, redirecting to `redirect`.
+pub fn oauth21_client(s: &dyn Sender, dpop: Option<Dpop>, redirect: &str) -> Client {
+    let env = keycloak::require();
+    let mut b =
+        ClientConfig::keycloak(&env.url, REALM, OAUTH21_PUBLIC_CLIENT).redirect_uri(redirect);
+    if let Some(d) = dpop {
+        b = b.dpop(d);
+    }
+    discovered(s, b.build().unwrap())
+}
+
+/// `oauth-2-1-for-public-client`: code + PKCE + DPoP with a private-use scheme redirect, then
+/// userinfo, refresh and logout; the device grant with PKCE and DPoP. Refused by the profile:
+/// no DPoP, an `http` loopback redirect, a device request without PKCE.
+pub fn oauth21_public_profile(s: &dyn Sender) {
+    let c = oauth21_client(s, Some(fresh_dpop(Algorithm::ES256)), OAUTH21_REDIRECT);
+    let (url, pending) = c.login().build(&mut rand::rng(), now()).unwrap();
+    let cb = Browser::new()
+        .login(url.as_str(), USER, "fiona-pass")
+        .expect("the login reaches the private-use scheme redirect");
+    assert_eq!(cb.scheme(), "org.example.rkc", "{cb}");
+    let t = run(
+        s,
+        c.callback(
+            pending,
+            &CallbackParams::from_url(&cb).unwrap(),
+            IdTokenPolicy::DangerSkipSignature,
+            now(),
+        )
+        .unwrap(),
+    )
+    .expect("the OAuth 2.1 public flow");
+    let at = keycloak_client::jwt::decode_unverified(t.tokens.access_token.secret()).unwrap();
+    assert!(at.claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
+    let me = exec(s, c.userinfo(&t.tokens.access_token).unwrap()).expect("userinfo");
+    assert_eq!(me.preferred_username.as_deref(), Some(USER));
+    let r = exec(s, c.refresh(&t.tokens).unwrap()).expect("refresh");
+    exec(s, c.userinfo(&r.access_token).unwrap()).expect("userinfo after refresh");
+    let rt = r.refresh_token.as_ref().unwrap();
+    // Keycloak's logout endpoint does not read DPoP proofs, so it cannot end a session by a
+    // DPoP-bound refresh token (26.7); revocation (with a proof) does, and is what the agent's
+    // `logout` uses for such clients.
+    if let Err(e) = exec(s, c.logout(rt).unwrap()) {
+        assert_eq!(e.oauth_error(), Some("invalid_grant"), "{e}");
+    }
+    exec(
+        s,
+        c.revoke(
+            rt.secret(),
+            Some(keycloak_client::TokenTypeHint::RefreshToken),
+        )
+        .unwrap(),
+    )
+    .expect("revocation with a proof");
+    let e = exec(s, c.refresh(&r).unwrap()).expect_err("the session is over");
+    assert_eq!(e.oauth_error(), Some("invalid_grant"), "{e}");
+
+    // Without DPoP the profile's dpop-bind-enforcer refuses the code exchange.
+    let plain = oauth21_client(s, None, OAUTH21_REDIRECT);
+    let (url, pending) = plain.login().build(&mut rand::rng(), now()).unwrap();
+    let cb = Browser::new()
+        .login(url.as_str(), USER, "fiona-pass")
+        .unwrap();
+    let e = run(
+        s,
+        plain
+            .callback(
+                pending,
+                &CallbackParams::from_url(&cb).unwrap(),
+                IdTokenPolicy::DangerSkipSignature,
+                now(),
+            )
+            .unwrap(),
+    )
+    .expect_err("OAuth 2.1 public client without DPoP");
+    assert_eq!(e.oauth_error(), Some("invalid_request"), "{e}");
+
+    // An http loopback redirect is refused at the authorization endpoint.
+    let http = oauth21_client(
+        s,
+        Some(fresh_dpop(Algorithm::ES256)),
+        "http://127.0.0.1:48123/callback",
+    );
+    let (url, _) = http.login().build(&mut rand::rng(), now()).unwrap();
+    let page = Browser::new().get(url.as_str()).unwrap();
+    assert_eq!(page.status, 400, "http loopback under OAuth 2.1");
+
+    // The device grant: Keycloak requires PKCE for this client; with it (and DPoP) it works.
+    let e = exec(s, c.device_authorization(None).unwrap()).expect_err("no PKCE");
+    assert_eq!(e.oauth_error(), Some("invalid_request"), "{e}");
+    let auth = exec(
+        s,
+        c.device_authorization(None).unwrap().pkce(&mut rand::rng()),
+    )
+    .expect("device authorization with PKCE");
+    Browser::new()
+        .approve_device(
+            auth.verification_uri_complete.as_deref().unwrap(),
+            USER,
+            "fiona-pass",
+        )
+        .unwrap();
+    let tokens = run(
+        s,
+        keycloak_client::DeviceWait::new(c.device_poller(&auth, now()), now(), None),
+    )
+    .expect("device tokens");
+    assert!(tokens.token_type.eq_ignore_ascii_case("dpop"));
+    let me = exec(s, c.userinfo(&tokens.access_token).unwrap()).expect("userinfo");
+    assert_eq!(me.preferred_username.as_deref(), Some(USER));
+}
+
 fn authorize_result(
     c: &Client,
 ) -> Result<(keycloak_client::PendingLogin, CallbackParams), keycloak_client::Error> {
@@ -129,6 +249,11 @@ macro_rules! fapi_profile_tests {
         #[test]
         fn keycloak_fapi_2_dpop_security_profile() {
             $crate::fapi_profiles::fapi2_dpop_profile(&$sender)
+        }
+
+        #[test]
+        fn keycloak_oauth_2_1_for_public_client_profile() {
+            $crate::fapi_profiles::oauth21_public_profile(&$sender)
         }
     };
 }
