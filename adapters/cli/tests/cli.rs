@@ -338,6 +338,62 @@ fn oauth_2_1_public_client_profile_through_the_device_grant() {
     assert_eq!(v["active"], false, "{v}");
 }
 
+/// Keycloak's `fapi-2-dpop-security-profile` from kcc: `private_key_jwt` (PS256), DPoP, and the
+/// device grant with PKCE (a CLI cannot receive the profile's `https` redirect); userinfo,
+/// refresh, PAT, introspection and logout, all with proofs and assertions.
+#[test]
+fn fapi_2_dpop_profile_through_the_device_grant() {
+    use keycloak_client_testkit::{client_auth, fapi_profiles};
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
+    let ps = keys.join("fapi-ps256.pem");
+    // the profile signs ID tokens with PS256: allow it for validation (`--alg`)
+    let key = [
+        "--private-key",
+        ps.to_str().unwrap(),
+        "--key-alg",
+        "PS256",
+        "--dpop",
+        "--alg",
+        "PS256",
+    ];
+    fn with<'a>(key: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+        key.iter().chain(cmd).copied().collect()
+    }
+    let k = Kcc::in_realm(client_auth::REALM, fapi_profiles::FAPI2_CLIENT, None);
+    let out = k.device_login(&key, client_auth::USER, "fiona-pass");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
+        .unwrap()
+        .claims;
+    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
+    assert_eq!(
+        k.json(&with(&key, &["userinfo"]))["preferred_username"],
+        client_auth::USER
+    );
+    k.ok(&with(&key, &["refresh"]));
+    k.ok(&with(&key, &["pat"]));
+    let at = k.stored_access_token();
+    let i = k.json(&with(&key, &["introspect", &at]));
+    assert_eq!(i["active"], true, "{i}");
+    k.ok(&with(&key, &["logout"]));
+    // without DPoP the profile refuses
+    let plain = k.run(&[
+        "--private-key",
+        ps.to_str().unwrap(),
+        "--key-alg",
+        "PS256",
+        "pat",
+    ]);
+    assert!(
+        !plain.status.success(),
+        "FAPI 2.0 DPoP profile without DPoP"
+    );
+}
+
 #[test]
 fn client_credentials_pat_introspect_discover() {
     let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
