@@ -77,3 +77,20 @@ pub(crate) fn with_bearer(req: Request, token: &AccessToken) -> Result<Request, 
         crate::secret::bearer_header(token, "the access token")?,
     ))
 }
+
+/// The access token on a protected-resource request: `Authorization: DPoP` with a fresh proof
+/// carrying `ath` (RFC 9449 §7.1) when the client uses DPoP (its tokens are bound), else
+/// `Authorization: Bearer`. A token that is not a `b64token` is refused either way.
+pub(crate) fn with_access_token(
+    req: Request,
+    token: &AccessToken,
+    dpop: Option<&crate::dpop::Dpop>,
+) -> Result<Request, Error> {
+    match dpop {
+        None => with_bearer(req, token),
+        Some(d) => {
+            crate::secret::bearer_header(token, "the access token")?;
+            d.authorize(req, token.secret())
+        }
+    }
+}

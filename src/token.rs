@@ -278,6 +278,7 @@ impl TokenCall {
             // UMA grant with a user's token: the bearer identifies the client (`azp`).
             // Not a b64token: no credential goes out (the server answers 401), and the UMA
             // steps report `InvalidTokenSyntax` whatever came back.
+            // With DPoP the token is bound: `Authorization: DPoP` and `ath` (RFC 9449 §7.1).
             Some(t) => {
                 let value = crate::secret::bearer_header(t, "the access token").unwrap_or_default();
                 req = req.header("authorization", value)
@@ -298,8 +299,13 @@ impl TokenCall {
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         let req = req.form(&pairs);
         let req = match &self.dpop {
-            // RFC 9449 §5: a proof on every token request (no `ath`: no token is presented).
-            Some(d) => match d.proof_with_nonce(req.method, &req.url, None) {
+            // RFC 9449 §5: a proof on every token request; `ath` when an access token is
+            // presented (the UMA grant on a user's behalf, §4.2).
+            Some(d) => match d.proof_with_nonce(
+                req.method,
+                &req.url,
+                self.bearer.as_ref().map(|t| t.secret()),
+            ) {
                 Ok((proof, nonce)) => {
                     *self.sent_nonce.lock().unwrap_or_else(|p| p.into_inner()) = nonce;
                     req.header("dpop", proof)

@@ -344,3 +344,72 @@ fn agent_logout_of_a_public_dpop_client_revokes_the_refresh_token() {
         }
     }
 }
+
+/// The protection API with a DPoP client: resource registration, the permission endpoint and
+/// the user-managed policy API present the (bound) token as `Authorization: DPoP` with a proof
+/// for that request carrying `ath`; never as Bearer. A token that is not a `b64token` is
+/// refused before anything is sent.
+#[test]
+fn protection_api_calls_of_a_dpop_client_carry_a_proof_with_ath() {
+    use keycloak_client::uma::{PermissionRequest, Resource, ResourceQuery, UmaPolicy};
+    use sha2::Digest;
+    let d = dpop();
+    let c = client(&d);
+    let pat = keycloak_client::AccessToken::new("eyJ.pat.1");
+    let ath =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(b"eyJ.pat.1"));
+    let r = c.resources();
+    let p = c.uma_policies();
+    let q = ResourceQuery::default();
+    let requests = vec![
+        r.create(&pat, &Resource::new("doc", &["read"]))
+            .unwrap()
+            .request(),
+        r.get(&pat, "42").unwrap().request(),
+        r.update(&pat, "42", &Resource::new("doc", &["read"]))
+            .unwrap()
+            .request(),
+        r.delete(&pat, "42").unwrap().request(),
+        r.query(&pat, &q).unwrap().request(),
+        r.query_deep(&pat, &q).unwrap().request(),
+        c.permission_ticket(&pat, &[PermissionRequest::new("42", &["read"])])
+            .unwrap()
+            .request(),
+        p.create(&pat, "42", &UmaPolicy::default())
+            .unwrap()
+            .request(),
+        p.delete(&pat, "p1").unwrap().request(),
+    ];
+    let mut jtis = std::collections::HashSet::new();
+    for req in &requests {
+        assert_eq!(
+            req.header_value("authorization"),
+            Some("DPoP eyJ.pat.1"),
+            "{req:?}"
+        );
+        let (h, claims) = proof(req);
+        assert_eq!(h["typ"], "dpop+jwt");
+        assert_eq!(claims["htm"], req.method.as_str());
+        assert_eq!(
+            claims["htu"].as_str().unwrap(),
+            keycloak_client::dpop::htu(&req.url)
+        );
+        assert_eq!(claims["ath"], ath.as_str(), "{req:?}");
+        assert!(jtis.insert(claims["jti"].as_str().unwrap().to_string()));
+    }
+    let bad = keycloak_client::AccessToken::new("eyJ pat\r\nX: y");
+    assert!(matches!(
+        r.get(&bad, "42").unwrap_err(),
+        Error::InvalidTokenSyntax(_)
+    ));
+    assert!(matches!(
+        c.permission_ticket(&bad, &[PermissionRequest::new("42", &["read"])])
+            .unwrap_err(),
+        Error::InvalidTokenSyntax(_)
+    ));
+    // without DPoP: Bearer, no proof
+    let plain = common::client_from(common::builder().client_secret("s").build().unwrap());
+    let req = plain.resources().get(&pat, "42").unwrap().request();
+    assert_eq!(req.header_value("authorization"), Some("Bearer eyJ.pat.1"));
+    assert!(req.header_value("dpop").is_none());
+}

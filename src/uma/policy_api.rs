@@ -1,7 +1,7 @@
 //! Keycloak's user-managed permission API (`authz/protection/uma-policy`): a resource owner
 //! grants others access to their resources, with their own access token.
 
-use crate::api::{with_bearer, EmptyCall, JsonCall};
+use crate::api::{with_access_token, EmptyCall, JsonCall};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::http::{Method, Request};
@@ -25,6 +25,8 @@ pub struct UmaPolicies {
     /// `policy_endpoint`, back-channel form; `None` when not discovered.
     endpoint: Option<url::Url>,
     limit: usize,
+    /// The client's DPoP key: its tokens are bound, so every call carries a proof.
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl UmaPolicies {
@@ -32,6 +34,7 @@ impl UmaPolicies {
         UmaPolicies {
             endpoint: endpoint.map(|u| config.to_backchannel(u)),
             limit: config.max_body_bytes,
+            dpop: config.dpop.clone(),
         }
     }
 
@@ -57,7 +60,12 @@ impl UmaPolicies {
     ) -> Result<JsonCall<UmaPolicy>, Error> {
         let body = serde_json::to_vec(policy).unwrap_or_default();
         let url = self.url(Some(resource_id))?;
-        let req = with_bearer(Request::new(Method::Post, url), owner_token)?.json(body);
+        let req = with_access_token(
+            Request::new(Method::Post, url),
+            owner_token,
+            self.dpop.as_ref(),
+        )?
+        .json(body);
         Ok(JsonCall::new(
             req,
             "create UMA policy",
@@ -76,7 +84,12 @@ impl UmaPolicies {
         let body = serde_json::to_vec(policy).unwrap_or_default();
         let url = self.url(Some(policy_id))?;
         Ok(EmptyCall {
-            request: with_bearer(Request::new(Method::Put, url), owner_token)?.json(body),
+            request: with_access_token(
+                Request::new(Method::Put, url),
+                owner_token,
+                self.dpop.as_ref(),
+            )?
+            .json(body),
             what: "update UMA policy",
             ok: &[200, 201, 204],
             limit: self.limit,
@@ -87,7 +100,11 @@ impl UmaPolicies {
     pub fn delete(&self, owner_token: &AccessToken, policy_id: &str) -> Result<EmptyCall, Error> {
         let url = self.url(Some(policy_id))?;
         Ok(EmptyCall {
-            request: with_bearer(Request::new(Method::Delete, url), owner_token)?,
+            request: with_access_token(
+                Request::new(Method::Delete, url),
+                owner_token,
+                self.dpop.as_ref(),
+            )?,
             what: "delete UMA policy",
             ok: &[200, 204],
             limit: self.limit,
@@ -102,8 +119,12 @@ impl UmaPolicies {
     ) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
         let mut u = self.url(None)?;
         query.apply(&mut u);
-        let req = with_bearer(Request::new(Method::Get, u), owner_token)?
-            .header("accept", "application/json");
+        let req = with_access_token(
+            Request::new(Method::Get, u),
+            owner_token,
+            self.dpop.as_ref(),
+        )?
+        .header("accept", "application/json");
         Ok(JsonCall::new(req, "query UMA policies", &[200], self.limit))
     }
 }

@@ -2,7 +2,7 @@
 //! `authz/protection/resource_set`): create, read, update, delete and query resources with
 //! the PAT.
 
-use crate::api::{with_bearer, EmptyCall, JsonCall};
+use crate::api::{with_access_token, EmptyCall, JsonCall};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::http::{Method, Request};
@@ -32,6 +32,8 @@ pub struct ResourceRegistration {
     /// `resource_registration_endpoint`, back-channel form; `None` without UMA discovery.
     endpoint: Option<url::Url>,
     limit: usize,
+    /// The client's DPoP key: its tokens are bound, so every call carries a proof.
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl ResourceRegistration {
@@ -39,6 +41,7 @@ impl ResourceRegistration {
         ResourceRegistration {
             endpoint: endpoint.map(|u| config.to_backchannel(u)),
             limit: config.max_body_bytes,
+            dpop: config.dpop.clone(),
         }
     }
 
@@ -82,7 +85,12 @@ impl ResourceRegistration {
         resource: &Resource,
     ) -> Result<JsonCall<Resource>, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req = with_bearer(Request::new(Method::Post, self.url(None)?), pat)?.json(body);
+        let req = with_access_token(
+            Request::new(Method::Post, self.url(None)?),
+            pat,
+            self.dpop.as_ref(),
+        )?
+        .json(body);
         Ok(JsonCall::new(
             req,
             "create resource",
@@ -93,7 +101,11 @@ impl ResourceRegistration {
 
     /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
     pub fn get(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
-        let req = with_bearer(Request::new(Method::Get, self.url(Some(id))?), pat)?;
+        let req = with_access_token(
+            Request::new(Method::Get, self.url(Some(id))?),
+            pat,
+            self.dpop.as_ref(),
+        )?;
         Ok(self.json(req, "get resource", &[200]))
     }
 
@@ -105,13 +117,22 @@ impl ResourceRegistration {
         resource: &Resource,
     ) -> Result<EmptyCall, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req = with_bearer(Request::new(Method::Put, self.url(Some(id))?), pat)?.json(body);
+        let req = with_access_token(
+            Request::new(Method::Put, self.url(Some(id))?),
+            pat,
+            self.dpop.as_ref(),
+        )?
+        .json(body);
         Ok(self.empty(req, "update resource"))
     }
 
     /// Deletes a resource (204).
     pub fn delete(&self, pat: &AccessToken, id: &str) -> Result<EmptyCall, Error> {
-        let req = with_bearer(Request::new(Method::Delete, self.url(Some(id))?), pat)?;
+        let req = with_access_token(
+            Request::new(Method::Delete, self.url(Some(id))?),
+            pat,
+            self.dpop.as_ref(),
+        )?;
         Ok(self.empty(req, "delete resource"))
     }
 
@@ -123,7 +144,7 @@ impl ResourceRegistration {
     ) -> Result<JsonCall<Vec<String>>, Error> {
         let mut u = self.url(None)?;
         query.apply(&mut u, false);
-        let req = with_bearer(Request::new(Method::Get, u), pat)?;
+        let req = with_access_token(Request::new(Method::Get, u), pat, self.dpop.as_ref())?;
         Ok(self.json(req, "query resources", &[200]))
     }
 
@@ -135,7 +156,7 @@ impl ResourceRegistration {
     ) -> Result<JsonCall<Vec<Resource>>, Error> {
         let mut u = self.url(None)?;
         query.apply(&mut u, true);
-        let req = with_bearer(Request::new(Method::Get, u), pat)?;
+        let req = with_access_token(Request::new(Method::Get, u), pat, self.dpop.as_ref())?;
         Ok(self.json(req, "query resources", &[200]))
     }
 }

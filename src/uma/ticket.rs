@@ -42,9 +42,7 @@ struct TicketResponse {
 /// `POST permission_endpoint` with a JSON array of permission requests; 201 `{"ticket":...}`.
 #[derive(Debug)]
 pub struct PermissionTicketRequest {
-    pub(crate) url: url::Url,
-    pub(crate) pat: AccessToken,
-    pub(crate) body: Vec<u8>,
+    pub(crate) request: Request,
     pub(crate) limit: usize,
 }
 
@@ -61,10 +59,12 @@ impl PermissionTicketRequest {
             ));
         }
         crate::secret::bearer_header(pat, "the PAT")?;
+        let req = Request::new(Method::Post, config.to_backchannel(permission_endpoint));
+        let request = crate::api::with_access_token(req, pat, config.dpop.as_ref())?
+            .header("accept", "application/json")
+            .json(serde_json::to_vec(permissions).unwrap_or_default());
         Ok(PermissionTicketRequest {
-            url: config.to_backchannel(permission_endpoint),
-            pat: pat.clone(),
-            body: serde_json::to_vec(permissions).unwrap_or_default(),
+            request,
             limit: config.max_body_bytes,
         })
     }
@@ -73,10 +73,7 @@ impl PermissionTicketRequest {
 impl Exchange for PermissionTicketRequest {
     type Output = PermissionTicket;
     fn request(&self) -> Request {
-        Request::new(Method::Post, self.url.clone())
-            .header("authorization", format!("Bearer {}", self.pat.secret()))
-            .header("accept", "application/json")
-            .json(self.body.clone())
+        self.request.clone()
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<PermissionTicket, Error> {
         let r: TicketResponse = parse_json("permission ticket", &resp, &[200, 201], self.limit)?;

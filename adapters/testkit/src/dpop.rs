@@ -35,6 +35,17 @@ pub fn fresh_dpop(alg: Algorithm) -> Dpop {
 
 /// A discovered client of the realm, with `dpop` when given.
 pub fn client(s: &dyn Sender, id: &str, secret: Option<&str>, dpop: Option<Dpop>) -> Client {
+    client_with_uma(s, id, secret, dpop, false)
+}
+
+/// The same, with UMA discovery when `uma`.
+pub fn client_with_uma(
+    s: &dyn Sender,
+    id: &str,
+    secret: Option<&str>,
+    dpop: Option<Dpop>,
+    uma: bool,
+) -> Client {
     let env = keycloak::require();
     let mut b = ClientConfig::keycloak(&env.url, REALM, id).redirect_uri(REDIRECT_URI);
     if let Some(sec) = secret {
@@ -44,7 +55,7 @@ pub fn client(s: &dyn Sender, id: &str, secret: Option<&str>, dpop: Option<Dpop>
         b = b.dpop(d);
     }
     let cfg = b.build().unwrap();
-    let d = run(s, DiscoverFlow::new(&cfg, false)).expect("discovery");
+    let d = run(s, DiscoverFlow::new(&cfg, uma)).expect("discovery");
     Client::new(cfg, d)
 }
 
@@ -176,6 +187,50 @@ pub fn dpop_public_client_refresh_is_bound(s: &dyn Sender) {
     assert!(r.token_type.eq_ignore_ascii_case("dpop"));
 }
 
+/// The protection API (resource registration, permission tickets) with a DPoP-bound PAT: each
+/// call carries `Authorization: DPoP` and a proof with `ath`; Keycloak accepts them, and refuses
+/// the same bound PAT without its proof. (Keycloak 26.7 refuses a DPoP-bound token as the UMA
+/// grant's bearer, proof or not: "Invalid bearer token".)
+pub fn dpop_protection_api(s: &dyn Sender) {
+    use keycloak_client::uma::{PermissionRequest, Resource, ResourceQuery};
+    let dpop = fresh_dpop(Algorithm::ES256);
+    let c = client_with_uma(s, DPOP_CLIENT, Some(DPOP_SECRET), Some(dpop), true);
+    let pat = exec(s, c.pat().unwrap()).expect("a bound PAT");
+    assert!(cnf_jkt(&pat).is_some());
+    let name = format!("dpop-doc-{}", rand::random::<u32>());
+    let created = exec(
+        s,
+        c.resources()
+            .create(&pat.access_token, &Resource::new(&name, &["read"]))
+            .unwrap(),
+    )
+    .expect("create a resource with a proof");
+    let id = created.id.clone().unwrap();
+    let got = exec(s, c.resources().get(&pat.access_token, &id).unwrap()).expect("read it");
+    assert_eq!(got.name, name);
+    let q = ResourceQuery {
+        name: Some(name.clone()),
+        exact_name: true,
+        ..Default::default()
+    };
+    let ids = exec(s, c.resources().query(&pat.access_token, &q).unwrap()).expect("query");
+    assert_eq!(ids, vec![id.clone()]);
+    let ticket = exec(
+        s,
+        c.permission_ticket(&pat.access_token, &[PermissionRequest::new(&id, &["read"])])
+            .unwrap(),
+    )
+    .expect("a permission ticket with a proof");
+    assert!(!ticket.secret().is_empty());
+    // the bound PAT without its proof is refused
+    let plain = client_with_uma(s, DPOP_CLIENT, Some(DPOP_SECRET), None, true);
+    let e = exec(s, plain.resources().get(&pat.access_token, &id).unwrap())
+        .expect_err("a bound PAT as Bearer");
+    // Keycloak answers 403 `invalid_bearer_token` ("Could not obtain bearer access_token")
+    assert!(matches!(e.http_status(), Some(401 | 403)), "{e}");
+    exec(s, c.resources().delete(&pat.access_token, &id).unwrap()).expect("delete");
+}
+
 /// The DPoP scenarios as `#[test]`s for one adapter's sender.
 #[macro_export]
 macro_rules! dpop_tests {
@@ -187,6 +242,10 @@ macro_rules! dpop_tests {
         #[test]
         fn dpop_public_client_refresh_is_bound() {
             $crate::dpop::dpop_public_client_refresh_is_bound(&$sender)
+        }
+        #[test]
+        fn dpop_protection_api() {
+            $crate::dpop::dpop_protection_api(&$sender)
         }
     };
 }
