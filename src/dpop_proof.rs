@@ -42,6 +42,9 @@ pub struct VerifiedProof {
     pub jti: String,
     /// Its `iat`.
     pub iat: UnixTime,
+    /// Its `nonce`, when it has one (for a server checking its own nonces, e.g. with
+    /// [`NonceIssuer`](crate::dpop_nonce::NonceIssuer)).
+    pub nonce: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -203,9 +206,14 @@ pub fn verify_proof(
         (Some(_), _) => return Err(bad("`ath` is missing")),
         (None, _) => {}
     }
+    let nonce = match claims.nonce {
+        None => None,
+        Some(v) => Some(string(Some(v), "nonce")?),
+    };
     if let Some(expected) = check.nonce {
-        let got =
-            string(claims.nonce, "nonce").map_err(|_| Error::Dpop("use_dpop_nonce".into()))?;
+        let got = nonce
+            .as_deref()
+            .ok_or_else(|| Error::Dpop("use_dpop_nonce".into()))?;
         if !crate::secret::constant_time_eq(expected.as_bytes(), got.as_bytes()) {
             return Err(Error::Dpop("use_dpop_nonce".into()));
         }
@@ -217,5 +225,6 @@ pub fn verify_proof(
         jkt,
         jti,
         iat: UnixTime(iat),
+        nonce,
     })
 }

@@ -42,6 +42,7 @@ mod config;
 mod device;
 mod discovery;
 pub mod dpop;
+pub mod dpop_nonce;
 pub mod dpop_proof;
 mod drive;
 mod error;

@@ -260,3 +260,79 @@ fn a_required_nonce_must_match() {
     c.nonce = Some("n-1");
     assert!(matches!(verify(&p, &c), Err(Error::Dpop(ref m)) if m == "use_dpop_nonce"));
 }
+
+/// Server-issued nonces (RFC 9449 §9), stateless: accepted from issue until the lifetime ends,
+/// by any issuer with the same key; refused when missing, forged, from another key, edited,
+/// too old or from the future. The proof reports the nonce it carried.
+#[test]
+fn server_nonces_are_accepted_within_their_lifetime_and_only_with_the_key() {
+    use keycloak_client::dpop_nonce::{NonceIssuer, NonceProblem};
+    let issuer = NonceIssuer::new([7; 32], 120);
+    let n = issuer.issue(NOW);
+    assert_eq!(n.len(), 32);
+    assert_eq!(issuer.check(Some(&n), NOW), Ok(()));
+    assert_eq!(issuer.check(Some(&n), NOW.plus(120)), Ok(()));
+    assert_eq!(
+        issuer.check(Some(&n), NOW.plus(121)),
+        Err(NonceProblem::Stale)
+    );
+    // a clock a little behind the issuer's is fine; a nonce from far ahead is not
+    assert_eq!(issuer.check(Some(&n), NOW.minus(5)), Ok(()));
+    assert_eq!(
+        issuer.check(Some(&n), NOW.minus(6)),
+        Err(NonceProblem::Stale)
+    );
+    // another instance with the same key accepts it; another key does not
+    assert_eq!(NonceIssuer::new([7; 32], 120).check(Some(&n), NOW), Ok(()));
+    assert_eq!(
+        NonceIssuer::new([8; 32], 120).check(Some(&n), NOW),
+        Err(NonceProblem::Unknown)
+    );
+    assert_eq!(issuer.check(None, NOW), Err(NonceProblem::Missing));
+    // any edited character (time or tag) is refused
+    for i in 0..n.len() {
+        let mut b = n.clone().into_bytes();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        let edited = String::from_utf8(b).unwrap();
+        assert!(issuer.check(Some(&edited), NOW).is_err(), "edited at {i}");
+    }
+    for junk in [
+        "",
+        "n-1",
+        &n[..31],
+        &format!("{n}A"),
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+    ] {
+        assert_eq!(
+            issuer.check(Some(junk), NOW),
+            Err(NonceProblem::Unknown),
+            "{junk}"
+        );
+    }
+    assert!(
+        !format!("{issuer:?}").contains("7, 7"),
+        "the key is redacted"
+    );
+
+    // the verified proof carries its nonce
+    let (d, _) = key(NOW);
+    let u = url();
+    let p = d.proof(Method::Get, &u, Some("at")).unwrap();
+    assert_eq!(verify(&p, &check(&u, Some("at"))).unwrap().nonce, None);
+    let challenge = keycloak_client::Response::new(
+        401,
+        vec![
+            (
+                "www-authenticate".into(),
+                "DPoP error=\"use_dpop_nonce\"".into(),
+            ),
+            ("dpop-nonce".into(), n.clone()),
+        ],
+        "",
+    );
+    assert!(d.learn_nonce(&u, &challenge));
+    let p = d.proof(Method::Get, &u, Some("at")).unwrap();
+    let v = verify(&p, &check(&u, Some("at"))).unwrap();
+    assert_eq!(v.nonce.as_deref(), Some(n.as_str()));
+    assert_eq!(issuer.check(v.nonce.as_deref(), NOW), Ok(()));
+}

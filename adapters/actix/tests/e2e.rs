@@ -303,3 +303,18 @@ fn dpop_bound_tokens_need_their_proof() {
     });
     dpop::resource_server_checks(&site.url("/api/me"));
 }
+
+/// Server-issued DPoP nonces through actix, with a key shared in the settings.
+#[test]
+fn dpop_server_nonces() {
+    use keycloak_client_testkit::{client_auth, dpop};
+    let site = start(|s| {
+        s.realm = Some(client_auth::REALM.into());
+        s.client_id = Some(dpop::DPOP_CLIENT.into());
+        s.client_secret = Some(dpop::DPOP_SECRET.into());
+        s.api_audience = None;
+        s.dpop_nonce_lifetime_secs = Some(dpop::NONCE_LIFETIME_SECS);
+        s.dpop_nonce_key = Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".into());
+    });
+    dpop::resource_server_nonces(&site.url("/api/me"));
+}

@@ -1517,6 +1517,19 @@ fn dpop_bound_tokens_need_their_proof() {
     dpop::resource_server_checks(&app.url("/api/me"));
 }
 
+/// Server-issued DPoP nonces (RFC 9449 §9) on API routes.
+#[test]
+fn dpop_server_nonces() {
+    use keycloak_client_testkit::{client_auth, dpop};
+    let app = serve_settings(|s| {
+        s.realm = Some(client_auth::REALM.into());
+        s.client_id = Some(dpop::DPOP_CLIENT.into());
+        s.client_secret = Some(dpop::DPOP_SECRET.into());
+        s.dpop_nonce_lifetime_secs = Some(dpop::NONCE_LIFETIME_SECS);
+    });
+    dpop::resource_server_nonces(&app.url("/api/me"));
+}
+
 /// howdy on any port, configured from [`KeycloakSettings`](keycloak_client_web::KeycloakSettings)
 /// (the local Keycloak and the app's URL filled in, the rest by `adjust`).
 fn serve_settings(adjust: impl FnOnce(&mut keycloak_client_web::KeycloakSettings)) -> App {

@@ -364,3 +364,60 @@ pub fn resource_server_checks(api_url: &str) {
         .unwrap();
     assert_eq!(get(&url, vec![auth, ("dpop".into(), p)]).status, 200);
 }
+
+/// The lifetime of server nonces in the apps [`resource_server_nonces`] runs against.
+pub const NONCE_LIFETIME_SECS: u64 = 2;
+
+/// An API route of a middleware issuing DPoP nonces (RFC 9449 §9) with a
+/// [`NONCE_LIFETIME_SECS`] lifetime: a proof without a nonce, with a nonce not issued there, or
+/// with a stale one is refused with `use_dpop_nonce` and a fresh `DPoP-Nonce`; with the fresh
+/// nonce the request passes, and the nonce serves several proofs while it lives.
+pub fn resource_server_nonces(api_url: &str) {
+    let url: url::Url = api_url.parse().unwrap();
+    let (at, dpop) = bound_service_token();
+    let at = at.secret().to_string();
+    let auth = ("authorization".to_string(), format!("DPoP {at}"));
+    let send = |d: &Dpop| {
+        let p = d
+            .proof(keycloak_client::Method::Get, &url, Some(&at))
+            .unwrap();
+        get(&url, vec![auth.clone(), ("dpop".into(), p)])
+    };
+    let challenged = |r: &keycloak_client::Response, what: &str| {
+        assert_eq!(r.status, 401, "{what}");
+        let www = r.header("www-authenticate").unwrap_or_default();
+        assert!(www.contains("error=\"use_dpop_nonce\""), "{what}: {www}");
+        let nonce = r.header("dpop-nonce").expect("a fresh nonce");
+        assert_eq!(nonce.len(), 32, "{what}");
+    };
+    let first = send(&dpop);
+    challenged(&first, "a proof without a nonce");
+    assert!(dpop.learn_nonce(&url, &first));
+    let ok = send(&dpop);
+    assert_eq!(
+        ok.status,
+        200,
+        "with the nonce: {:?}",
+        ok.header("www-authenticate")
+    );
+    let again = send(&dpop);
+    assert_eq!(again.status, 200, "the nonce serves another proof");
+    // a nonce the server did not issue
+    let forged =
+        keycloak_client::Response::new(401, vec![("dpop-nonce".into(), "A".repeat(32))], "");
+    assert!(dpop.learn_nonce(&url, &forged));
+    let r = send(&dpop);
+    challenged(&r, "a forged nonce");
+    assert!(dpop.learn_nonce(&url, &r));
+    assert_eq!(send(&dpop).status, 200, "after the challenge");
+    // a stale nonce
+    std::thread::sleep(std::time::Duration::from_secs(NONCE_LIFETIME_SECS + 2));
+    let r = send(&dpop);
+    challenged(&r, "a stale nonce");
+    assert!(dpop.learn_nonce(&url, &r));
+    assert_eq!(send(&dpop).status, 200, "with the renewed nonce");
+    // refusals for other reasons carry a nonce too
+    let r = get(&url, vec![auth.clone()]);
+    assert_eq!(r.status, 401);
+    assert!(r.header("dpop-nonce").is_some(), "no proof: still a nonce");
+}

@@ -97,6 +97,11 @@ pub struct WebConfig {
     /// forget a live entry, so when it is full new proofs are refused (401, retry shortly)
     /// rather than old ones evicted: raise it for more than ~1,500 DPoP requests a second.
     pub dpop_replay_capacity: usize,
+    /// Server-issued DPoP nonces (RFC 9449 §9), off by default: with an issuer every proof
+    /// must carry a nonce it issued within its lifetime, and a proof without one (or with a
+    /// stale one) is answered `401 use_dpop_nonce` with a fresh `DPoP-Nonce`. Stateless: give
+    /// every instance the same key and they accept each other's nonces.
+    pub dpop_nonces: Option<keycloak_client::dpop_nonce::NonceIssuer>,
 }
 
 impl WebConfig {
@@ -125,6 +130,7 @@ impl WebConfig {
             csrf_check: true,
             dpop_max_age_secs: 60,
             dpop_replay_capacity: 100_000,
+            dpop_nonces: None,
             // FAPI 2.0 §5.4.1: PS256, ES256, EdDSA (ES384 for P-384 keys).
             dpop_algorithms: {
                 use keycloak_client::Algorithm::*;
@@ -1365,6 +1371,13 @@ impl WebAuth {
                 "invalid_dpop_proof: the proof's key is not the token's".into(),
             );
         }
+        if let Some(issuer) = &self.cfg.dpop_nonces {
+            // RFC 9449 §9: checked before the `jti` is remembered, so the client's retry with
+            // the fresh nonce (a new proof) is not taken for a replay.
+            if let Err(problem) = issuer.check(verified.nonce.as_deref(), t) {
+                return AuthStatus::Invalid(format!("use_dpop_nonce: {problem}"));
+            }
+        }
         // A proof is single-use while it could be accepted (RFC 9449 §11.1).
         let until = verified
             .iat
@@ -1399,6 +1412,10 @@ impl WebAuth {
             "www-authenticate".into(),
             format!("DPoP {}", params.join(", ")),
         ));
+        // Every DPoP challenge carries a fresh nonce when nonces are on (RFC 9449 §9).
+        if let Some(issuer) = &self.cfg.dpop_nonces {
+            r.headers.push(("dpop-nonce".into(), issuer.issue(now())));
+        }
         r
     }
 

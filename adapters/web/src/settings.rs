@@ -43,6 +43,12 @@ pub struct KeycloakSettings {
     /// Push every authorization request (RFC 9126), for clients whose Keycloak configuration
     /// requires it (`pushed_authorization_requests`).
     pub pushed_authorization_requests: bool,
+    /// Server-issued DPoP nonces on API routes (RFC 9449 §9): their lifetime in seconds
+    /// (off when unset). See [`WebConfig::dpop_nonces`].
+    pub dpop_nonce_lifetime_secs: Option<u64>,
+    /// The nonces' key, 32 bytes in base64url, shared by every instance (default: a random
+    /// key per instance, so instances do not accept each other's nonces).
+    pub dpop_nonce_key: Option<String>,
 }
 
 impl KeycloakSettings {
@@ -73,6 +79,13 @@ impl KeycloakSettings {
         web.api_audience = self.api_audience;
         if let Some(m) = self.refresh_margin_secs {
             web.refresh_margin_secs = m;
+        }
+        if let Some(lifetime) = self.dpop_nonce_lifetime_secs {
+            let key = match &self.dpop_nonce_key {
+                Some(k) => nonce_key(k)?,
+                None => rand::random(),
+            };
+            web.dpop_nonces = Some(keycloak_client::dpop_nonce::NonceIssuer::new(key, lifetime));
         }
         let auth = match (&self.keycloak_json, &self.server_url) {
             (Some(path), _) => {
@@ -109,6 +122,17 @@ impl KeycloakSettings {
     }
 }
 
+/// A 32-byte key in base64url (padding optional).
+fn nonce_key(text: &str) -> Result<[u8; 32], keycloak_client::Error> {
+    use base64::Engine as _;
+    let bad =
+        || keycloak_client::Error::Config("dpop_nonce_key must be 32 bytes in base64url".into());
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim().trim_end_matches('='))
+        .map_err(|_| bad())?;
+    raw.try_into().map_err(|_| bad())
+}
+
 impl std::fmt::Debug for KeycloakSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeycloakSettings")
@@ -131,6 +155,11 @@ impl std::fmt::Debug for KeycloakSettings {
             .field(
                 "pushed_authorization_requests",
                 &self.pushed_authorization_requests,
+            )
+            .field("dpop_nonce_lifetime_secs", &self.dpop_nonce_lifetime_secs)
+            .field(
+                "dpop_nonce_key",
+                &self.dpop_nonce_key.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
