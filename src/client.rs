@@ -166,16 +166,11 @@ impl Client {
             .userinfo_endpoint
             .as_ref()
             .ok_or(Error::MissingEndpoint("userinfo_endpoint"))?;
-        crate::secret::bearer_header(access_token, "the access token")?;
         Ok(UserInfoRequest {
             url: self.backchannel(url),
-            token: access_token.clone(),
+            auth: crate::api::ResourceAuth::new(access_token, self.config.dpop.as_ref())?,
             expected_sub: None,
             limit: self.config.max_body_bytes,
-            dpop: self.config.dpop.clone(),
-            nonce_retried: Default::default(),
-            sent_nonce: Default::default(),
-            proof_failure: Default::default(),
         })
     }
 

@@ -23,8 +23,10 @@ struct DeviceAuthorizationResponse {
     interval: Option<u64>,
 }
 
-/// A started device authorization (RFC 8628 §3.2), with absolute expiry.
+/// A started device authorization (RFC 8628 §3.2), with absolute expiry (deserializable, for
+/// callers that keep it between runs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeviceAuthorization {
     /// The device code (secret).
     pub device_code: DeviceCode,

@@ -137,8 +137,12 @@ impl Dpop {
     }
 
     /// The headers of a request to a protected resource with a DPoP-bound token:
-    /// `Authorization: DPoP <token>` and its proof (RFC 9449 §7.1).
+    /// `Authorization: DPoP <token>` and its proof (RFC 9449 §7.1). A token that is not a
+    /// `b64token` (RFC 6750 §2.1: no spaces, no line breaks) is refused.
     pub fn authorize(&self, req: Request, access_token: &str) -> Result<Request, Error> {
+        if !crate::secret::is_b64token(access_token) {
+            return Err(Error::InvalidTokenSyntax("the access token"));
+        }
         let proof = self.proof(req.method, &req.url, Some(access_token))?;
         Ok(req
             .header("authorization", format!("DPoP {access_token}"))

@@ -1,19 +1,27 @@
 //! Server-issued DPoP nonces for a resource server (RFC 9449 §9), stateless: a nonce is its
-//! issue time and an HMAC-SHA-256 tag under the server's key, so every instance sharing the key
-//! accepts the nonces of the others, and nothing is stored. A nonce limits how long a proof
-//! made in advance stays usable; the `jti` replay store still refuses a proof used twice.
+//! expiry time and an HMAC-SHA-256 tag over that time and the server's audience, under the
+//! server's key. Every instance sharing the key and the audience accepts the nonces of the
+//! others, and nothing is stored. A nonce limits how long a proof made in advance stays usable;
+//! replays of one proof are refused by each instance's `jti` store (not shared between
+//! instances).
 
 use base64::Engine as _;
 
+use crate::error::Error;
 use crate::secret::constant_time_eq;
 use crate::time::UnixTime;
 
-/// Tag bytes kept (128 bits: forging one is as hard as guessing a 128-bit key).
+/// Tag bytes kept (128 bits).
 const TAG_LEN: usize = 16;
 /// Domain separation: a nonce tag is never a valid HMAC for anything else keyed the same.
-const CONTEXT: &[u8] = b"keycloak-client dpop-nonce v1\0";
-/// Seconds a nonce may claim to come from the future (clock steps between instances).
-const FUTURE_LEEWAY_SECS: u64 = 5;
+const CONTEXT: &[u8] = b"keycloak-client dpop-nonce v2\0";
+/// Seconds of clock difference between instances tolerated on a nonce's expiry.
+const CLOCK_LEEWAY_SECS: u64 = 5;
+/// Shortest lifetime accepted: a client answers one challenge per request, so a nonce must
+/// outlive a round trip comfortably.
+pub const MIN_LIFETIME_SECS: u64 = 10;
+/// Longest lifetime accepted (a day).
+pub const MAX_LIFETIME_SECS: u64 = 86_400;
 
 /// Why a proof's nonce is not accepted; either way the server answers `use_dpop_nonce` with a
 /// fresh nonce (RFC 9449 §9).
@@ -21,9 +29,9 @@ const FUTURE_LEEWAY_SECS: u64 = 5;
 pub enum NonceProblem {
     /// The proof carries no `nonce`.
     Missing,
-    /// Not one of ours: wrong shape, or a tag that does not verify.
+    /// Not one of ours: wrong shape, another key or audience, or an edited nonce.
     Unknown,
-    /// Ours, but older than the lifetime (or issued in the future).
+    /// Ours, but expired (or expiring further ahead than this server's lifetime allows).
     Stale,
 }
 
@@ -32,16 +40,17 @@ impl std::fmt::Display for NonceProblem {
         f.write_str(match self {
             NonceProblem::Missing => "the proof has no nonce",
             NonceProblem::Unknown => "the nonce was not issued here",
-            NonceProblem::Stale => "the nonce is too old",
+            NonceProblem::Stale => "the nonce has expired",
         })
     }
 }
 
-/// Issues and checks nonces with a 32-byte key (give every instance the same key to share
-/// them). `Debug` shows no key.
+/// Issues and checks nonces with a 32-byte key, for one audience (the resource server's URL,
+/// say): give every instance of that server the same key. `Debug` shows no key.
 #[derive(Clone)]
 pub struct NonceIssuer {
     key: [u8; 32],
+    audience: String,
     lifetime_secs: u64,
 }
 
@@ -49,15 +58,26 @@ impl std::fmt::Debug for NonceIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NonceIssuer")
             .field("key", &"[redacted]")
+            .field("audience", &self.audience)
             .field("lifetime_secs", &self.lifetime_secs)
             .finish()
     }
 }
 
 impl NonceIssuer {
-    /// Nonces accepted for `lifetime_secs` after they are issued.
-    pub fn new(key: [u8; 32], lifetime_secs: u64) -> Self {
-        NonceIssuer { key, lifetime_secs }
+    /// Nonces for `audience`, each accepted for `lifetime_secs` after it is issued
+    /// ([`MIN_LIFETIME_SECS`]..=[`MAX_LIFETIME_SECS`]; anything else is `Error::Config`).
+    pub fn new(key: [u8; 32], audience: &str, lifetime_secs: u64) -> Result<Self, Error> {
+        if !(MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&lifetime_secs) {
+            return Err(Error::Config(format!(
+                "DPoP nonce lifetime must be {MIN_LIFETIME_SECS}..={MAX_LIFETIME_SECS} s, got {lifetime_secs}"
+            )));
+        }
+        Ok(NonceIssuer {
+            key,
+            audience: audience.to_string(),
+            lifetime_secs,
+        })
     }
 
     /// How long a nonce is accepted.
@@ -65,26 +85,26 @@ impl NonceIssuer {
         self.lifetime_secs
     }
 
-    fn tag(&self, issued: u64) -> [u8; TAG_LEN] {
+    fn tag(&self, expires: u64) -> Vec<u8> {
         let mut message = CONTEXT.to_vec();
-        message.extend_from_slice(&issued.to_be_bytes());
-        let mac = crate::hmac::sign(crate::jws::Algorithm::HS256, &self.key, &message)
-            .unwrap_or_default();
-        let mut tag = [0u8; TAG_LEN];
-        for (t, m) in tag.iter_mut().zip(mac) {
-            *t = m;
-        }
-        tag
+        message.extend_from_slice(&expires.to_be_bytes());
+        message.extend_from_slice(self.audience.as_bytes());
+        let mut mac = crate::hmac::hmac_sha256(&self.key, &message);
+        mac.truncate(TAG_LEN);
+        mac
     }
 
     /// A nonce issued at `now`: 32 base64url characters.
     pub fn issue(&self, now: UnixTime) -> String {
-        let mut raw = now.0.to_be_bytes().to_vec();
-        raw.extend_from_slice(&self.tag(now.0));
+        let expires = now.0.saturating_add(self.lifetime_secs);
+        let mut raw = expires.to_be_bytes().to_vec();
+        raw.extend_from_slice(&self.tag(expires));
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// Whether `nonce` (the proof's `nonce` claim) was issued by this key within the lifetime.
+    /// Whether `nonce` (the proof's `nonce` claim) was issued for this audience with this key
+    /// and has not expired. A nonce expiring later than this server's own lifetime allows is
+    /// refused too, so the shortest lifetime among instances sharing a key wins.
     pub fn check(&self, nonce: Option<&str>, now: UnixTime) -> Result<(), NonceProblem> {
         let nonce = nonce.ok_or(NonceProblem::Missing)?;
         if nonce.len() != 32 {
@@ -96,13 +116,15 @@ impl NonceIssuer {
         let (time, tag) = raw.split_at(8);
         let mut t = [0u8; 8];
         t.copy_from_slice(time);
-        let issued = u64::from_be_bytes(t);
-        if !constant_time_eq(tag, &self.tag(issued)) {
+        let expires = u64::from_be_bytes(t);
+        if !constant_time_eq(tag, &self.tag(expires)) {
             return Err(NonceProblem::Unknown);
         }
-        let fresh = issued <= now.0.saturating_add(FUTURE_LEEWAY_SECS)
-            && now.0.saturating_sub(issued) <= self.lifetime_secs;
-        if fresh {
+        let latest = now
+            .0
+            .saturating_add(self.lifetime_secs)
+            .saturating_add(CLOCK_LEEWAY_SECS);
+        if now.0 <= expires && expires <= latest {
             Ok(())
         } else {
             Err(NonceProblem::Stale)

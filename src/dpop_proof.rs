@@ -35,6 +35,7 @@ pub struct ProofCheck<'a> {
 
 /// A proof that passed every check.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedProof {
     /// The RFC 7638 thumbprint of its key: must equal the token's `cnf.jkt`.
     pub jkt: String,
@@ -208,7 +209,10 @@ pub fn verify_proof(
     }
     let nonce = match claims.nonce {
         None => None,
-        Some(v) => Some(string(Some(v), "nonce")?),
+        Some(serde_json::Value::String(n)) => Some(n),
+        // Recoverable when a nonce is required: the client gets a fresh one.
+        Some(_) if check.nonce.is_some() => return Err(Error::Dpop("use_dpop_nonce".into())),
+        Some(_) => return Err(bad("`nonce` is not a string")),
     };
     if let Some(expected) = check.nonce {
         let got = nonce

@@ -23,6 +23,11 @@ fn hmac<H: Digest>(block: usize, key: &[u8], message: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// HMAC-SHA-256 (RFC 2104, RFC 4231).
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    hmac::<sha2::Sha256>(64, key, message)
+}
+
 /// HMAC with the hash of an `HS*` algorithm; `None` for any other algorithm.
 pub(crate) fn sign(alg: crate::jws::Algorithm, key: &[u8], message: &[u8]) -> Option<Vec<u8>> {
     use crate::jws::Algorithm;

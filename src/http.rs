@@ -47,7 +47,7 @@ impl fmt::Display for Method {
 }
 
 /// Header names whose values are always redacted in `Debug` output.
-const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie"];
+const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie", "dpop"];
 
 /// Form fields whose values are redacted in `Debug` output.
 const SECRET_FORM_FIELDS: &[&str] = &[

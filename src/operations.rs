@@ -155,16 +155,20 @@ impl Agent {
 
     /// Back-channel logout of the session behind `tokens` (needs the refresh token).
     ///
-    /// A public client with DPoP holds a DPoP-bound refresh token, and Keycloak's logout
-    /// endpoint does not read DPoP proofs ("DPoP proof is missing", 26.7): such a client
-    /// revokes the refresh token instead (RFC 7009 §2.1, with a proof), which ends the
-    /// session in Keycloak.
+    /// One exception: a public client's DPoP-bound tokens (`token_type: DPoP`). Keycloak's
+    /// logout endpoint does not read DPoP proofs and refuses such a refresh token ("DPoP proof
+    /// is missing", 26.7), so the refresh token is revoked instead (RFC 7009 §2.1, with a
+    /// proof). Keycloak then removes this client from the user's sessions and ends a session
+    /// no other client is left in; a session shared with other clients (browser SSO) lives
+    /// on. Keycloak answers revocation of an unknown or expired token with success.
     pub fn logout(&self, tokens: &TokenSet, now: UnixTime) -> Operation<()> {
         let rt = tokens.refresh_token.clone();
+        let tokens_type = tokens.token_type.clone();
         Operation::new(self, DISCOVERY, now, move |r, _| {
             let rt = rt.ok_or_else(|| Error::Config("logout needs a refresh token".into()))?;
             let c = &r.client;
-            if matches!(c.config.auth, ClientAuth::None) && c.config.dpop.is_some() {
+            let bound = tokens_type.eq_ignore_ascii_case("dpop");
+            if matches!(c.config.auth, ClientAuth::None) && c.config.dpop.is_some() && bound {
                 let revoke = c.revoke(rt.secret(), Some(TokenTypeHint::RefreshToken))?;
                 return Ok(Box::new(Single::new(revoke)) as BoxFlow<()>);
             }

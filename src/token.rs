@@ -278,7 +278,8 @@ impl TokenCall {
             // UMA grant with a user's token: the bearer identifies the client (`azp`).
             // Not a b64token: no credential goes out (the server answers 401), and the UMA
             // steps report `InvalidTokenSyntax` whatever came back.
-            // With DPoP the token is bound: `Authorization: DPoP` and `ath` (RFC 9449 §7.1).
+            // Keycloak's UMA grant reads only `Bearer` here; with DPoP the proof carries `ath`
+            // of this token (RFC 9449 §4.2).
             Some(t) => {
                 let value = crate::secret::bearer_header(t, "the access token").unwrap_or_default();
                 req = req.header("authorization", value)

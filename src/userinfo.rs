@@ -6,7 +6,6 @@ use crate::error::Error;
 use crate::flow::Exchange;
 use crate::http::{Method, Request, Response};
 use crate::response::parse_json;
-use crate::secret::AccessToken;
 use crate::time::UnixTime;
 
 /// The UserInfo response: standard claims typed, everything else in `extra`.
@@ -41,16 +40,10 @@ pub struct UserInfo {
 #[derive(Debug)]
 pub struct UserInfoRequest {
     pub(crate) url: url::Url,
-    pub(crate) token: AccessToken,
+    /// The token: Bearer, or DPoP with a proof per send (RFC 9449 §7.1).
+    pub(crate) auth: crate::api::ResourceAuth,
     pub(crate) expected_sub: Option<String>,
     pub(crate) limit: usize,
-    /// The DPoP key the token is bound to.
-    pub(crate) dpop: Option<crate::dpop::Dpop>,
-    pub(crate) nonce_retried: std::sync::atomic::AtomicBool,
-    /// The DPoP nonce the last request's proof carried.
-    pub(crate) sent_nonce: std::sync::Mutex<Option<String>>,
-    /// Why the proof could not be made (reported by `handle`).
-    pub(crate) proof_failure: std::sync::OnceLock<Error>,
 }
 
 impl UserInfoRequest {
@@ -65,42 +58,17 @@ impl Exchange for UserInfoRequest {
     type Output = UserInfo;
 
     fn request(&self) -> Request {
-        let req = Request::new(Method::Get, self.url.clone());
-        let req = match &self.dpop {
-            // RFC 9449 §7.1: `Authorization: DPoP` and a proof with `ath`.
-            Some(d) => {
-                match d.proof_with_nonce(req.method, &req.url, Some(self.token.secret())) {
-                    Ok((proof, nonce)) => {
-                        *self.sent_nonce.lock().unwrap_or_else(|p| p.into_inner()) = nonce;
-                        req.header("authorization", format!("DPoP {}", self.token.secret()))
-                            .header("dpop", proof)
-                    }
-                    // Nothing is sent with the token: `handle` reports why.
-                    Err(e) => {
-                        let _ = self.proof_failure.set(e);
-                        req
-                    }
-                }
-            }
-            None => req.header("authorization", format!("Bearer {}", self.token.secret())),
-        };
-        req.header("accept", "application/json")
+        self.auth
+            .apply(Request::new(Method::Get, self.url.clone()))
+            .header("accept", "application/json")
     }
 
     fn retry(&self, response: &Response) -> bool {
-        let Some(d) = &self.dpop else {
-            return false;
-        };
-        d.challenge_answerable(&self.url, response, &self.sent_nonce)
-            && !self
-                .nonce_retried
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        self.auth.retry(&self.url, response)
     }
 
     fn handle(self, resp: Response, _now: UnixTime) -> Result<UserInfo, Error> {
-        if let Some(e) = self.proof_failure.get() {
-            return Err(e.clone());
-        }
+        self.auth.check()?;
         if resp.status == 200 && resp.media_type().as_deref() == Some("application/jwt") {
             return Err(Error::WrongContentType {
                 what: "userinfo",

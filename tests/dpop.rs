@@ -295,29 +295,41 @@ fn device_polling_follows_one_nonce_challenge_at_a_time() {
     assert!(matches!(e, Error::Dpop(_)), "{e:?}");
 }
 
-/// The agent's logout of a public DPoP client revokes the refresh token (with a proof): Keycloak's
-/// logout endpoint does not read DPoP proofs and refuses a DPoP-bound refresh token. A
-/// confidential client (whose refresh token is not bound) keeps the logout endpoint.
+/// The agent's logout of a public DPoP client's DPoP-bound tokens revokes the refresh token
+/// (with a proof): Keycloak's logout endpoint does not read DPoP proofs and refuses a
+/// DPoP-bound refresh token. Everyone else keeps the logout endpoint: a confidential DPoP
+/// client, a public client without DPoP, and a public DPoP client holding Bearer tokens.
 #[test]
 fn agent_logout_of_a_public_dpop_client_revokes_the_refresh_token() {
     use keycloak_client::{drive, Agent, TokenSet};
-    let tokens: TokenSet = serde_json::from_value(serde_json::json!({
-        "access_token": "eyJ.a.b", "token_type": "DPoP", "refresh_token": "eyJ.r.t",
-        "expires_at": NOW.0 + 300, "received_at": NOW.0
-    }))
-    .unwrap();
-    for (public, path) in [
-        (true, "/realms/rkc/protocol/openid-connect/revoke"),
-        (false, "/realms/rkc/protocol/openid-connect/logout"),
-    ] {
-        let mut b = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs").dpop(dpop());
-        if !public {
+    let tokens = |token_type: &str| -> TokenSet {
+        serde_json::from_value(serde_json::json!({
+            "access_token": "eyJ.a.b", "token_type": token_type, "refresh_token": "eyJ.r.t",
+            "expires_at": NOW.0 + 300, "received_at": NOW.0
+        }))
+        .unwrap()
+    };
+    let revoke = "/realms/rkc/protocol/openid-connect/revoke";
+    let logout = "/realms/rkc/protocol/openid-connect/logout";
+    // (secret, dpop, token type, endpoint)
+    let cases = [
+        (false, true, "DPoP", revoke),
+        (true, true, "DPoP", logout),
+        (false, false, "Bearer", logout),
+        (false, true, "Bearer", logout),
+    ];
+    for (secret, with_dpop, token_type, path) in cases {
+        let mut b = ClientConfig::keycloak("http://127.0.0.1:18080", "rkc", "rkc-rs");
+        if with_dpop {
+            b = b.dpop(dpop());
+        }
+        if secret {
             b = b.client_secret("rkc-rs-secret");
         }
         let agent = Agent::builder(b).build_agent().unwrap();
         let sent = std::cell::RefCell::new(vec![]);
         drive(
-            agent.logout(&tokens, NOW),
+            agent.logout(&tokens(token_type), NOW),
             |r: &Request| {
                 sent.borrow_mut().push(r.clone());
                 Ok::<_, Error>(match r.url.path() {
@@ -325,22 +337,29 @@ fn agent_logout_of_a_public_dpop_client_revokes_the_refresh_token() {
                     "/realms/rkc/.well-known/uma2-configuration" => {
                         common::recorded("uma_discovery")
                     }
-                    _ => Response::new(if public { 200 } else { 204 }, vec![], ""),
+                    p if p == revoke => Response::new(200, vec![], ""),
+                    _ => Response::new(204, vec![], ""),
                 })
             },
             || NOW,
         )
         .unwrap();
+        let case = format!("secret {secret}, dpop {with_dpop}, {token_type}");
         let last = sent.borrow().last().cloned().unwrap();
-        assert_eq!(last.url.path(), path, "public: {public}");
-        assert!(last.header_value("dpop").is_some(), "a proof");
+        assert_eq!(last.url.path(), path, "{case}");
+        assert_eq!(last.header_value("dpop").is_some(), with_dpop, "{case}");
         let form = common::form(&last.body);
-        assert!(
-            form.contains(&("token".into(), "eyJ.r.t".into())) || !public,
-            "{form:?}"
-        );
-        if public {
+        if path == revoke {
+            assert!(
+                form.contains(&("token".into(), "eyJ.r.t".into())),
+                "{form:?}"
+            );
             assert!(form.contains(&("token_type_hint".into(), "refresh_token".into())));
+        } else {
+            assert!(
+                form.contains(&("refresh_token".into(), "eyJ.r.t".into())),
+                "{case}: {form:?}"
+            );
         }
     }
 }
@@ -412,4 +431,65 @@ fn protection_api_calls_of_a_dpop_client_carry_a_proof_with_ath() {
     let req = plain.resources().get(&pat, "42").unwrap().request();
     assert_eq!(req.header_value("authorization"), Some("Bearer eyJ.pat.1"));
     assert!(req.header_value("dpop").is_none());
+}
+
+/// Review finding: the protection API built its proof once, so a second send (a retry) reused
+/// the `jti` and never carried a nonce. Every send now gets a new proof; a nonce challenge is
+/// answered once; a user token that is not bound to the client's key (a JWT without `cnf`)
+/// goes as Bearer.
+#[test]
+fn protection_api_proofs_are_fresh_per_send_and_follow_one_nonce_challenge() {
+    let d = dpop();
+    let c = client(&d);
+    let pat = keycloak_client::AccessToken::new("eyJ.pat.1");
+    let call = c.resources().get(&pat, "42").unwrap();
+    let (first, second) = (call.request(), call.request());
+    let jti = |r: &Request| proof(r).1["jti"].as_str().unwrap().to_string();
+    assert_ne!(jti(&first), jti(&second), "a new proof per send");
+    let challenge = json(
+        401,
+        &[
+            ("www-authenticate", "DPoP error=\"use_dpop_nonce\""),
+            ("dpop-nonce", "n-42"),
+        ],
+        "{}",
+    );
+    assert!(call.retry(&challenge), "the first challenge is answered");
+    let again = call.request();
+    assert_eq!(proof(&again).1["nonce"], "n-42");
+    assert!(!call.retry(&challenge), "never a second time");
+    // a JWT without `cnf` (another client's user token): Bearer, no proof
+    let unbound = common::unsigned_jwt(&serde_json::json!({"sub": "alice"}));
+    let r = c
+        .uma_policies()
+        .delete(&keycloak_client::AccessToken::new(&unbound), "p1")
+        .unwrap()
+        .request();
+    assert_eq!(
+        r.header_value("authorization"),
+        Some(format!("Bearer {unbound}").as_str())
+    );
+    assert!(r.header_value("dpop").is_none());
+    // bound to this key: DPoP
+    let bound = common::unsigned_jwt(&serde_json::json!({"sub": "alice", "cnf": {"jkt": d.jkt()}}));
+    let r = c
+        .uma_policies()
+        .delete(&keycloak_client::AccessToken::new(&bound), "p1")
+        .unwrap()
+        .request();
+    assert!(r
+        .header_value("authorization")
+        .unwrap()
+        .starts_with("DPoP "));
+    // the escape hatch refuses a token that would inject headers
+    let req = Request {
+        method: keycloak_client::Method::Get,
+        url: "http://127.0.0.1:1/api".parse().unwrap(),
+        headers: vec![],
+        body: vec![],
+    };
+    assert!(matches!(
+        d.authorize(req, "a b\r\nx: y"),
+        Err(Error::InvalidTokenSyntax(_))
+    ));
 }

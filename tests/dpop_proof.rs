@@ -261,13 +261,16 @@ fn a_required_nonce_must_match() {
     assert!(matches!(verify(&p, &c), Err(Error::Dpop(ref m)) if m == "use_dpop_nonce"));
 }
 
-/// Server-issued nonces (RFC 9449 §9), stateless: accepted from issue until the lifetime ends,
-/// by any issuer with the same key; refused when missing, forged, from another key, edited,
-/// too old or from the future. The proof reports the nonce it carried.
+/// Server-issued nonces (RFC 9449 §9), stateless: accepted until they expire, by any issuer
+/// with the same key and audience; refused when missing, forged, from another key or audience,
+/// edited, expired, or expiring further ahead than this server's lifetime allows (an instance
+/// with a longer lifetime cannot extend another's). Lifetimes out of range are refused. The
+/// proof reports the nonce it carried.
 #[test]
 fn server_nonces_are_accepted_within_their_lifetime_and_only_with_the_key() {
     use keycloak_client::dpop_nonce::{NonceIssuer, NonceProblem};
-    let issuer = NonceIssuer::new([7; 32], 120);
+    const AUD: &str = "https://api.example";
+    let issuer = NonceIssuer::new([7; 32], AUD, 120).unwrap();
     let n = issuer.issue(NOW);
     assert_eq!(n.len(), 32);
     assert_eq!(issuer.check(Some(&n), NOW), Ok(()));
@@ -276,18 +279,36 @@ fn server_nonces_are_accepted_within_their_lifetime_and_only_with_the_key() {
         issuer.check(Some(&n), NOW.plus(121)),
         Err(NonceProblem::Stale)
     );
-    // a clock a little behind the issuer's is fine; a nonce from far ahead is not
+    // a clock a little behind the issuer's is fine; far behind, the nonce is too far ahead
     assert_eq!(issuer.check(Some(&n), NOW.minus(5)), Ok(()));
     assert_eq!(
         issuer.check(Some(&n), NOW.minus(6)),
         Err(NonceProblem::Stale)
     );
-    // another instance with the same key accepts it; another key does not
-    assert_eq!(NonceIssuer::new([7; 32], 120).check(Some(&n), NOW), Ok(()));
+    // another instance with the same key and audience accepts it ...
     assert_eq!(
-        NonceIssuer::new([8; 32], 120).check(Some(&n), NOW),
-        Err(NonceProblem::Unknown)
+        NonceIssuer::new([7; 32], AUD, 120)
+            .unwrap()
+            .check(Some(&n), NOW),
+        Ok(())
     );
+    // ... but one with a shorter lifetime refuses what it would not have issued
+    let short = NonceIssuer::new([7; 32], AUD, 60).unwrap();
+    assert_eq!(short.check(Some(&n), NOW), Err(NonceProblem::Stale));
+    assert_eq!(short.check(Some(&n), NOW.plus(55)), Ok(()));
+    // a longer lifetime elsewhere does not lengthen this one's nonces
+    let long = NonceIssuer::new([7; 32], AUD, 600).unwrap();
+    assert_eq!(
+        long.check(Some(&n), NOW.plus(121)),
+        Err(NonceProblem::Stale)
+    );
+    // another key or another audience does not
+    for other in [
+        NonceIssuer::new([8; 32], AUD, 120).unwrap(),
+        NonceIssuer::new([7; 32], "https://other.example", 120).unwrap(),
+    ] {
+        assert_eq!(other.check(Some(&n), NOW), Err(NonceProblem::Unknown));
+    }
     assert_eq!(issuer.check(None, NOW), Err(NonceProblem::Missing));
     // any edited character (time or tag) is refused
     for i in 0..n.len() {
@@ -313,6 +334,9 @@ fn server_nonces_are_accepted_within_their_lifetime_and_only_with_the_key() {
         !format!("{issuer:?}").contains("7, 7"),
         "the key is redacted"
     );
+    for bad in [0, 1, 9, 86_401, u64::MAX] {
+        assert!(NonceIssuer::new([7; 32], AUD, bad).is_err(), "{bad}");
+    }
 
     // the verified proof carries its nonce
     let (d, _) = key(NOW);

@@ -298,15 +298,11 @@ fn device_requests() {
         &[ACCEPT, FORM],
         &[("scope", "openid profile"), ("client_id", "rkc-device")],
     );
-    let auth = keycloak_client::DeviceAuthorization {
-        device_code: keycloak_client::DeviceCode::new("DC"),
-        user_code: "U".into(),
-        verification_uri: "v".into(),
-        verification_uri_complete: None,
-        expires_at: UnixTime(NOW.0 + 600),
-        interval: 5,
-        code_verifier: None,
-    };
+    let auth: keycloak_client::DeviceAuthorization = serde_json::from_value(serde_json::json!({
+        "device_code": "DC", "user_code": "U", "verification_uri": "v",
+        "expires_at": NOW.0 + 600, "interval": 5
+    }))
+    .unwrap();
     check(
         &c.device_poller(&auth, NOW).request(),
         Method::Post,

@@ -1,7 +1,7 @@
 //! Keycloak's user-managed permission API (`authz/protection/uma-policy`): a resource owner
 //! grants others access to their resources, with their own access token.
 
-use crate::api::{with_access_token, EmptyCall, JsonCall};
+use crate::api::{EmptyCall, JsonCall, ResourceAuth};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::http::{Method, Request};
@@ -60,18 +60,11 @@ impl UmaPolicies {
     ) -> Result<JsonCall<UmaPolicy>, Error> {
         let body = serde_json::to_vec(policy).unwrap_or_default();
         let url = self.url(Some(resource_id))?;
-        let req = with_access_token(
-            Request::new(Method::Post, url),
-            owner_token,
-            self.dpop.as_ref(),
-        )?
-        .json(body);
-        Ok(JsonCall::new(
-            req,
-            "create UMA policy",
-            &[200, 201],
-            self.limit,
-        ))
+        let req = Request::new(Method::Post, url).json(body);
+        Ok(
+            JsonCall::new(req, "create UMA policy", &[200, 201], self.limit)
+                .authorized(ResourceAuth::new(owner_token, self.dpop.as_ref())?),
+        )
     }
 
     /// Replaces a permission.
@@ -84,15 +77,11 @@ impl UmaPolicies {
         let body = serde_json::to_vec(policy).unwrap_or_default();
         let url = self.url(Some(policy_id))?;
         Ok(EmptyCall {
-            request: with_access_token(
-                Request::new(Method::Put, url),
-                owner_token,
-                self.dpop.as_ref(),
-            )?
-            .json(body),
+            request: Request::new(Method::Put, url).json(body),
             what: "update UMA policy",
             ok: &[200, 201, 204],
             limit: self.limit,
+            auth: Some(ResourceAuth::new(owner_token, self.dpop.as_ref())?),
         })
     }
 
@@ -100,14 +89,11 @@ impl UmaPolicies {
     pub fn delete(&self, owner_token: &AccessToken, policy_id: &str) -> Result<EmptyCall, Error> {
         let url = self.url(Some(policy_id))?;
         Ok(EmptyCall {
-            request: with_access_token(
-                Request::new(Method::Delete, url),
-                owner_token,
-                self.dpop.as_ref(),
-            )?,
+            request: Request::new(Method::Delete, url),
             what: "delete UMA policy",
             ok: &[200, 204],
             limit: self.limit,
+            auth: Some(ResourceAuth::new(owner_token, self.dpop.as_ref())?),
         })
     }
 
@@ -119,12 +105,8 @@ impl UmaPolicies {
     ) -> Result<JsonCall<Vec<UmaPolicy>>, Error> {
         let mut u = self.url(None)?;
         query.apply(&mut u);
-        let req = with_access_token(
-            Request::new(Method::Get, u),
-            owner_token,
-            self.dpop.as_ref(),
-        )?
-        .header("accept", "application/json");
-        Ok(JsonCall::new(req, "query UMA policies", &[200], self.limit))
+        let req = Request::new(Method::Get, u).header("accept", "application/json");
+        Ok(JsonCall::new(req, "query UMA policies", &[200], self.limit)
+            .authorized(ResourceAuth::new(owner_token, self.dpop.as_ref())?))
     }
 }

@@ -2,7 +2,7 @@
 //! `authz/protection/resource_set`): create, read, update, delete and query resources with
 //! the PAT.
 
-use crate::api::{with_access_token, EmptyCall, JsonCall};
+use crate::api::{EmptyCall, JsonCall, ResourceAuth};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::http::{Method, Request};
@@ -60,21 +60,34 @@ impl ResourceRegistration {
         Ok(u)
     }
 
-    fn json<T>(&self, req: Request, what: &'static str, ok: &'static [u16]) -> JsonCall<T> {
+    /// The token for one call (DPoP when it is bound to the client's key).
+    fn auth(&self, token: &AccessToken) -> Result<ResourceAuth, Error> {
+        ResourceAuth::new(token, self.dpop.as_ref())
+    }
+
+    fn json<T>(
+        &self,
+        req: Request,
+        auth: ResourceAuth,
+        what: &'static str,
+        ok: &'static [u16],
+    ) -> JsonCall<T> {
         JsonCall::new(
             req.header("accept", "application/json"),
             what,
             ok,
             self.limit,
         )
+        .authorized(auth)
     }
 
-    fn empty(&self, request: Request, what: &'static str) -> EmptyCall {
+    fn empty(&self, request: Request, auth: ResourceAuth, what: &'static str) -> EmptyCall {
         EmptyCall {
             request,
             what,
             ok: &[200, 204],
             limit: self.limit,
+            auth: Some(auth),
         }
     }
 
@@ -85,28 +98,17 @@ impl ResourceRegistration {
         resource: &Resource,
     ) -> Result<JsonCall<Resource>, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req = with_access_token(
-            Request::new(Method::Post, self.url(None)?),
-            pat,
-            self.dpop.as_ref(),
-        )?
-        .json(body);
-        Ok(JsonCall::new(
-            req,
-            "create resource",
-            &[200, 201],
-            self.limit,
-        ))
+        let req = Request::new(Method::Post, self.url(None)?).json(body);
+        Ok(
+            JsonCall::new(req, "create resource", &[200, 201], self.limit)
+                .authorized(self.auth(pat)?),
+        )
     }
 
     /// Reads a resource (404 → `Error::UnexpectedStatus { status: 404 }`).
     pub fn get(&self, pat: &AccessToken, id: &str) -> Result<JsonCall<Resource>, Error> {
-        let req = with_access_token(
-            Request::new(Method::Get, self.url(Some(id))?),
-            pat,
-            self.dpop.as_ref(),
-        )?;
-        Ok(self.json(req, "get resource", &[200]))
+        let req = Request::new(Method::Get, self.url(Some(id))?);
+        Ok(self.json(req, self.auth(pat)?, "get resource", &[200]))
     }
 
     /// Replaces a resource (204).
@@ -117,23 +119,14 @@ impl ResourceRegistration {
         resource: &Resource,
     ) -> Result<EmptyCall, Error> {
         let body = serde_json::to_vec(resource).unwrap_or_default();
-        let req = with_access_token(
-            Request::new(Method::Put, self.url(Some(id))?),
-            pat,
-            self.dpop.as_ref(),
-        )?
-        .json(body);
-        Ok(self.empty(req, "update resource"))
+        let req = Request::new(Method::Put, self.url(Some(id))?).json(body);
+        Ok(self.empty(req, self.auth(pat)?, "update resource"))
     }
 
     /// Deletes a resource (204).
     pub fn delete(&self, pat: &AccessToken, id: &str) -> Result<EmptyCall, Error> {
-        let req = with_access_token(
-            Request::new(Method::Delete, self.url(Some(id))?),
-            pat,
-            self.dpop.as_ref(),
-        )?;
-        Ok(self.empty(req, "delete resource"))
+        let req = Request::new(Method::Delete, self.url(Some(id))?);
+        Ok(self.empty(req, self.auth(pat)?, "delete resource"))
     }
 
     /// Lists the ids of the resources matching a query.
@@ -144,8 +137,12 @@ impl ResourceRegistration {
     ) -> Result<JsonCall<Vec<String>>, Error> {
         let mut u = self.url(None)?;
         query.apply(&mut u, false);
-        let req = with_access_token(Request::new(Method::Get, u), pat, self.dpop.as_ref())?;
-        Ok(self.json(req, "query resources", &[200]))
+        Ok(self.json(
+            Request::new(Method::Get, u),
+            self.auth(pat)?,
+            "query resources",
+            &[200],
+        ))
     }
 
     /// Lists the full resources matching a query (`deep=true`).
@@ -156,7 +153,11 @@ impl ResourceRegistration {
     ) -> Result<JsonCall<Vec<Resource>>, Error> {
         let mut u = self.url(None)?;
         query.apply(&mut u, true);
-        let req = with_access_token(Request::new(Method::Get, u), pat, self.dpop.as_ref())?;
-        Ok(self.json(req, "query resources", &[200]))
+        Ok(self.json(
+            Request::new(Method::Get, u),
+            self.auth(pat)?,
+            "query resources",
+            &[200],
+        ))
     }
 }

@@ -43,6 +43,7 @@ struct TicketResponse {
 #[derive(Debug)]
 pub struct PermissionTicketRequest {
     pub(crate) request: Request,
+    pub(crate) auth: crate::api::ResourceAuth,
     pub(crate) limit: usize,
 }
 
@@ -59,12 +60,12 @@ impl PermissionTicketRequest {
             ));
         }
         crate::secret::bearer_header(pat, "the PAT")?;
-        let req = Request::new(Method::Post, config.to_backchannel(permission_endpoint));
-        let request = crate::api::with_access_token(req, pat, config.dpop.as_ref())?
+        let request = Request::new(Method::Post, config.to_backchannel(permission_endpoint))
             .header("accept", "application/json")
             .json(serde_json::to_vec(permissions).unwrap_or_default());
         Ok(PermissionTicketRequest {
             request,
+            auth: crate::api::ResourceAuth::new(pat, config.dpop.as_ref())?,
             limit: config.max_body_bytes,
         })
     }
@@ -73,9 +74,13 @@ impl PermissionTicketRequest {
 impl Exchange for PermissionTicketRequest {
     type Output = PermissionTicket;
     fn request(&self) -> Request {
-        self.request.clone()
+        self.auth.apply(self.request.clone())
+    }
+    fn retry(&self, response: &Response) -> bool {
+        self.auth.retry(&self.request.url, response)
     }
     fn handle(self, resp: Response, _now: UnixTime) -> Result<PermissionTicket, Error> {
+        self.auth.check()?;
         let r: TicketResponse = parse_json("permission ticket", &resp, &[200, 201], self.limit)?;
         Ok(r.ticket)
     }

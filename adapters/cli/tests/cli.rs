@@ -330,12 +330,21 @@ fn oauth_2_1_public_client_profile_through_the_device_grant() {
         client_auth::USER
     );
     k.ok(&["--dpop", "refresh"]);
-    let refreshed = k.stored_access_token();
+    // keep the tokens: after logout they must be dead at Keycloak, not only forgotten here
+    let store = k.store_file().expect("tokens stored");
+    let kept = std::fs::read(&store).unwrap();
     k.ok(&["--dpop", "logout"]);
-    // the session is over: the last access token is no longer accepted by Keycloak
-    let i = Kcc::in_realm(client_auth::REALM, "fapi-dpop", Some("fapi-dpop-secret"));
-    let v = i.json(&["--dpop", "introspect", &refreshed]);
-    assert_eq!(v["active"], false, "{v}");
+    assert!(k.store_file().is_none(), "forgotten");
+    std::fs::write(&store, kept).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let again = k.run(&["--dpop", "refresh"]);
+    assert!(!again.status.success(), "refresh after logout");
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("invalid_grant"), "{err}");
 }
 
 /// Keycloak's `fapi-2-dpop-security-profile` from kcc: `private_key_jwt` (PS256), DPoP, and the
@@ -392,6 +401,8 @@ fn fapi_2_dpop_profile_through_the_device_grant() {
         !plain.status.success(),
         "FAPI 2.0 DPoP profile without DPoP"
     );
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(err.contains("DPoP proof is missing"), "{err}");
 }
 
 #[test]

@@ -366,7 +366,7 @@ pub fn resource_server_checks(api_url: &str) {
 }
 
 /// The lifetime of server nonces in the apps [`resource_server_nonces`] runs against.
-pub const NONCE_LIFETIME_SECS: u64 = 2;
+pub const NONCE_LIFETIME_SECS: u64 = 10;
 
 /// An API route of a middleware issuing DPoP nonces (RFC 9449 §9) with a
 /// [`NONCE_LIFETIME_SECS`] lifetime: a proof without a nonce, with a nonce not issued there, or
@@ -393,12 +393,20 @@ pub fn resource_server_nonces(api_url: &str) {
     let first = send(&dpop);
     challenged(&first, "a proof without a nonce");
     assert!(dpop.learn_nonce(&url, &first));
-    let ok = send(&dpop);
+    let p = dpop
+        .proof(keycloak_client::Method::Get, &url, Some(&at))
+        .unwrap();
+    let ok = get(&url, vec![auth.clone(), ("dpop".into(), p.clone())]);
     assert_eq!(
         ok.status,
         200,
         "with the nonce: {:?}",
         ok.header("www-authenticate")
+    );
+    refused(
+        &get(&url, vec![auth.clone(), ("dpop".into(), p)]),
+        "invalid_dpop_proof",
+        "a replayed proof with a good nonce",
     );
     let again = send(&dpop);
     assert_eq!(again.status, 200, "the nonce serves another proof");

@@ -161,9 +161,10 @@ pub fn oauth21_public_profile(s: &dyn Sender) {
     // Keycloak's logout endpoint does not read DPoP proofs, so it cannot end a session by a
     // DPoP-bound refresh token (26.7); revocation (with a proof) does, and is what the agent's
     // `logout` uses for such clients.
-    if let Err(e) = exec(s, c.logout(rt).unwrap()) {
-        assert_eq!(e.oauth_error(), Some("invalid_grant"), "{e}");
-    }
+    let e = exec(s, c.logout(rt).unwrap()).expect_err("Keycloak's logout endpoint and DPoP");
+    assert_eq!(e.oauth_error(), Some("invalid_grant"), "{e}");
+    assert!(e.to_string().contains("DPoP proof is missing"), "{e}");
+    exec(s, c.refresh(&r).unwrap()).expect("the session survived the refused logout");
     exec(
         s,
         c.revoke(

@@ -99,8 +99,10 @@ pub struct WebConfig {
     pub dpop_replay_capacity: usize,
     /// Server-issued DPoP nonces (RFC 9449 §9), off by default: with an issuer every proof
     /// must carry a nonce it issued within its lifetime, and a proof without one (or with a
-    /// stale one) is answered `401 use_dpop_nonce` with a fresh `DPoP-Nonce`. Stateless: give
-    /// every instance the same key and they accept each other's nonces.
+    /// stale one) is answered `401 use_dpop_nonce` with a fresh `DPoP-Nonce` (only challenges
+    /// carry nonces: a client takes one 401 per lifetime). Stateless: give every instance the
+    /// same key and audience and they accept each other's nonces. Browser clients on other
+    /// origins need `Access-Control-Expose-Headers: DPoP-Nonce, WWW-Authenticate`.
     pub dpop_nonces: Option<keycloak_client::dpop_nonce::NonceIssuer>,
 }
 
@@ -267,8 +269,9 @@ impl std::fmt::Debug for RequestInfo {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
-            .map(|(k, v)| match k.as_str() {
-                "cookie" | "authorization" => (k.as_str(), "<redacted>"),
+            .map(|(k, v)| match k.to_ascii_lowercase().as_str() {
+                // A DPoP proof can be replayed while it is fresh: never in logs.
+                "cookie" | "authorization" | "dpop" => (k.as_str(), "<redacted>"),
                 _ => (k.as_str(), v.as_str()),
             })
             .collect();
@@ -1372,8 +1375,8 @@ impl WebAuth {
             );
         }
         if let Some(issuer) = &self.cfg.dpop_nonces {
-            // RFC 9449 §9: checked before the `jti` is remembered, so the client's retry with
-            // the fresh nonce (a new proof) is not taken for a replay.
+            // RFC 9449 §9: checked before the `jti` is remembered, so refused proofs never
+            // fill the replay store.
             if let Err(problem) = issuer.check(verified.nonce.as_deref(), t) {
                 return AuthStatus::Invalid(format!("use_dpop_nonce: {problem}"));
             }

@@ -80,12 +80,30 @@ impl KeycloakSettings {
         if let Some(m) = self.refresh_margin_secs {
             web.refresh_margin_secs = m;
         }
-        if let Some(lifetime) = self.dpop_nonce_lifetime_secs {
-            let key = match &self.dpop_nonce_key {
-                Some(k) => nonce_key(k)?,
-                None => rand::random(),
-            };
-            web.dpop_nonces = Some(keycloak_client::dpop_nonce::NonceIssuer::new(key, lifetime));
+        match (self.dpop_nonce_lifetime_secs, &self.dpop_nonce_key) {
+            (Some(lifetime), key) => {
+                let key = match key {
+                    Some(k) => nonce_key(k)?,
+                    None => {
+                        tracing::warn!(target: "keycloak_client::web",
+                            "DPoP nonces with a random key: instances behind one load balancer \
+                             refuse each other's nonces (set dpop_nonce_key)");
+                        rand::random()
+                    }
+                };
+                let audience = web.app_url.origin().ascii_serialization();
+                web.dpop_nonces = Some(keycloak_client::dpop_nonce::NonceIssuer::new(
+                    key, &audience, lifetime,
+                )?);
+            }
+            (None, Some(_)) => {
+                return Err(keycloak_client::Error::Config(
+                    "dpop_nonce_key is set but dpop_nonce_lifetime_secs is not: \
+                     set both to issue DPoP nonces"
+                        .into(),
+                ))
+            }
+            (None, None) => {}
         }
         let auth = match (&self.keycloak_json, &self.server_url) {
             (Some(path), _) => {
