@@ -8,7 +8,7 @@ use keycloak_client::uma::{
 };
 use keycloak_client::{
     AccessToken, CallbackParams, Exchange, Flow, IdToken, Method, Password, PermissionTicket,
-    RefreshToken, Request, Step, TokenSet, TokenTypeHint, UnixTime,
+    RefreshToken, Request, Step, TokenSet, TokenTypeHint,
 };
 
 const ISS: &str = "http://127.0.0.1:18080/realms/rkc";
