@@ -231,6 +231,70 @@ pub fn dpop_protection_api(s: &dyn Sender) {
     exec(s, c.resources().delete(&pat.access_token, &id).unwrap()).expect("delete");
 }
 
+/// Keycloak's token endpoint refuses bad proofs with a typed error: a proof for another URL
+/// (`htu`), `alg: none`, and HS256 (a symmetric key can prove nothing). Each is the client
+/// credentials request of the DPoP client with its `DPoP` header swapped.
+pub fn keycloak_refuses_bad_proofs(s: &dyn Sender) {
+    use base64::Engine as _;
+    use keycloak_client::Exchange as _;
+    let dpop = fresh_dpop(Algorithm::ES256);
+    let c = client(s, DPOP_CLIENT, Some(DPOP_SECRET), Some(dpop.clone()));
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let now = now().0;
+    let claims = |htu: &str| {
+        serde_json::json!({"jti": format!("j-{}", rand::random::<u64>()), "htm": "POST",
+            "htu": htu, "iat": now})
+    };
+    let token_url = c.provider.token_endpoint.to_string();
+    let mut elsewhere: url::Url = token_url.parse().unwrap();
+    elsewhere.set_path("/realms/rkc-fapi/protocol/openid-connect/userinfo");
+    let wrong_htu = dpop
+        .proof(keycloak_client::Method::Post, &elsewhere, None)
+        .unwrap();
+    let jwk = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
+    let none = format!(
+        "{}.{}.",
+        b64(serde_json::json!({"typ": "dpop+jwt", "alg": "none", "jwk": jwk})),
+        b64(claims(&token_url))
+    );
+    let hs_input = format!(
+        "{}.{}",
+        b64(serde_json::json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": jwk})),
+        b64(claims(&token_url))
+    );
+    let hs = {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"secret");
+        let tag = ring::hmac::sign(&key, hs_input.as_bytes());
+        format!(
+            "{hs_input}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    };
+    for (proof, what) in [
+        (wrong_htu, "a proof for another URL"),
+        (none, "alg none"),
+        (hs, "HS256"),
+    ] {
+        let call = c.pat().unwrap();
+        let mut req = call.request();
+        req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("dpop"));
+        req.headers.push(("dpop".into(), proof));
+        let resp = s.send(&req).expect("sent");
+        let e = call.handle(resp, crate::e2e::now()).expect_err(what);
+        assert_eq!(e.http_status(), Some(400), "{what}: {e}");
+        // RFC 9449 §5.2 says `invalid_dpop_proof`; Keycloak 26.7 answers `invalid_request`
+        // with a DPoP description ("DPoP HTTP URL mismatch", ...)
+        let typed = match e.oauth_error() {
+            Some("invalid_dpop_proof") => true,
+            Some("invalid_request") => e.to_string().contains("DPoP"),
+            _ => false,
+        };
+        assert!(typed, "{what}: {e}");
+    }
+}
+
 /// The DPoP scenarios as `#[test]`s for one adapter's sender.
 #[macro_export]
 macro_rules! dpop_tests {
@@ -246,6 +310,10 @@ macro_rules! dpop_tests {
         #[test]
         fn dpop_protection_api() {
             $crate::dpop::dpop_protection_api(&$sender)
+        }
+        #[test]
+        fn keycloak_refuses_bad_dpop_proofs() {
+            $crate::dpop::keycloak_refuses_bad_proofs(&$sender)
         }
     };
 }
