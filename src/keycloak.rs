@@ -173,6 +173,23 @@ impl<D: Driver> Keycloak<D> {
         self.http.run(op)
     }
 
+    /// What Keycloak grants the user on `resource#scopes` at `audience`, with pushed claims
+    /// (the policy enforcer's question; a denial is `Error::OAuth` `access_denied`).
+    pub fn permissions_for(
+        &self,
+        user_token: &AccessToken,
+        audience: &str,
+        resource: &str,
+        scopes: &[&str],
+        claim_token: Option<(&str, &str)>,
+    ) -> D::Run<'_, Vec<GrantedPermission>> {
+        let now = self.http.now();
+        let op =
+            self.agent
+                .permissions_for(user_token, audience, resource, scopes, claim_token, now);
+        self.http.run(op)
+    }
+
     /// The permissions Keycloak grants the user at resource server `audience`.
     pub fn permissions(
         &self,

@@ -60,6 +60,7 @@ mod logout_url;
 mod operation;
 mod operations;
 mod par;
+pub mod policy_enforcer;
 mod response;
 mod revocation;
 mod secret;

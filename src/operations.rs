@@ -234,6 +234,39 @@ impl Agent {
         })
     }
 
+    /// The policy enforcer's question (Keycloak's UMA grant, permissions mode): what Keycloak
+    /// grants the user on `resource#scopes` at resource server `audience`, with claims pushed
+    /// as `claim_token` (`(token, format)`). A denial is `Error::OAuth` with `access_denied`.
+    pub fn permissions_for(
+        &self,
+        user_token: &AccessToken,
+        audience: &str,
+        resource: &str,
+        scopes: &[&str],
+        claim_token: Option<(&str, &str)>,
+        now: UnixTime,
+    ) -> Operation<Vec<GrantedPermission>> {
+        let (at, aud, res) = (
+            user_token.clone(),
+            audience.to_string(),
+            resource.to_string(),
+        );
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let claims = claim_token.map(|(t, f)| (t.to_string(), f.to_string()));
+        self.exchange(DISCOVERY, now, move |r| {
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let mut g = r
+                .client
+                .uma_grant(UmaGrantAuth::Bearer(at))
+                .audience(&aud)
+                .permission(&res, &scopes);
+            if let Some((token, format)) = &claims {
+                g = g.claim_token(token, format);
+            }
+            Ok(g.permissions())
+        })
+    }
+
     /// The permissions Keycloak grants the user at resource server `audience`.
     pub fn permissions(
         &self,

@@ -242,6 +242,57 @@ pub async fn require_permission<B: MessageBody + 'static>(
     guarded(outcome, req, next).await
 }
 
+/// Keycloak's policy enforcer ([`WebConfig::policy_enforcer`], the `policy-enforcer` block of
+/// `keycloak.json`) behind an authentication middleware:
+/// `.wrap(from_fn(policy_enforcer)).wrap(from_fn(bearer_auth))` (actix runs the last `wrap`
+/// first). Requests carrying `Authorization` are API requests (403, or a UMA ticket challenge
+/// with `user-managed-access`); others are browser requests (`on-deny-redirect-to`, else 403).
+/// Every header is readable by the claim-information-point, and the body (up to 64 KiB) when
+/// a claim reads it.
+pub async fn policy_enforcer<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let auth = auth_of(&req)?;
+    let mut info = RequestInfo {
+        headers: req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        ..info(&req)
+    };
+    if auth.policy_reads_body() {
+        let too_large = || {
+            to_response(WebResponse::text(
+                413,
+                "request body too large for the policy enforcer",
+            ))
+        };
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > 64 * 1024) {
+            return Ok(req.into_response(too_large()));
+        }
+        // `Bytes` reads at most its configured limit (256 KiB by default), then this one.
+        let body = match req.extract::<web::Bytes>().await {
+            Ok(b) if b.len() <= 64 * 1024 => b,
+            _ => return Ok(req.into_response(too_large())),
+        };
+        info.body = body.to_vec();
+        req.set_payload(actix_web::dev::Payload::from(body));
+    }
+    let browser = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .is_none();
+    let identity = req.extensions().get::<Identity>().cloned();
+    let outcome = auth.enforce_policy(&info, identity.as_ref(), browser).await;
+    guarded(outcome, req, next).await
+}
+
 /// Extractor for the authenticated user (401 when absent).
 #[derive(Clone, Debug)]
 pub struct User(pub Identity);

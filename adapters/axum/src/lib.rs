@@ -423,6 +423,67 @@ pub async fn require_permission(
     guarded(outcome, req, next).await
 }
 
+/// The request as the policy enforcer reads it: every header with a visible-ASCII value (the
+/// claim-information-point may read any), and the body (up to 64 KiB) when a claim reads it.
+async fn policy_info(req: Request, with_body: bool) -> Result<(RequestInfo, Request), Response> {
+    let uri = original_uri(&req).clone();
+    let (parts, body) = req.into_parts();
+    let mut info = RequestInfo {
+        method: parts.method.as_str().to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: vec![],
+    };
+    let body = if with_body {
+        match http_body_util::Limited::new(body, 64 * 1024)
+            .collect()
+            .await
+        {
+            Ok(c) => {
+                let b = c.to_bytes();
+                info.body = b.to_vec();
+                Body::from(b)
+            }
+            Err(_) => {
+                return Err(to_response(WebResponse::text(
+                    413,
+                    "request body too large for the policy enforcer",
+                )))
+            }
+        }
+    } else {
+        body
+    };
+    Ok((info, Request::from_parts(parts, body)))
+}
+
+/// Keycloak's policy enforcer ([`WebConfig::policy_enforcer`], the `policy-enforcer` block of
+/// `keycloak.json`) for routes behind an authentication layer:
+/// `.layer(from_fn_with_state(auth.clone(), policy_enforcer))` inside it. Requests carrying
+/// `Authorization` are API requests (a denial is 403, or a UMA ticket challenge with
+/// `user-managed-access`); others are browser requests (`on-deny-redirect-to`, else 403).
+pub async fn policy_enforcer(
+    State(auth): State<Arc<WebAuth>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let browser = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .is_none();
+    let (info, req) = match policy_info(req, auth.policy_reads_body()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let outcome = auth.enforce_policy(&info, identity(&req), browser).await;
+    guarded(outcome, req, next).await
+}
+
 /// Extractor for the authenticated user (401 when absent).
 #[derive(Clone, Debug)]
 pub struct User(pub Identity);

@@ -18,6 +18,7 @@
 mod cache;
 mod guards;
 mod memory_store;
+mod policy;
 mod session;
 mod settings;
 #[cfg(any(test, feature = "store-contract"))]
@@ -104,6 +105,11 @@ pub struct WebConfig {
     /// same key and audience and they accept each other's nonces. Browser clients on other
     /// origins need `Access-Control-Expose-Headers: DPoP-Nonce, WWW-Authenticate`.
     pub dpop_nonces: Option<keycloak_client::dpop_nonce::NonceIssuer>,
+    /// Keycloak's policy enforcer (the `policy-enforcer` block of `keycloak.json`, read with
+    /// [`PolicyEnforcerConfig::from_keycloak_json`](keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_keycloak_json)),
+    /// run by [`WebAuth::enforce_policy`] and the frameworks' `policy_enforcer` guards. Off
+    /// when `None`.
+    pub policy_enforcer: Option<keycloak_client::policy_enforcer::PolicyEnforcerConfig>,
 }
 
 impl WebConfig {
@@ -133,6 +139,7 @@ impl WebConfig {
             dpop_max_age_secs: 60,
             dpop_replay_capacity: 100_000,
             dpop_nonces: None,
+            policy_enforcer: None,
             // FAPI 2.0 §5.4.1: PS256, ES256, EdDSA (ES384 for P-384 keys).
             dpop_algorithms: {
                 use keycloak_client::Algorithm::*;
@@ -528,7 +535,8 @@ impl WebResponse {
         }
     }
 
-    fn text(status: u16, body: &str) -> WebResponse {
+    /// A plain-text response with `status`.
+    pub fn text(status: u16, body: &str) -> WebResponse {
         WebResponse {
             status,
             headers: vec![
@@ -605,6 +613,8 @@ pub struct WebAuth {
     bearer_hits: std::sync::atomic::AtomicU64,
     bearer_verifications: std::sync::atomic::AtomicU64,
     realm_name: String,
+    /// The policy enforcer, when configured.
+    policy: Option<policy::PolicyEnforcer>,
 }
 
 /// How the verified-bearer-token cache is doing.
@@ -715,6 +725,10 @@ impl WebAuth {
         let kc = kb.build()?;
         let realm_name = kc.config().realm.clone().unwrap_or_else(|| "api".into());
         let dpop_room = web.dpop_replay_capacity.saturating_mul(2).max(1);
+        let policy = match &web.policy_enforcer {
+            Some(c) => Some(policy::PolicyEnforcer::new(c.clone())?),
+            None => None,
+        };
         Ok(WebAuth {
             bearer_cache: TtlCache::new(web.bearer_cache_size),
             session_identities: TtlCache::new(web.session_identity_cache_size),
@@ -731,6 +745,7 @@ impl WebAuth {
             bearer_hits: Default::default(),
             bearer_verifications: Default::default(),
             realm_name,
+            policy,
         })
     }
 
@@ -1558,28 +1573,45 @@ impl WebAuth {
             return GuardOutcome::Allow;
         }
         if uma_challenge {
-            if let Ok(ticket) = self
-                .kc
-                .find_ticket(&[PermissionRequest::new(resource, scopes)])
-                .await
-            {
-                let c = UmaChallenge {
-                    realm: Some(self.realm_name.clone()),
-                    as_uri: self
-                        .kc
-                        .config()
-                        .issuer
-                        .parse()
-                        .unwrap_or_else(|_| self.cfg.app_url.clone()),
-                    ticket,
-                };
-                let mut r = WebResponse::text(401, "permission required");
-                r.headers
-                    .push(("www-authenticate".into(), c.to_header_value()));
+            if let Some(r) = self.uma_ticket_challenge(resource, scopes).await {
                 return GuardOutcome::Deny(r);
             }
         }
         GuardOutcome::Deny(WebResponse::text(403, "forbidden"))
+    }
+
+    /// `401` with `WWW-Authenticate: UMA realm=…, as_uri=…, ticket=…` (UMA 2.0 Grant §3.3.1)
+    /// for `resource#scopes`; `None` when no ticket could be had (answer 403 then).
+    pub(crate) async fn uma_ticket_challenge(
+        &self,
+        resource: &str,
+        scopes: &[&str],
+    ) -> Option<WebResponse> {
+        let ticket = match self
+            .kc
+            .find_ticket(&[PermissionRequest::new(resource, scopes)])
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "no permission ticket");
+                return None;
+            }
+        };
+        let c = UmaChallenge {
+            realm: Some(self.realm_name.clone()),
+            as_uri: self
+                .kc
+                .config()
+                .issuer
+                .parse()
+                .unwrap_or_else(|_| self.cfg.app_url.clone()),
+            ticket,
+        };
+        let mut r = WebResponse::text(401, "permission required");
+        r.headers
+            .push(("www-authenticate".into(), c.to_header_value()));
+        Some(r)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use keycloak_client::policy_enforcer::PolicyEnforcerConfig;
 use keycloak_client::ClientConfig;
 use serde::Deserialize;
 
@@ -49,6 +50,10 @@ pub struct KeycloakSettings {
     /// The nonces' key, 32 bytes in base64url, shared by every instance (default: a random
     /// key per instance, so instances do not accept each other's nonces).
     pub dpop_nonce_key: Option<String>,
+    /// Keycloak's policy enforcer: a path to a JSON file holding the `policy-enforcer` object
+    /// (or a whole `keycloak.json`). Without it, the `policy-enforcer` block of
+    /// `keycloak_json` is used when there is one.
+    pub policy_enforcer_json: Option<String>,
 }
 
 impl KeycloakSettings {
@@ -105,10 +110,21 @@ impl KeycloakSettings {
             }
             (None, None) => {}
         }
+        if let Some(path) = &self.policy_enforcer_json {
+            let json = std::fs::read_to_string(path)
+                .map_err(|e| keycloak_client::Error::Config(format!("{path}: {e}")))?;
+            web.policy_enforcer = Some(match PolicyEnforcerConfig::from_keycloak_json(&json)? {
+                Some(c) => c,
+                None => PolicyEnforcerConfig::from_json(&json)?,
+            });
+        }
         let auth = match (&self.keycloak_json, &self.server_url) {
             (Some(path), _) => {
                 let json = std::fs::read_to_string(path)
                     .map_err(|e| keycloak_client::Error::Config(format!("{path}: {e}")))?;
+                if web.policy_enforcer.is_none() {
+                    web.policy_enforcer = PolicyEnforcerConfig::from_keycloak_json(&json)?;
+                }
                 let b = keycloak_client_ring::client_assertion_from_keycloak_json(
                     ClientConfig::keycloak_json_builder(&json)?,
                 )?
@@ -179,6 +195,7 @@ impl std::fmt::Debug for KeycloakSettings {
                 "dpop_nonce_key",
                 &self.dpop_nonce_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("policy_enforcer_json", &self.policy_enforcer_json)
             .finish()
     }
 }

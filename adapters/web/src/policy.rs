@@ -1,0 +1,383 @@
+//! Keycloak's policy enforcer in the middleware: the `policy-enforcer` configuration's paths
+//! routed by the core ([`PathRules`]), resources looked up on the server with the PAT (by
+//! `id`, `name`, or the concrete path with `matchingUri`) and cached by the `path-cache`
+//! settings, and decisions asked of Keycloak with the UMA grant (permissions mode, pushed
+//! claims from the claim-information-point), cached per token and permission until the token
+//! expires. One implementation for axum and actix, browser and API routes.
+
+use std::collections::BTreeMap;
+
+use keycloak_client::policy_enforcer::claims::{
+    encode_claim_token, ClaimRequest, CLAIM_TOKEN_FORMAT,
+};
+use keycloak_client::policy_enforcer::{
+    check_permissions, EnforcementMode, PathRules, PolicyEnforcerConfig, Requirement, Route,
+    ScopesEnforcementMode, Verdict,
+};
+use keycloak_client::uma::ResourceQuery;
+use keycloak_client::UnixTime;
+use keycloak_client_reqwest::{now, Error as HttpError};
+
+use crate::cache::TtlCache;
+use crate::{token_key, GuardOutcome, Identity, RequestInfo, WebAuth, WebResponse};
+
+/// Seconds a "no such resource" answer is kept (brief: a resource created later is found).
+const NEGATIVE_TTL_SECS: u64 = 5;
+/// Far enough for `path-cache.lifespan: -1` (never expire).
+const FOREVER_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The enforcer's state: its rules and caches.
+pub(crate) struct PolicyEnforcer {
+    pub(crate) rules: PathRules,
+    /// Lookup (`name:…` or `uri:…`) → the resource id, or `None` when the server has none.
+    resources: TtlCache<Option<String>>,
+    /// (token, resource, scopes, claims) → granted.
+    decisions: TtlCache<bool>,
+}
+
+/// Where a decision stands once the resource is known.
+struct Need {
+    resource_id: String,
+    scopes: Vec<String>,
+    mode: ScopesEnforcementMode,
+    enforcement: EnforcementMode,
+    claims: BTreeMap<String, Vec<String>>,
+}
+
+impl PolicyEnforcer {
+    pub(crate) fn new(config: PolicyEnforcerConfig) -> Result<Self, keycloak_client::Error> {
+        let capacity = config.path_cache.max_entries;
+        Ok(PolicyEnforcer {
+            rules: PathRules::new(config)?,
+            resources: TtlCache::new(capacity),
+            decisions: TtlCache::new(capacity.saturating_mul(10)),
+        })
+    }
+
+    fn config(&self) -> &PolicyEnforcerConfig {
+        self.rules.config()
+    }
+
+    /// How long a found resource is kept (`None`: not at all).
+    fn positive_ttl(&self) -> Option<u64> {
+        match self.config().path_cache.lifespan_ms {
+            None => Some(FOREVER_SECS),
+            Some(0) => None,
+            Some(ms) => Some(ms.div_ceil(1000)),
+        }
+    }
+}
+
+/// Which way a lookup goes.
+enum Lookup<'a> {
+    Name(&'a str),
+    Uri(&'a str),
+}
+
+impl WebAuth {
+    /// Whether the policy enforcer's claim-information-point reads request bodies (the
+    /// framework must then hand the body over in [`RequestInfo::body`]).
+    pub fn policy_reads_body(&self) -> bool {
+        self.policy.as_ref().is_some_and(|p| {
+            let c = p.config();
+            c.claims
+                .iter()
+                .chain(c.paths.iter().filter_map(|x| x.claims.as_ref()))
+                .any(|t| t.reads_body())
+        })
+    }
+
+    /// The policy enforcer (when `WebConfig::policy_enforcer` is set) for one request whose
+    /// identity the authentication layer established (`None`: anonymous). `browser` picks
+    /// how a denial answers: `on-deny-redirect-to` or 403 for browsers; a UMA ticket challenge
+    /// (with `user-managed-access`) or 403 for APIs. Keycloak unreachable: 503, except where
+    /// the enforcement mode is `PERMISSIVE` (logged, let through).
+    pub async fn enforce_policy(
+        &self,
+        req: &RequestInfo,
+        identity: Option<&Identity>,
+        browser: bool,
+    ) -> GuardOutcome {
+        let Some(pe) = &self.policy else {
+            return GuardOutcome::Allow;
+        };
+        let cfg = pe.config();
+        let route = match pe.rules.route(&req.path, &req.method) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(target: "keycloak_client::web", error = %e, "policy enforcer refused a request path");
+                return GuardOutcome::Deny(WebResponse::text(400, "request path refused"));
+            }
+        };
+        let global_permissive = cfg.enforcement_mode == EnforcementMode::Permissive;
+        let (lookup, scopes, mode, enforcement, path_claims) = match &route {
+            Route::Open => return GuardOutcome::Allow,
+            Route::Configured {
+                path,
+                concrete,
+                scopes,
+                mode,
+            } => {
+                let lookup = match (&path.id, &path.name) {
+                    (Some(id), _) => Err(id.clone()),
+                    (None, Some(name)) => Ok(Lookup::Name(name)),
+                    (None, None) => Ok(Lookup::Uri(concrete)),
+                };
+                (
+                    lookup,
+                    scopes.clone(),
+                    *mode,
+                    path.enforcement_mode,
+                    path.claims.as_ref(),
+                )
+            }
+            Route::Unmatched { path } => {
+                if !cfg.lazy_load_paths {
+                    return self.unmatched(global_permissive, browser, &req.path).await;
+                }
+                let scopes = if cfg.http_method_as_scope {
+                    vec![req.method.to_ascii_uppercase()]
+                } else {
+                    vec![]
+                };
+                (
+                    Ok(Lookup::Uri(path)),
+                    scopes,
+                    ScopesEnforcementMode::Any,
+                    cfg.enforcement_mode,
+                    None,
+                )
+            }
+        };
+        let permissive = enforcement == EnforcementMode::Permissive;
+        if mode == ScopesEnforcementMode::Disabled {
+            return GuardOutcome::Allow;
+        }
+        let resource_id = match lookup {
+            Err(id) => id,
+            Ok(l) => match self.find_resource(pe, l).await {
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    return match route {
+                        Route::Unmatched { .. } => {
+                            self.unmatched(global_permissive, browser, &req.path).await
+                        }
+                        _ => {
+                            tracing::warn!(target: "keycloak_client::web", path = %req.path,
+                                "policy enforcer: no resource on the server for this configured path");
+                            self.refuse(permissive, browser, None, "no resource for this path")
+                                .await
+                        }
+                    };
+                }
+                Err(e) => return self.unavailable(permissive, &e),
+            },
+        };
+        let Some(identity) = identity else {
+            return GuardOutcome::Deny(WebResponse::bearer_challenge(Some(&self.realm_name), None));
+        };
+        let token_claims = token_claims(identity);
+        let mut claims = BTreeMap::new();
+        let uri = match &req.query {
+            Some(q) => format!("{}?{q}", req.path),
+            None => req.path.clone(),
+        };
+        let cr = claim_request(req, &uri, identity, &token_claims);
+        for t in [cfg.claims.as_ref(), path_claims].into_iter().flatten() {
+            claims.extend(t.resolve(&cr));
+        }
+        let need = Need {
+            resource_id,
+            scopes,
+            mode,
+            enforcement,
+            claims,
+        };
+        match self.decide(pe, identity, &token_claims, &need).await {
+            Ok(true) => GuardOutcome::Allow,
+            Ok(false) => {
+                self.refuse(permissive, browser, Some(&need), "denied")
+                    .await
+            }
+            Err(e) => self.unavailable(permissive, &e),
+        }
+    }
+
+    /// No resource answers this path: allowed when the enforcer is `PERMISSIVE`.
+    async fn unmatched(&self, permissive: bool, browser: bool, path: &str) -> GuardOutcome {
+        if permissive {
+            return GuardOutcome::Allow;
+        }
+        tracing::info!(target: "keycloak_client::web", path = %path, "policy enforcer: no path matches; denied");
+        self.refuse(false, browser, None, "no policy for this path")
+            .await
+    }
+
+    fn unavailable(&self, permissive: bool, e: &HttpError) -> GuardOutcome {
+        if permissive {
+            tracing::warn!(target: "keycloak_client::web", error = %e,
+                "policy enforcer: Keycloak unreachable; PERMISSIVE lets the request through");
+            return GuardOutcome::Allow;
+        }
+        tracing::warn!(target: "keycloak_client::web", error = %e, "policy enforcer: Keycloak unreachable");
+        GuardOutcome::Deny(WebResponse::text(503, "authorization service unavailable"))
+    }
+
+    /// A denial: logged and let through under `PERMISSIVE`; else the redirect, the UMA
+    /// ticket, or 403.
+    async fn refuse(
+        &self,
+        permissive: bool,
+        browser: bool,
+        need: Option<&Need>,
+        why: &str,
+    ) -> GuardOutcome {
+        if permissive {
+            tracing::info!(target: "keycloak_client::web", why, "policy enforcer: PERMISSIVE lets a denied request through");
+            return GuardOutcome::Allow;
+        }
+        let cfg = self.policy.as_ref().map(|p| p.config());
+        if browser {
+            if let Some(target) = cfg.and_then(|c| c.on_deny_redirect_to.as_deref()) {
+                return GuardOutcome::Deny(WebResponse::redirect(target));
+            }
+        } else if let (Some(true), Some(n)) = (cfg.map(|c| c.user_managed_access), need) {
+            let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
+            if let Some(r) = self.uma_ticket_challenge(&n.resource_id, &scopes).await {
+                return GuardOutcome::Deny(r);
+            }
+        }
+        GuardOutcome::Deny(WebResponse::text(403, "forbidden"))
+    }
+
+    async fn find_resource(
+        &self,
+        pe: &PolicyEnforcer,
+        lookup: Lookup<'_>,
+    ) -> Result<Option<String>, HttpError> {
+        let (key, query) = match lookup {
+            Lookup::Name(n) => (
+                format!("name:{n}"),
+                ResourceQuery {
+                    name: Some(n.to_string()),
+                    exact_name: true,
+                    ..Default::default()
+                },
+            ),
+            Lookup::Uri(u) => (
+                format!("uri:{u}"),
+                ResourceQuery {
+                    uri: Some(u.to_string()),
+                    matching_uri: true,
+                    ..Default::default()
+                },
+            ),
+        };
+        let t = now();
+        if let Some(hit) = pe.resources.get(&key, t) {
+            return Ok(hit);
+        }
+        let found = self.kc.query_resources_deep(&query).await?;
+        let id = found.into_iter().find_map(|r| r.id);
+        let ttl = match &id {
+            Some(_) => pe.positive_ttl(),
+            None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
+        };
+        if let Some(ttl) = ttl {
+            pe.resources.insert(key, id.clone(), t.plus(ttl), t);
+        }
+        Ok(id)
+    }
+
+    /// The token's own permissions (an RPT) first; else Keycloak's answer for this resource,
+    /// scopes and claims, cached until the decision TTL or the token's expiry.
+    async fn decide(
+        &self,
+        pe: &PolicyEnforcer,
+        identity: &Identity,
+        token_claims: &serde_json::Value,
+        n: &Need,
+    ) -> Result<bool, HttpError> {
+        let need = Requirement {
+            resource_id: n.resource_id.clone(),
+            scopes: n.scopes.clone(),
+            mode: n.mode,
+            enforcement: n.enforcement,
+        };
+        if check_permissions(token_claims, &need, &n.claims) == Verdict::Granted {
+            return Ok(true);
+        }
+        let claim_token = (!n.claims.is_empty()).then(|| encode_claim_token(&n.claims));
+        let key = format!(
+            "{}|{}#{}|{:?}|{}",
+            token_key(identity.access_token.secret()),
+            n.resource_id,
+            n.scopes.join(","),
+            n.mode,
+            claim_token.as_deref().unwrap_or_default()
+        );
+        let t = now();
+        if let Some(granted) = pe.decisions.get(&key, t) {
+            return Ok(granted);
+        }
+        let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
+        let audience = self.kc.config().client_id.clone();
+        let granted = match self
+            .kc
+            .permissions_for(
+                &identity.access_token,
+                &audience,
+                &n.resource_id,
+                &scopes,
+                claim_token.as_deref().map(|c| (c, CLAIM_TOKEN_FORMAT)),
+            )
+            .await
+        {
+            Ok(perms) => {
+                let as_token = serde_json::json!({"authorization": {"permissions": perms}});
+                check_permissions(&as_token, &need, &n.claims) == Verdict::Granted
+            }
+            Err(e) if e.keycloak().is_some_and(|k| k.is_access_denied()) => false,
+            Err(e) => return Err(e),
+        };
+        let until = token_expiry(token_claims).map_or(t.plus(self.cfg.decision_ttl_secs), |exp| {
+            UnixTime(exp.0.min(t.plus(self.cfg.decision_ttl_secs).0))
+        });
+        if until > t {
+            pe.decisions.insert(key, granted, until, t);
+        }
+        Ok(granted)
+    }
+}
+
+/// The access token's claims: validated already for bearer identities; a session's own
+/// stored token otherwise (read, not trusted for anything but its own permissions and claims).
+fn token_claims(identity: &Identity) -> serde_json::Value {
+    keycloak_client::jwt::decode_unverified(identity.access_token.secret())
+        .map(|j| serde_json::Value::Object(j.claims.0))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn token_expiry(claims: &serde_json::Value) -> Option<UnixTime> {
+    claims.get("exp").and_then(|e| e.as_u64()).map(UnixTime)
+}
+
+fn claim_request<'a>(
+    req: &'a RequestInfo,
+    uri: &'a str,
+    identity: &'a Identity,
+    token_claims: &'a serde_json::Value,
+) -> ClaimRequest<'a> {
+    ClaimRequest {
+        method: &req.method,
+        uri,
+        relative_path: &req.path,
+        query: req.query.as_deref(),
+        secure: false,
+        remote_addr: None,
+        headers: &req.headers,
+        body: &req.body,
+        access_token: Some(identity.access_token.secret()),
+        token_claims: Some(token_claims),
+    }
+}
