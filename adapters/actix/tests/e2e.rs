@@ -318,3 +318,67 @@ fn dpop_server_nonces() {
     });
     dpop::resource_server_nonces(&site.url("/api/me"));
 }
+
+/// mysite under Keycloak's policy enforcer (the `rkc-pe` realm), `changes` merged into its
+/// `policy-enforcer` block.
+fn start_policy(changes: serde_json::Value) -> Site {
+    use keycloak_client_testkit::policy;
+    let env = keycloak::require();
+    let file = policy::enforcer_file(changes);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+            let mut s = mysite::settings(&env.url, &base);
+            s.keycloak_json = None;
+            s.realm = Some(policy::REALM.into());
+            s.client_id = Some(policy::CLIENT.into());
+            s.client_secret = Some(policy::SECRET.into());
+            s.api_audience = None;
+            s.policy_enforcer_json = Some(file);
+            let data = web::Data::from(s.into_web_auth().unwrap());
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .configure(mysite::configure_enforced)
+            })
+            .workers(2)
+            .listen(listener)
+            .unwrap()
+            .run();
+            tx.send(base).unwrap();
+            server.await.unwrap();
+        })
+    });
+    Site {
+        base: rx.recv().unwrap(),
+    }
+}
+
+/// Keycloak's policy enforcer through actix: the same API scenarios as axum's.
+#[test]
+fn policy_enforcer_on_api_routes() {
+    let site = start_policy(serde_json::json!({}));
+    keycloak_client_testkit::policy::api_scenarios(&site.base);
+}
+
+/// The enforcer on browser pages through actix.
+#[test]
+fn policy_enforcer_on_browser_pages() {
+    let site = start_policy(serde_json::json!({}));
+    keycloak_client_testkit::policy::browser_scenario(&site.base);
+}
+
+/// Each global enforcement mode and the UMA ticket challenge, through actix.
+#[test]
+fn policy_enforcer_modes_and_uma_tickets() {
+    use keycloak_client_testkit::policy;
+    policy::permissive_scenario(
+        &start_policy(serde_json::json!({"enforcement-mode": "PERMISSIVE"})).base,
+    );
+    policy::disabled_scenario(
+        &start_policy(serde_json::json!({"enforcement-mode": "DISABLED"})).base,
+    );
+    policy::uma_ticket_scenario(&start_policy(serde_json::json!({"user-managed-access": {}})).base);
+}

@@ -1554,3 +1554,42 @@ fn serve_settings(adjust: impl FnOnce(&mut keycloak_client_web::KeycloakSettings
     rt.spawn(async move { axum::serve(listener, app).await });
     App { base, rt, auth }
 }
+
+/// howdy with a `policy-enforcer` block (the `rkc-pe` realm), `changes` merged in.
+fn serve_policy(changes: serde_json::Value) -> App {
+    use keycloak_client_testkit::policy;
+    serve_settings(|s| {
+        s.realm = Some(policy::REALM.into());
+        s.client_id = Some(policy::CLIENT.into());
+        s.client_secret = Some(policy::SECRET.into());
+        s.policy_enforcer_json = Some(policy::enforcer_file(changes));
+    })
+}
+
+/// Keycloak's policy enforcer on API routes: by path, method and scope, by resource name,
+/// lazy-loaded, owner-only albums, a resource created after start-up, the claim-information-
+/// point deciding, DISABLED and PERMISSIVE paths, ambiguous paths refused.
+#[test]
+fn policy_enforcer_on_api_routes() {
+    let app = serve_policy(serde_json::json!({}));
+    keycloak_client_testkit::policy::api_scenarios(&app.base);
+}
+
+/// The enforcer on browser pages: allowed, or sent to `on-deny-redirect-to`.
+#[test]
+fn policy_enforcer_on_browser_pages() {
+    let app = serve_policy(serde_json::json!({}));
+    keycloak_client_testkit::policy::browser_scenario(&app.base);
+}
+
+/// Each global enforcement mode, and the UMA ticket challenge of `user-managed-access`.
+#[test]
+fn policy_enforcer_modes_and_uma_tickets() {
+    use keycloak_client_testkit::policy;
+    let permissive = serve_policy(serde_json::json!({"enforcement-mode": "PERMISSIVE"}));
+    policy::permissive_scenario(&permissive.base);
+    let disabled = serve_policy(serde_json::json!({"enforcement-mode": "DISABLED"}));
+    policy::disabled_scenario(&disabled.base);
+    let uma = serve_policy(serde_json::json!({"user-managed-access": {}}));
+    policy::uma_ticket_scenario(&uma.base);
+}

@@ -15,5 +15,6 @@ pub mod fapi_profiles;
 pub mod keycloak;
 pub mod logout_tee;
 pub mod par;
+pub mod policy;
 pub mod proxy;
 pub mod redis_env;

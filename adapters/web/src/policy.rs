@@ -75,6 +75,11 @@ enum Lookup<'a> {
 }
 
 impl WebAuth {
+    /// Whether a policy enforcer is configured ([`WebConfig::policy_enforcer`](crate::WebConfig::policy_enforcer)).
+    pub fn policy_enforced(&self) -> bool {
+        self.policy.is_some()
+    }
+
     /// Whether the policy enforcer's claim-information-point reads request bodies (the
     /// framework must then hand the body over in [`RequestInfo::body`]).
     pub fn policy_reads_body(&self) -> bool {
@@ -170,7 +175,7 @@ impl WebAuth {
                         }
                     };
                 }
-                Err(e) => return self.unavailable(permissive, &e),
+                Err(e) => return self.unavailable(permissive || global_permissive, &e),
             },
         };
         let Some(identity) = identity else {
@@ -199,7 +204,7 @@ impl WebAuth {
                 self.refuse(permissive, browser, Some(&need), "denied")
                     .await
             }
-            Err(e) => self.unavailable(permissive, &e),
+            Err(e) => self.unavailable(permissive || global_permissive, &e),
         }
     }
 

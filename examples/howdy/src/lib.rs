@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Html;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use keycloak_client_axum::{
-    bearer_auth, endpoints, optional_bearer_auth, require_permission, require_realm_role, Auth,
-    AuthStatus, KeycloakLayer, Permission, User,
+    bearer_auth, endpoints, optional_bearer_auth, policy_enforcer, require_permission,
+    require_realm_role, Auth, AuthStatus, KeycloakLayer, Permission, User,
 };
 use keycloak_client_web::{MemoryStore, SessionStore, WebAuth, WebConfig};
 use sha2::Digest;
@@ -148,6 +148,28 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
                 }
             }),
         )
-        .layer(from_fn_with_state(auth, optional_bearer_auth));
-    browser.merge(api).merge(optional)
+        .layer(from_fn_with_state(auth.clone(), optional_bearer_auth));
+    let app = browser.merge(api).merge(optional);
+    if !auth.policy_enforced() {
+        return app;
+    }
+    // Keycloak's policy enforcer (the `policy-enforcer` block): pages under /web for logged-in
+    // browsers, every other path an API for bearer tokens. The enforcer runs after the
+    // authentication layer (axum runs the last layer first).
+    let enforced = |uri: axum::http::Uri, User(u): User| async move {
+        format!(
+            "allowed {} for {}",
+            uri.path(),
+            u.username.as_deref().unwrap_or_default()
+        )
+    };
+    let web = Router::new()
+        .route("/web/{*rest}", any(enforced))
+        .layer(from_fn_with_state(auth.clone(), policy_enforcer))
+        .layer(KeycloakLayer::browser(auth.clone()));
+    let api = Router::new()
+        .fallback(enforced)
+        .layer(from_fn_with_state(auth.clone(), policy_enforcer))
+        .layer(from_fn_with_state(auth, bearer_auth));
+    app.merge(web).fallback_service(api)
 }

@@ -4,7 +4,8 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 use keycloak_client_actix::{
-    bearer_auth, browser_auth, require_permission, require_realm_role, KeycloakSettings, User,
+    bearer_auth, browser_auth, policy_enforcer, require_permission, require_realm_role,
+    KeycloakSettings, User,
 };
 
 /// Settings as the Django example's `settings.py` has them.
@@ -23,6 +24,9 @@ pub fn settings(keycloak_url: &str, app_url: &str) -> KeycloakSettings {
         public_paths: vec!["/public".into()],
         api_audience: Some("rkc-api".into()),
         refresh_margin_secs: None,
+        // Keycloak's policy enforcer: a file with the `policy-enforcer` block (or a
+        // `keycloak.json` holding one); then `configure_enforced` serves the routes.
+        policy_enforcer_json: std::env::var("KEYCLOAK_POLICY_ENFORCER").ok(),
         // `pushed_authorization_requests: true` for a client that requires PAR.
         ..Default::default()
     }
@@ -68,5 +72,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ))
             }))
             .route("/public/bye", web::get().to(|| async { "Logged out." })),
+    );
+}
+
+/// The answer of every path the policy enforcer let through.
+async fn enforced(req: actix_web::HttpRequest, User(u): User) -> String {
+    format!(
+        "allowed {} for {}",
+        req.path(),
+        u.username.as_deref().unwrap_or_default()
+    )
+}
+
+/// Routes under Keycloak's policy enforcer (the settings' `policy-enforcer` block): pages
+/// under `/web` for logged-in browsers, every other path an API for bearer tokens. The
+/// enforcer runs after authentication (actix runs the last `wrap` first).
+pub fn configure_enforced(cfg: &mut web::ServiceConfig) {
+    // The login callback and logout belong to the browser layer, which answers them itself.
+    cfg.service(
+        web::scope("/kc")
+            .wrap(from_fn(browser_auth))
+            .default_service(web::to(HttpResponse::NotFound)),
+    )
+    .service(
+        web::resource("/logout")
+            .wrap(from_fn(browser_auth))
+            .to(HttpResponse::NotFound),
+    )
+    .service(
+        web::scope("/web")
+            .wrap(from_fn(policy_enforcer))
+            .wrap(from_fn(browser_auth))
+            .default_service(web::to(enforced)),
+    )
+    .service(
+        web::scope("")
+            .wrap(from_fn(policy_enforcer))
+            .wrap(from_fn(bearer_auth))
+            .default_service(web::to(enforced)),
     );
 }

@@ -28,12 +28,16 @@ async fn run() -> std::io::Result<()> {
     let auth = mysite::settings(&keycloak, &app_url)
         .into_web_auth_with_store(store)
         .map_err(std::io::Error::other)?;
+    let enforced = auth.policy_enforced();
     let data = web::Data::from(auth);
     eprintln!("mysite listening on {app_url} (try {app_url}/home)");
     HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .configure(mysite::configure)
+        let app = App::new().app_data(data.clone());
+        if enforced {
+            app.configure(mysite::configure_enforced)
+        } else {
+            app.configure(mysite::configure)
+        }
     })
     .bind(("127.0.0.1", port))?
     .run()
