@@ -293,6 +293,19 @@ pub async fn policy_enforcer<B: MessageBody + 'static>(
     guarded(outcome, req, next).await
 }
 
+/// Revocation-aware routes, inside [`bearer_auth`]: the token must still be active at
+/// Keycloak (RFC 7662 introspection, cached per `WebConfig::introspection_max_age_secs`):
+/// `.wrap(from_fn(require_active_token)).wrap(from_fn(bearer_auth))`.
+pub async fn require_active_token<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let auth = auth_of(&req)?;
+    let identity = req.extensions().get::<Identity>().cloned();
+    let outcome = auth.require_active_token(identity.as_ref()).await;
+    guarded(outcome, req, next).await
+}
+
 /// Extractor for the authenticated user (401 when absent).
 #[derive(Clone, Debug)]
 pub struct User(pub Identity);

@@ -382,3 +382,31 @@ fn policy_enforcer_modes_and_uma_tickets() {
     );
     policy::uma_ticket_scenario(&start_policy(serde_json::json!({"user-managed-access": {}})).base);
 }
+
+/// Revocation-aware routes through actix: a token revoked at Keycloak is refused once the
+/// cached introspection answer ages out, while plain bearer routes still take it.
+#[test]
+fn revocation_aware_routes_notice_a_revoked_token() {
+    let site = start(|s| s.introspection_max_age_secs = Some(5));
+    let carol = keycloak_client_testkit::api::password_token("rkc-rs", "rkc-rs-secret", "carol");
+    let get = |p: &str| keycloak_client_testkit::api::get(&site.url(p), Some(&carol));
+    assert_eq!(get("/api/strict/me").0, 200);
+    let env = keycloak::require();
+    let cfg = keycloak_client::ClientConfig::keycloak(&env.url, "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .build()
+        .unwrap();
+    let s = keycloak_client_testkit::e2e::UreqLess;
+    let d = keycloak_client_testkit::e2e::run(&s, keycloak_client::DiscoverFlow::new(&cfg, false))
+        .unwrap();
+    let c = keycloak_client::Client::new(cfg, d);
+    keycloak_client_testkit::e2e::exec(
+        &s,
+        c.revoke(&carol, Some(keycloak_client::TokenTypeHint::AccessToken))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(get("/api/me").0, 200, "plain bearer route");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(get("/api/strict/me").0, 401, "revoked");
+}

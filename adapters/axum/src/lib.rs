@@ -484,6 +484,18 @@ pub async fn policy_enforcer(
     guarded(outcome, req, next).await
 }
 
+/// Revocation-aware routes, after [`bearer_auth`]: the token must still be active at Keycloak
+/// (RFC 7662 introspection, cached per [`WebConfig::introspection_max_age_secs`]):
+/// `.layer(from_fn_with_state(auth.clone(), require_active_token))`.
+pub async fn require_active_token(
+    State(auth): State<Arc<WebAuth>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let outcome = auth.require_active_token(identity(&req)).await;
+    guarded(outcome, req, next).await
+}
+
 /// Extractor for the authenticated user (401 when absent).
 #[derive(Clone, Debug)]
 pub struct User(pub Identity);

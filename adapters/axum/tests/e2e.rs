@@ -440,7 +440,7 @@ fn expired_access_token_is_refreshed_and_failed_refresh_restarts_login() {
     // A refresh margin larger than the token lifetime: every request refreshes.
     let app = start(0, |w| w.refresh_margin_secs = 300);
     let mut b = Browser::new();
-    let p1 = login(&app, &mut b, "/howdy", "erin");
+    let p1 = login(&app, &mut b, "/howdy", "grace");
     let fp = |p: &Page| {
         p.body
             .split("token ")
@@ -474,9 +474,9 @@ fn expired_access_token_is_refreshed_and_failed_refresh_restarts_login() {
     for h in handles {
         assert_eq!(h.join().unwrap(), 200);
     }
-    // End the Keycloak session behind the app's back (an administrator logs erin out): the
+    // End the Keycloak session behind the app's back (an administrator logs grace out): the
     // next refresh fails, the local session ends and a new login starts.
-    admin_logout_user("erin");
+    admin_logout_user("grace");
     let p = b.get(&app.url("/howdy")).unwrap();
     assert_eq!(p.status, 302, "failed refresh ends the session: {}", p.body);
     assert!(location(&p).contains("/protocol/openid-connect/auth?"));
@@ -713,10 +713,12 @@ fn uma_enforcement_allowed_denied_and_ticket_challenge() {
 /// refused by its `jti`; a forged one is refused.
 #[test]
 fn backchannel_logout_token_ends_the_local_session() {
-    use keycloak_client_testkit::logout_tee::{post_form, LogoutTee};
+    use keycloak_client_testkit::logout_tee::post_form;
+    let tee = tee().lock().unwrap_or_else(|p| p.into_inner());
     let app = start(0, |_| {});
     let endpoint = app.url("/kc/backchannel-logout");
-    let tee = LogoutTee::start(18090, &endpoint);
+    tee.retarget(&endpoint);
+    let seen_before = tee.bodies().len();
     let (mut dave1, mut dave2, mut carol) = (Browser::new(), Browser::new(), Browser::new());
     assert_eq!(login(&app, &mut dave1, "/howdy", "dave").status, 200);
     assert_eq!(login(&app, &mut dave2, "/howdy", "dave").status, 200);
@@ -741,7 +743,7 @@ fn backchannel_logout_token_ends_the_local_session() {
         200,
         "carol's session survives"
     );
-    let bodies = tee.bodies();
+    let bodies = tee.bodies()[seen_before..].to_vec();
     assert!(bodies.len() >= 2, "{} logout tokens", bodies.len());
     // The same token again: a replay, refused.
     assert_eq!(post_form(&endpoint, &bodies[0]), 400, "replayed jti");
@@ -1592,4 +1594,135 @@ fn policy_enforcer_modes_and_uma_tickets() {
     policy::disabled_scenario(&disabled.base);
     let uma = serve_policy(serde_json::json!({"user-managed-access": {}}));
     policy::uma_ticket_scenario(&uma.base);
+}
+
+/// Keycloak posts the realm's back-channel logouts to port 18090: one tee for the binary, one
+/// test at a time.
+fn tee() -> &'static std::sync::Mutex<keycloak_client_testkit::logout_tee::LogoutTee> {
+    static TEE: std::sync::OnceLock<
+        std::sync::Mutex<keycloak_client_testkit::logout_tee::LogoutTee>,
+    > = std::sync::OnceLock::new();
+    TEE.get_or_init(|| {
+        std::sync::Mutex::new(keycloak_client_testkit::logout_tee::LogoutTee::start(
+            18090,
+            "http://127.0.0.1:9/unset",
+        ))
+    })
+}
+
+/// Revocation-aware routes notice a token revoked at Keycloak once the cached introspection
+/// answer ages out (`introspection_max_age_secs`), long before the token expires.
+#[test]
+fn revocation_aware_routes_notice_a_revoked_token() {
+    let app = start(0, |w| w.introspection_max_age_secs = 5);
+    let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
+    assert_eq!(api(&app, "/api/strict/me", Some(&carol)).0, 200, "active");
+    let env = keycloak::require();
+    let cfg = ClientConfig::keycloak(&env.url, "rkc", "rkc-rs")
+        .client_secret("rkc-rs-secret")
+        .build()
+        .unwrap();
+    let s = keycloak_client_testkit::e2e::UreqLess;
+    let d = keycloak_client_testkit::e2e::run(&s, keycloak_client::DiscoverFlow::new(&cfg, false))
+        .unwrap();
+    let c = keycloak_client::Client::new(cfg, d);
+    keycloak_client_testkit::e2e::exec(
+        &s,
+        c.revoke(&carol, Some(keycloak_client::TokenTypeHint::AccessToken))
+            .unwrap(),
+    )
+    .unwrap();
+    // the plain bearer route still accepts the (unexpired, well-signed) token
+    assert_eq!(api(&app, "/api/me", Some(&carol)).0, 200);
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let (status, www, _) = api(&app, "/api/strict/me", Some(&carol));
+    assert_eq!(status, 401, "revoked");
+    assert!(www.unwrap_or_default().contains("no longer active"));
+}
+
+/// A back-channel logout of the token's session drops the cached introspection answer at
+/// once: the next request is refused although the answer could have been reused for minutes.
+#[test]
+fn a_backchannel_logout_drops_cached_introspection_answers() {
+    use keycloak_client_testkit::api::admin_logout_user;
+    let tee = tee().lock().unwrap_or_else(|p| p.into_inner());
+    let app = start(0, |w| w.introspection_max_age_secs = 600);
+    tee.retarget(&app.url("/kc/backchannel-logout"));
+    let frank = password_token("rkc-rs", "rkc-rs-secret", "frank");
+    assert_eq!(
+        api(&app, "/api/strict/me", Some(&frank)).0,
+        200,
+        "active, now cached"
+    );
+    admin_logout_user("frank");
+    let mut refused = false;
+    for _ in 0..40 {
+        if api(&app, "/api/strict/me", Some(&frank)).0 == 401 {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(refused, "the logout reached the cached answer");
+}
+
+/// Keycloak unreachable: revocation-aware routes answer 503, or let the request through with
+/// `introspection_fail_open`.
+#[test]
+fn introspection_fails_closed_unless_configured_open() {
+    use keycloak_client_testkit::proxy::Fault;
+    for open in [false, true] {
+        let (app, proxy, _store) = start_through_proxy(|w| {
+            w.api_audience = Some("rkc-api".into());
+            w.introspection_fail_open = open;
+        });
+        let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
+        // keys fetched while Keycloak answers; then it goes away
+        assert_eq!(api(&app, "/api/me", Some(&carol)).0, 200);
+        proxy.set(Fault::Down);
+        let (s, _, body) = api(&app, "/api/strict/me", Some(&carol));
+        assert_eq!(s, if open { 200 } else { 503 }, "fail open: {open}: {body}");
+        proxy.set(Fault::Pass);
+        assert_eq!(api(&app, "/api/strict/me", Some(&carol)).0, 200);
+    }
+}
+
+/// The policy enforcer fails closed when Keycloak cannot decide (503), except on a
+/// `PERMISSIVE` path, where the request is let through.
+#[test]
+fn policy_enforcer_fails_closed_when_keycloak_is_down() {
+    use keycloak_client_testkit::proxy::Fault;
+    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
+        &serde_json::json!({"paths": [
+            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]},
+            {"path": "/lenient/{id}", "enforcement-mode": "PERMISSIVE"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let (app, proxy, _store) = start_through_proxy(|w| {
+        w.api_audience = Some("rkc-api".into());
+        w.policy_enforcer = Some(config);
+    });
+    let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
+    let bob = password_token("rkc-rs", "rkc-rs-secret", "bob");
+    assert_eq!(
+        api(&app, "/docs/1", Some(&carol)).0,
+        200,
+        "granted while Keycloak answers"
+    );
+    proxy.set(Fault::Down);
+    let (s, _, body) = api(&app, "/docs/1", Some(&bob));
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(
+        api(&app, "/lenient/1", Some(&bob)).0,
+        200,
+        "PERMISSIVE path"
+    );
+    proxy.set(Fault::Pass);
+    assert_eq!(
+        api(&app, "/docs/1", Some(&bob)).0,
+        403,
+        "bob is denied once Keycloak answers"
+    );
 }

@@ -15,6 +15,7 @@
 //!
 //! Frameworks hand in a [`RequestInfo`] and get an [`Outcome`] plus cookies to set.
 
+mod active_token;
 mod cache;
 mod guards;
 mod memory_store;
@@ -110,6 +111,12 @@ pub struct WebConfig {
     /// run by [`WebAuth::enforce_policy`] and the frameworks' `policy_enforcer` guards. Off
     /// when `None`.
     pub policy_enforcer: Option<keycloak_client::policy_enforcer::PolicyEnforcerConfig>,
+    /// Revocation-aware routes ([`WebAuth::require_active_token`]): how long an introspection
+    /// answer is reused, in seconds (default 30; never past the token's `exp`; a back-channel
+    /// logout of its session or user drops it at once).
+    pub introspection_max_age_secs: u64,
+    /// Let requests through when Keycloak cannot answer an introspection (default off: 503).
+    pub introspection_fail_open: bool,
 }
 
 impl WebConfig {
@@ -140,6 +147,8 @@ impl WebConfig {
             dpop_replay_capacity: 100_000,
             dpop_nonces: None,
             policy_enforcer: None,
+            introspection_max_age_secs: 30,
+            introspection_fail_open: false,
             // FAPI 2.0 §5.4.1: PS256, ES256, EdDSA (ES384 for P-384 keys).
             dpop_algorithms: {
                 use keycloak_client::Algorithm::*;
@@ -615,6 +624,10 @@ pub struct WebAuth {
     realm_name: String,
     /// The policy enforcer, when configured.
     policy: Option<policy::PolicyEnforcer>,
+    /// Introspection answers by token: (active, when asked).
+    introspections: TtlCache<(bool, UnixTime)>,
+    /// Back-channel logouts (`sid:…`, `sub:…`) and when they came.
+    revocations: TtlCache<UnixTime>,
 }
 
 /// How the verified-bearer-token cache is doing.
@@ -725,6 +738,7 @@ impl WebAuth {
         let kc = kb.build()?;
         let realm_name = kc.config().realm.clone().unwrap_or_else(|| "api".into());
         let dpop_room = web.dpop_replay_capacity.saturating_mul(2).max(1);
+        let introspection_room = web.bearer_cache_size.max(1);
         let policy = match &web.policy_enforcer {
             Some(c) => Some(policy::PolicyEnforcer::new(c.clone())?),
             None => None,
@@ -746,6 +760,8 @@ impl WebAuth {
             bearer_verifications: Default::default(),
             realm_name,
             policy,
+            introspections: TtlCache::new(introspection_room),
+            revocations: TtlCache::new(100_000),
         })
     }
 
@@ -1123,6 +1139,12 @@ impl WebAuth {
             return WebResponse::text(400, "invalid logout token: `jti` already used");
         }
         // §2.4: `sid` names one Keycloak session; without it, every session of `sub` ends.
+        // Cached introspection answers for their tokens are asked again.
+        match (claims.str("sid"), claims.sub()) {
+            (Some(sid), _) => self.note_logout(format!("sid:{sid}"), t),
+            (None, Some(sub)) => self.note_logout(format!("sub:{sub}"), t),
+            (None, None) => {}
+        }
         let (by, deleted) = match (claims.str("sid"), claims.sub()) {
             (Some(sid), _) => ("sid", self.store.delete_by_sid(sid).await),
             (None, Some(sub)) => ("sub", self.store.delete_by_sub(sub).await),

@@ -54,6 +54,11 @@ pub struct KeycloakSettings {
     /// (or a whole `keycloak.json`). Without it, the `policy-enforcer` block of
     /// `keycloak_json` is used when there is one.
     pub policy_enforcer_json: Option<String>,
+    /// Revocation-aware routes: how long an introspection answer is reused (seconds; default
+    /// 30). See [`WebConfig::introspection_max_age_secs`].
+    pub introspection_max_age_secs: Option<u64>,
+    /// Let requests through when Keycloak cannot answer an introspection (default: 503).
+    pub introspection_fail_open: bool,
 }
 
 impl KeycloakSettings {
@@ -110,6 +115,10 @@ impl KeycloakSettings {
             }
             (None, None) => {}
         }
+        if let Some(secs) = self.introspection_max_age_secs {
+            web.introspection_max_age_secs = secs;
+        }
+        web.introspection_fail_open = self.introspection_fail_open;
         if let Some(path) = &self.policy_enforcer_json {
             let json = std::fs::read_to_string(path)
                 .map_err(|e| keycloak_client::Error::Config(format!("{path}: {e}")))?;
@@ -196,6 +205,11 @@ impl std::fmt::Debug for KeycloakSettings {
                 &self.dpop_nonce_key.as_ref().map(|_| "[redacted]"),
             )
             .field("policy_enforcer_json", &self.policy_enforcer_json)
+            .field(
+                "introspection_max_age_secs",
+                &self.introspection_max_age_secs,
+            )
+            .field("introspection_fail_open", &self.introspection_fail_open)
             .finish()
     }
 }

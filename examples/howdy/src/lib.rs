@@ -8,8 +8,8 @@ use axum::response::Html;
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use keycloak_client_axum::{
-    bearer_auth, endpoints, optional_bearer_auth, policy_enforcer, require_permission,
-    require_realm_role, Auth, AuthStatus, KeycloakLayer, Permission, User,
+    bearer_auth, endpoints, optional_bearer_auth, policy_enforcer, require_active_token,
+    require_permission, require_realm_role, Auth, AuthStatus, KeycloakLayer, Permission, User,
 };
 use keycloak_client_web::{MemoryStore, SessionStore, WebAuth, WebConfig};
 use sha2::Digest;
@@ -127,8 +127,16 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
             ),
             require_permission,
         ));
+    // Revocation-aware: the token is introspected (a revoked token fails before it expires).
+    let strict = Router::new()
+        .route(
+            "/api/strict/me",
+            get(|User(u): User| async move { format!("still active: {}", u.subject) }),
+        )
+        .layer(from_fn_with_state(auth.clone(), require_active_token));
     let api = Router::new()
         .route("/api/me", me)
+        .merge(strict)
         .merge(admin)
         .merge(doc_read)
         .merge(doc_write)

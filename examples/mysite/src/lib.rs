@@ -4,8 +4,8 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 use keycloak_client_actix::{
-    bearer_auth, browser_auth, policy_enforcer, require_permission, require_realm_role,
-    KeycloakSettings, User,
+    bearer_auth, browser_auth, policy_enforcer, require_active_token, require_permission,
+    require_realm_role, KeycloakSettings, User,
 };
 
 /// Settings as the Django example's `settings.py` has them.
@@ -40,6 +40,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/me", web::get().to(|User(u): User| async move {
                 HttpResponse::Ok().json(serde_json::json!({"sub": u.subject, "username": u.username}))
             }))
+            .service(
+                // Revocation-aware: the token is introspected.
+                web::resource("/strict/me")
+                    .wrap(from_fn(require_active_token))
+                    .route(web::get().to(|User(u): User| async move {
+                        format!("still active: {}", u.subject)
+                    })),
+            )
             .service(
                 web::resource("/admin")
                     .wrap(from_fn(|r, n| require_realm_role("admin", r, n)))
