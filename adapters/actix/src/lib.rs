@@ -38,7 +38,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 pub use keycloak_client_web::{
     bearer_from_header, escape_html, AuthStatus, Identity, IdentityData, KeycloakSettings,
-    MemoryStore, Role, RoleRequirement, ScopeRequirement, WebAuth, WebConfig,
+    MemoryStore, Role, RoleRequirement, ScopeRequirement, TenantRule, Tenants, WebAuth, WebConfig,
 };
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
 
@@ -84,7 +84,96 @@ fn bearer(req: &ServiceRequest) -> Option<&str> {
     bearer_from_header(std::str::from_utf8(v.as_bytes()).ok()?)
 }
 
+/// The tenant a request was resolved to (an extension set by the `tenant_*` functions); every
+/// guard then uses its engine.
+#[derive(Clone)]
+pub struct CurrentTenant {
+    /// Its name.
+    pub name: String,
+    /// Its engine.
+    pub auth: web::Data<WebAuth>,
+}
+
+impl std::fmt::Debug for CurrentTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentTenant")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl FromRequest for CurrentTenant {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<CurrentTenant>()
+                .cloned()
+                .ok_or_else(|| actix_web::error::ErrorInternalServerError("no tenant resolved")),
+        )
+    }
+}
+
+/// Resolves the tenant (the app's `web::Data<Tenants>`) and records it on the request.
+fn resolve_tenant(req: &ServiceRequest) -> Result<Option<CurrentTenant>, actix_web::Error> {
+    let tenants = req.app_data::<web::Data<Tenants>>().ok_or_else(|| {
+        actix_web::error::ErrorInternalServerError(
+            "keycloak-client-actix: Tenants missing from app_data",
+        )
+    })?;
+    let info = RequestInfo {
+        headers: req
+            .headers()
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "host" | "authorization"))
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        ..info(req)
+    };
+    Ok(tenants.resolve(&info).map(|(name, auth)| CurrentTenant {
+        name: name.to_string(),
+        auth: web::Data::from(auth.clone()),
+    }))
+}
+
+/// Multi-tenancy, API routes: picks the tenant ([`Tenants`] in `app_data`: host, path prefix,
+/// the token's `iss` from an allow-list, or a closure) and authenticates with its engine; the
+/// guards after it use the same engine. No tenant: 401.
+pub async fn tenant_bearer_auth<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match resolve_tenant(&req)? {
+        Some(t) => {
+            req.extensions_mut().insert(t);
+            bearer_auth(req, next).await
+        }
+        None => Ok(req.into_response(to_response(WebResponse::text(
+            401,
+            "no tenant for this request",
+        )))),
+    }
+}
+
+/// Multi-tenancy, browser routes (sessions bound to their tenant). No tenant: 404.
+pub async fn tenant_browser_auth<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match resolve_tenant(&req)? {
+        Some(t) => {
+            req.extensions_mut().insert(t);
+            browser_auth(req, next).await
+        }
+        None => Ok(req.into_response(to_response(WebResponse::text(404, "unknown tenant")))),
+    }
+}
+
 fn auth_of(req: &ServiceRequest) -> Result<web::Data<WebAuth>, actix_web::Error> {
+    if let Some(t) = req.extensions().get::<CurrentTenant>() {
+        return Ok(t.auth.clone());
+    }
     req.app_data::<web::Data<WebAuth>>()
         .cloned()
         .ok_or_else(|| {

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 pub use keycloak_client_web::{
     bearer_from_header, AuthStatus, Identity, IdentityData, KeycloakSettings, Role,
-    RoleRequirement, ScopeRequirement, WebAuth, WebConfig,
+    RoleRequirement, ScopeRequirement, TenantRule, Tenants, WebAuth, WebConfig,
 };
 use keycloak_client_web::{GuardOutcome, Outcome, RequestInfo, WebResponse};
 
@@ -494,6 +494,94 @@ pub async fn require_active_token(
 ) -> Response {
     let outcome = auth.require_active_token(identity(&req)).await;
     guarded(outcome, req, next).await
+}
+
+/// The tenant a request was resolved to (an extension set by the `tenant_*` functions).
+#[derive(Clone)]
+pub struct CurrentTenant {
+    /// Its name.
+    pub name: String,
+    /// Its engine.
+    pub auth: Arc<WebAuth>,
+}
+
+impl std::fmt::Debug for CurrentTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentTenant")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CurrentTenant>()
+            .cloned()
+            .ok_or_else(|| to_response(WebResponse::text(500, "no tenant resolved for this route")))
+    }
+}
+
+async fn tenant_run(tenants: &Tenants, mode: Mode, req: Request, next: Next) -> Response {
+    let resolve_info = RequestInfo {
+        method: req.method().as_str().to_string(),
+        path: original_uri(&req).path().to_string(),
+        query: None,
+        headers: req
+            .headers()
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "host" | "authorization"))
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: vec![],
+    };
+    let Some((name, auth)) = tenants.resolve(&resolve_info) else {
+        return match mode {
+            Mode::Browser => to_response(WebResponse::text(404, "unknown tenant")),
+            _ => to_response(WebResponse::text(401, "no tenant for this request")),
+        };
+    };
+    let tenant = CurrentTenant {
+        name: name.to_string(),
+        auth: auth.clone(),
+    };
+    match authenticate(auth, mode, req).await {
+        Ok(mut req) => {
+            req.extensions_mut().insert(tenant);
+            next.run(req).await
+        }
+        Err(r) => r,
+    }
+}
+
+/// Multi-tenancy, API routes: picks the tenant ([`Tenants`] rules: host, path prefix, the
+/// token's `iss` from an allow-list, or a closure) and authenticates the bearer token with
+/// that tenant's engine; [`CurrentTenant`] names it. No tenant: 401.
+pub async fn tenant_bearer_auth(
+    State(tenants): State<Arc<Tenants>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    tenant_run(&tenants, Mode::Bearer, req, next).await
+}
+
+/// Multi-tenancy, browser routes (sessions bound to their tenant). No tenant: 404.
+pub async fn tenant_browser_auth(
+    State(tenants): State<Arc<Tenants>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    tenant_run(&tenants, Mode::Browser, req, next).await
+}
+
+/// Multi-tenancy: the resolved tenant's policy enforcer, inside a `tenant_*` layer.
+pub async fn tenant_policy_enforcer(req: Request, next: Next) -> Response {
+    let Some(t) = req.extensions().get::<CurrentTenant>().cloned() else {
+        return to_response(WebResponse::text(500, "no tenant resolved for this route"));
+    };
+    policy_enforcer(State(t.auth), req, next).await
 }
 
 /// Extractor for the authenticated user (401 when absent).

@@ -24,6 +24,7 @@ mod session;
 mod settings;
 #[cfg(any(test, feature = "store-contract"))]
 pub mod store_contract;
+mod tenants;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use guards::{Role, RoleRequirement, ScopeRequirement};
 pub use memory_store::MemoryStore;
 pub use session::{BoxFuture, IdentityMemo, Session, SessionStore, StoreError, StoreResult};
 pub use settings::KeycloakSettings;
+pub use tenants::{TenantRule, Tenants};
 
 /// Settings of the web extension.
 #[derive(Clone, Debug)]
@@ -1175,6 +1177,18 @@ impl WebAuth {
         let Some(tokens) = &session.tokens else {
             return SessionState::Missing;
         };
+        // A session belongs to the realm it logged in with: another tenant's session found in
+        // a shared store (a forged or misrouted cookie) is not a session here.
+        let issuer = match &session.claims {
+            Some(c) => c.iss().map(str::to_owned),
+            None => keycloak_client::jwt::decode_unverified(tokens.access_token.secret())
+                .ok()
+                .and_then(|j| j.claims.iss().map(str::to_owned)),
+        };
+        if issuer.as_deref() != Some(self.kc.config().issuer.as_str()) {
+            tracing::warn!(target: "keycloak_client::web", "a session of another issuer was offered; ignored");
+            return SessionState::Missing;
+        }
         let t = now();
         if tokens.needs_refresh(t, self.cfg.refresh_margin_secs) {
             return match Box::pin(self.refresh_session(id)).await {
