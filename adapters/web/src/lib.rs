@@ -40,7 +40,7 @@ pub use guards::{Role, RoleRequirement, ScopeRequirement};
 pub use memory_store::MemoryStore;
 pub use session::{BoxFuture, IdentityMemo, Session, SessionStore, StoreError, StoreResult};
 pub use settings::KeycloakSettings;
-pub use tenants::{TenantRule, Tenants};
+pub use tenants::{TenantFn, TenantRule, Tenants};
 
 /// Settings of the web extension.
 #[derive(Clone, Debug)]

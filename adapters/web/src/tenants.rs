@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use crate::{RequestInfo, WebAuth};
 
+/// A custom tenant rule: the tenant's name for a request, or `None`.
+pub type TenantFn = Arc<dyn Fn(&RequestInfo) -> Option<String> + Send + Sync>;
+
 /// How the tenant of a request is picked. The first rule that names a tenant wins.
 #[derive(Clone)]
 pub enum TenantRule {
@@ -34,7 +37,7 @@ pub enum TenantRule {
         tenant: String,
     },
     /// Any other rule: a tenant name, or `None` to let the next rule decide.
-    Custom(Arc<dyn Fn(&RequestInfo) -> Option<String> + Send + Sync>),
+    Custom(TenantFn),
 }
 
 impl std::fmt::Debug for TenantRule {
