@@ -156,14 +156,20 @@ fn request_paths_a_router_may_read_differently_are_refused() {
         "/a/\u{7}b",
         "/a/%zz",
         "/a/%4",
+        "/a/%ff",
+        "/a/%C3",
     ] {
         assert!(normalize_request_path(bad).is_err(), "{bad:?}");
     }
     assert_eq!(normalize_request_path("/a/b/?q=1#f").unwrap(), "/a/b");
     assert_eq!(normalize_request_path("/").unwrap(), "/");
     assert_eq!(normalize_request_path("/%7Euser/%61").unwrap(), "/~user/a");
-    assert_eq!(normalize_request_path("/a%20b").unwrap(), "/a%20b");
-    assert_eq!(normalize_request_path("/a%2a").unwrap(), "/a%2A");
+    // escapes decode as the frameworks' extractors decode them, except `%25`
+    assert_eq!(normalize_request_path("/a%20b").unwrap(), "/a b");
+    assert_eq!(normalize_request_path("/adm%69n").unwrap(), "/admin");
+    assert_eq!(normalize_request_path("/caf%C3%A9").unwrap(), "/café");
+    assert_eq!(normalize_request_path("/100%25").unwrap(), "/100%25");
+    assert_eq!(normalize_request_path("/100%2525").unwrap(), "/100%2525");
 }
 
 fn config(json: serde_json::Value) -> PolicyEnforcerConfig {
@@ -177,7 +183,8 @@ fn regression_keycloak_client_185_a_template_without_a_wildcard_routes_by_its_co
     let rules = PathRules::new(config(json!({
         "lazy-load-paths": true,
         "http-method-as-scope": false,
-        "paths": [{"name": "tenant-resource", "path": "/{ver}/tenants/{id}",
+        // as Quarkus writes it: `tenant-resource` is the map key, not a resource name
+        "paths": [{"path": "/{ver}/tenants/{id}",
                    "methods": [{"method": "GET", "scopes": ["scope:omg:view"]}]}]
     })))
     .unwrap();
@@ -190,7 +197,10 @@ fn regression_keycloak_client_185_a_template_without_a_wildcard_routes_by_its_co
     else {
         panic!("not routed to the configured path");
     };
-    assert_eq!(path.name.as_deref(), Some("tenant-resource"));
+    assert_eq!(
+        path.name, None,
+        "looked up by its concrete path, not by a name"
+    );
     assert_eq!(concrete, "/v1/tenants/1");
     assert_eq!(scopes, vec!["scope:omg:view".to_string()]);
     assert_eq!(mode, ScopesEnforcementMode::All);
@@ -412,6 +422,7 @@ fn the_claim_information_point_reads_the_request_and_the_token() {
         "addr": "{request.remoteAddr}",
         "dept": "{keycloak.access_token['/dept']}",
         "none": "{request.parameter['missing']}",
+        "twice": "{request.parameter['b']}",
         "static": ["a", "b"]
     }))
     .unwrap();
@@ -433,9 +444,9 @@ fn the_claim_information_point_reads_the_request_and_the_token() {
     let token = json!({"dept": ["sales"]});
     let r = ClaimRequest {
         method: "POST",
-        uri: "/orders/1?a=A%20B&a=2",
+        uri: "/orders/1?a=A%20B&b=1&b=2",
         relative_path: "/orders/1",
-        query: Some("a=A%20B&a=2"),
+        query: Some("a=A%20B&b=1&b=2"),
         secure: true,
         remote_addr: Some("127.0.0.1"),
         headers: &headers,
@@ -451,7 +462,7 @@ fn the_claim_information_point_reads_the_request_and_the_token() {
     assert_eq!(v("body"), vec!["i1", "2"]);
     assert_eq!(v("object"), vec![r#"{"items":["i1",2]}"#]);
     assert_eq!(v("text"), vec!["id-A B-POST"]);
-    assert_eq!(v("uri"), vec!["/orders/1?a=A%20B&a=2"]);
+    assert_eq!(v("uri"), vec!["/orders/1?a=A%20B&b=1&b=2"]);
     assert_eq!(v("rel"), vec!["/orders/1"]);
     assert_eq!(v("secure"), vec!["true"]);
     assert_eq!(v("addr"), vec!["127.0.0.1"]);
@@ -666,4 +677,129 @@ proptest! {
             prop_assert!(n.starts_with('/'));
         }
     }
+}
+
+fn resource(v: serde_json::Value) -> keycloak_client::uma::Resource {
+    serde_json::from_value(v).unwrap()
+}
+
+/// keycloak-client #221 and the take-over it allows: the protection API answers with
+/// resources of every owner and with catch-alls; only a resource that may stand for the path
+/// is chosen.
+#[test]
+fn regression_keycloak_client_221_lookups_never_take_a_catch_all_or_a_users_resource() {
+    use keycloak_client::policy_enforcer::{choose_by_name, choose_by_path, PathLookup};
+    let server = json!({"name": "pe-app", "id": "c1"});
+    let default = resource(
+        json!({"_id": "default", "name": "Default Resource", "uris": ["/*"], "owner": server}),
+    );
+    let items =
+        resource(json!({"_id": "items", "name": "items", "uris": ["/items/*"], "owner": server}));
+    let item1 =
+        resource(json!({"_id": "item-1", "name": "item-1", "uris": ["/items/1"], "owner": server}));
+    let bobs = resource(json!({"_id": "bobs", "name": "bobs", "uris": ["/items/1"],
+        "owner": {"name": "bob", "id": "u1"}, "ownerManagedAccess": true, "type": "album"}));
+    let album = resource(
+        json!({"_id": "album-7", "name": "a7", "uris": ["/albums/7"],
+        "owner": {"name": "alice", "id": "u2"}, "ownerManagedAccess": true, "type": "album"}),
+    );
+    let at = |path, user_type, configured| PathLookup {
+        path,
+        server: "pe-app",
+        user_type,
+        configured,
+    };
+    // #221: a configured path is never answered by the server's catch-all
+    assert_eq!(
+        choose_by_path(&[default.clone()], &at("/items/1", None, true)).unwrap(),
+        None
+    );
+    // a path no configuration names may fall to it (Keycloak's own lazy loading does)
+    assert_eq!(
+        choose_by_path(&[default.clone()], &at("/x", None, false))
+            .unwrap()
+            .as_deref(),
+        Some("default")
+    );
+    // the most specific of the server's resources, whatever the order
+    for found in [
+        vec![default.clone(), items.clone(), item1.clone()],
+        vec![item1.clone(), items.clone(), default.clone()],
+    ] {
+        assert_eq!(
+            choose_by_path(&found, &at("/items/1", None, true))
+                .unwrap()
+                .as_deref(),
+            Some("item-1")
+        );
+        assert_eq!(
+            choose_by_path(&found, &at("/items/2", None, true))
+                .unwrap()
+                .as_deref(),
+            Some("items")
+        );
+    }
+    // a user's resource never takes over a path of the server's ...
+    for user_type in [None, Some("album")] {
+        assert_eq!(
+            choose_by_path(
+                &[bobs.clone(), items.clone()],
+                &at("/items/1", user_type, true)
+            )
+            .unwrap()
+            .as_deref(),
+            Some("items")
+        );
+    }
+    // ... nor stands for a path that did not opt in with its type
+    assert_eq!(
+        choose_by_path(&[bobs.clone()], &at("/items/1", None, true)).unwrap(),
+        None
+    );
+    assert_eq!(
+        choose_by_path(&[album.clone()], &at("/albums/7", Some("photo"), true)).unwrap(),
+        None
+    );
+    assert_eq!(
+        choose_by_path(&[album.clone()], &at("/albums/7", Some("album"), true))
+            .unwrap()
+            .as_deref(),
+        Some("album-7")
+    );
+    // a resource whose URIs do not match the path is not chosen
+    assert_eq!(
+        choose_by_path(&[item1.clone()], &at("/items/2", None, true)).unwrap(),
+        None
+    );
+    // two equally specific resources: ambiguous, refused
+    let twin =
+        resource(json!({"_id": "twin", "name": "twin", "uris": ["/items/1"], "owner": server}));
+    assert!(choose_by_path(&[item1.clone(), twin], &at("/items/1", None, true)).is_err());
+    // by name: exactly that name, owned by the server
+    let bob_admin = resource(json!({"_id": "fake", "name": "admin", "owner": {"name": "bob"}}));
+    let admin = resource(json!({"_id": "admin", "name": "admin", "owner": server}));
+    let adminx = resource(json!({"_id": "adminx", "name": "admin-x", "owner": server}));
+    assert_eq!(
+        choose_by_name(&[bob_admin.clone(), adminx, admin], "admin", "pe-app").as_deref(),
+        Some("admin")
+    );
+    assert_eq!(choose_by_name(&[bob_admin], "admin", "pe-app"), None);
+}
+
+/// `HEAD` needs what `GET` needs unless it has an entry of its own.
+#[test]
+fn head_needs_what_get_needs() {
+    let rules = PathRules::new(config(json!({"http-method-as-scope": true, "paths": [
+        {"path": "/a", "methods": [{"method": "GET", "scopes": ["view"]}]},
+        {"path": "/b", "methods": [{"method": "GET", "scopes": ["view"]}, {"method": "HEAD", "scopes": ["peek"]}]},
+        {"path": "/c"}
+    ]})))
+    .unwrap();
+    let scopes = |p: &str| match rules.route(p, "HEAD").unwrap() {
+        Route::Configured { scopes, .. } => scopes,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(scopes("/a"), vec!["view".to_string()]);
+    assert_eq!(scopes("/b"), vec!["peek".to_string()]);
+    assert_eq!(scopes("/c"), vec!["GET".to_string()]);
 }

@@ -9,7 +9,11 @@
 //! `{request.remoteAddr}`, `{keycloak.access_token}` and `{keycloak.access_token['/x']}`.
 //! Text around placeholders is kept (`"id-{request.parameter['id']}"`); a placeholder with no
 //! value or several values gives that list alone (Keycloak's rule). Claims without values are
-//! left out.
+//! left out; a query parameter given twice has no value.
+//!
+//! Everything read from the request (parameters, headers, cookies, the body) is what the
+//! caller chose to send: policies must treat such claims as the caller's assertions, never as
+//! facts about the caller. The token's claims are Keycloak's.
 
 use std::collections::BTreeMap;
 
@@ -205,15 +209,24 @@ fn lookup(s: &Source, r: &ClaimRequest<'_>) -> Vec<String> {
         }
     };
     match s {
-        Source::Parameter(name) => r
-            .query
-            .and_then(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.into_owned())
-            })
-            .into_iter()
-            .collect(),
+        // A parameter given twice has no value here: frameworks disagree on which one an
+        // application reads, so neither may decide a policy.
+        Source::Parameter(name) => {
+            let values: Vec<String> = r
+                .query
+                .map(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .filter(|(k, _)| k == name)
+                        .map(|(_, v)| v.into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if values.len() == 1 {
+                values
+            } else {
+                vec![]
+            }
+        }
         Source::Header(name) => header(name),
         Source::Cookie(name) => header("cookie")
             .iter()
@@ -280,6 +293,19 @@ impl ClaimsTemplate {
             }
         }
         out
+    }
+
+    /// Whether any placeholder reads the connection (`request.secure`, `request.remoteAddr`),
+    /// which a middleware behind proxies cannot know for sure.
+    pub fn reads_connection(&self) -> bool {
+        self.claims.iter().flat_map(|(_, t)| t).any(|t| {
+            t.0.iter().any(|p| {
+                matches!(
+                    p,
+                    Part::Placeholder(Source::Secure) | Part::Placeholder(Source::RemoteAddr)
+                )
+            })
+        })
     }
 
     /// Whether any placeholder reads the body (the application must then hand it over).

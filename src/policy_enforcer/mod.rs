@@ -8,6 +8,7 @@ pub mod claims;
 pub mod config;
 pub mod paths;
 pub mod permissions;
+pub mod resources;
 
 pub use config::{
     EnforcementMode, MethodConfig, PathCacheConfig, PathConfig, PolicyEnforcerConfig,
@@ -15,6 +16,7 @@ pub use config::{
 };
 pub use paths::{normalize_request_path, PathMatch, PathMatcher, PathPattern};
 pub use permissions::{check_permissions, method_scopes, Requirement, Verdict};
+pub use resources::{choose_by_name, choose_by_path, PathLookup};
 
 use crate::error::Error;
 

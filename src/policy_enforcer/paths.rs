@@ -15,8 +15,8 @@
 //! configuration error.
 //!
 //! **Request paths** are normalised before matching ([`normalize_request_path`]): the query and
-//! fragment are ignored, escapes of unreserved characters are decoded (RFC 3986 §6.2.2.2), and
-//! a trailing `/` is dropped (`/api/` is `/api`). Paths a router could read differently from
+//! fragment are ignored, percent-escapes are decoded as the frameworks' extractors decode them
+//! (except `%25`), and a trailing `/` is dropped (`/api/` is `/api`). Paths a router could read differently from
 //! the enforcer are refused instead of guessed at: empty segments (`//`), dot segments (`.`,
 //! `..`, also escaped), an escaped `/` or `\`, a backslash, and control characters.
 //!
@@ -66,11 +66,13 @@ fn bad(pattern: &str, why: &str) -> Error {
     Error::Config(format!("policy enforcer path `{pattern}`: {why}"))
 }
 
-/// Decodes escapes of unreserved characters, upper-cases the others; refuses escapes that
-/// change the path's structure or hide control characters, and malformed escapes.
+/// Decodes percent-escapes as routers' extractors do, except `%25` (kept, so nothing is
+/// decoded twice); refuses escapes that change the path's structure or hide control
+/// characters (`%2F`, `%5C`, `%00`-`%1F`, `%7F`), malformed escapes, and bytes that are not
+/// UTF-8.
 fn decode_segment(segment: &str) -> Result<String, &'static str> {
     let b = segment.as_bytes();
-    let mut out = String::with_capacity(segment.len());
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -83,13 +85,12 @@ fn decode_segment(segment: &str) -> Result<String, &'static str> {
                 return Err("a malformed percent-escape");
             };
             let v = (h * 16 + l) as u8;
-            if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') {
-                out.push(v as char);
-            } else if v == b'/' || v == b'\\' || v < 0x20 || v == 0x7f {
+            if v == b'/' || v == b'\\' || v < 0x20 || v == 0x7f {
                 return Err("an escaped `/`, `\\` or control character");
+            } else if v == b'%' {
+                out.extend_from_slice(b"%25");
             } else {
-                out.push('%');
-                out.push_str(&format!("{v:02X}"));
+                out.push(v);
             }
             i += 3;
             continue;
@@ -97,12 +98,10 @@ fn decode_segment(segment: &str) -> Result<String, &'static str> {
         if c == b'\\' || c < 0x20 || c == 0x7f {
             return Err("a backslash or control character");
         }
-        // Keep multi-byte UTF-8 intact.
-        let ch = segment[i..].chars().next().unwrap_or('\u{fffd}');
-        out.push(ch);
-        i += ch.len_utf8();
+        out.push(c);
+        i += 1;
     }
-    Ok(out)
+    String::from_utf8(out).map_err(|_| "bytes that are not UTF-8")
 }
 
 /// The segments of an absolute path (no query), decoded; `[]` for `/`.

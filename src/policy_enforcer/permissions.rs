@@ -22,12 +22,18 @@ pub struct Requirement {
 
 /// The scopes one method of a path needs: its `methods[]` entry, else the request's method
 /// (with `http-method-as-scope`), else the path's `scopes` (any of them will do, as in
-/// Keycloak).
+/// Keycloak). `HEAD` is `GET` without a body: without an entry of its own it needs what `GET`
+/// needs (frameworks answer `HEAD` with their `GET` handlers).
 pub fn method_scopes(
     path: &PathConfig,
     method: &str,
     http_method_as_scope: bool,
 ) -> (Vec<String>, ScopesEnforcementMode) {
+    let method = if method == "HEAD" && !path.methods.iter().any(|m| m.method == "HEAD") {
+        "GET"
+    } else {
+        method
+    };
     if let Some(MethodConfig {
         scopes,
         scopes_enforcement_mode,

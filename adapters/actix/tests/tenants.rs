@@ -125,6 +125,9 @@ fn each_realm_accepts_only_its_own_tokens_and_sessions() {
         "b:bob"
     );
     assert_eq!(get("/a/api/me", &pe), 401, "realm b's token on tenant a");
+    // actix routes `/%61/api/me` to `/{tenant}/api/me` as `a`: the tenant is a's too
+    assert_eq!(get("/%61/api/me", &pe), 401, "escaped prefix");
+    assert_eq!(get("/%61/api/me", &rkc), 200);
     assert_eq!(get("/b/api/me", &rkc), 401, "realm a's token on tenant b");
     // sessions: log in on a, offer the session to b under b's cookie name
     let mut b = Browser::new();

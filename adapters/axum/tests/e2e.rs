@@ -1725,4 +1725,25 @@ fn policy_enforcer_fails_closed_when_keycloak_is_down() {
         403,
         "bob is denied once Keycloak answers"
     );
+    // a global PERMISSIVE does not open a configured path when Keycloak cannot decide
+    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
+        &serde_json::json!({"enforcement-mode": "PERMISSIVE", "paths": [
+            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let (app, proxy, _store) = start_through_proxy(|w| {
+        w.api_audience = Some("rkc-api".into());
+        w.policy_enforcer = Some(config);
+    });
+    assert_eq!(api(&app, "/docs/1", Some(&carol)).0, 200);
+    proxy.set(Fault::Down);
+    assert_eq!(
+        api(&app, "/docs/1", Some(&bob)).0,
+        503,
+        "global PERMISSIVE, Keycloak down"
+    );
+    proxy.set(Fault::Pass);
+    assert_eq!(api(&app, "/docs/1", Some(&bob)).0, 403);
 }

@@ -129,6 +129,8 @@ fn each_realm_accepts_only_its_own_tokens() {
         401,
         "realm b's token on tenant a"
     );
+    // an escaped prefix is still tenant a's (the router decodes it), never the issuer's pick
+    assert_eq!(call(&u("/%61/api/me"), &pe).0, 401, "escaped prefix");
     assert_eq!(
         call(&u("/b/api/me"), &rkc).0,
         401,
@@ -259,5 +261,31 @@ fn misconfigured_tenants_are_refused() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("named twice"), "{e}");
+    let e = Tenants::new(
+        vec![("a".into(), a.clone())],
+        vec![
+            TenantRule::Issuer {
+                issuer: "http://127.0.0.1:1/realms/x".into(),
+                tenant: "a".into(),
+            },
+            TenantRule::PathPrefix {
+                prefix: "/a".into(),
+                tenant: "a".into(),
+            },
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("must come after"), "{e}");
+    for bad in ["/%61", "/a//b", "a"] {
+        let r = Tenants::new(
+            vec![("a".into(), a.clone())],
+            vec![TenantRule::PathPrefix {
+                prefix: bad.into(),
+                tenant: "a".into(),
+            }],
+        );
+        assert!(r.is_err(), "{bad}");
+    }
     assert!(Tenants::new(vec![], vec![]).is_err());
 }

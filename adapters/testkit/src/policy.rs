@@ -19,6 +19,11 @@ pub const REALM: &str = "rkc-pe";
 pub const CLIENT: &str = "pe-app";
 /// Its secret.
 pub const SECRET: &str = "pe-app-secret";
+/// The type of the albums users register (the configured path opts in to users' resources).
+pub const ALBUM_TYPE: &str = "urn:pe-app:album";
+/// The type whose resources the realm grants to every user (resources created later).
+pub const LATE_TYPE: &str = "urn:pe-app:late";
+
 /// Where `on-deny-redirect-to` sends browsers.
 pub const DENIED_PAGE: &str = "/public/denied";
 
@@ -40,7 +45,8 @@ pub fn enforcer_config() -> serde_json::Value {
             {"name": "admin", "path": "/web/admin/*", "methods": [{"method": "GET", "scopes": ["view"]}]},
             {"path": "/reports/{id}", "methods": [{"method": "GET", "scopes": ["view"]}],
              "claim-information-point": {"claims": {"department": "{request.header['x-department']}"}}},
-            {"path": "/albums/{id}", "methods": [{"method": "GET", "scopes": ["view"]}]},
+            {"path": "/albums/{id}", "type": ALBUM_TYPE, "methods": [{"method": "GET", "scopes": ["view"]}]},
+            {"path": "/{ver}/tenants/{id}", "methods": [{"method": "GET", "scopes": ["view"]}]},
             {"path": "/public/*", "enforcement-mode": "DISABLED"},
             {"path": "/open/{id}", "enforcement-mode": "PERMISSIVE"}
         ]
@@ -130,6 +136,7 @@ pub fn own_album(user: &str) -> String {
     let mut r = Resource::new(&format!("album-{user}-{n}"), &["view"]);
     r.uris = vec![format!("/albums/{n}")];
     r.owner_managed_access = Some(true);
+    r.resource_type = Some(ALBUM_TYPE.into());
     let created = exec(&UreqLess, c.resources().create(&t, &r).unwrap()).expect("album");
     let rid = created.id.unwrap();
     let p = UmaPolicy {
@@ -142,17 +149,18 @@ pub fn own_album(user: &str) -> String {
     format!("/albums/{n}")
 }
 
-/// `user` registers a resource of their own at `path`, viewable by them (as [`own_album`]).
-fn own_resource(user: &str, path: &str) {
+/// `user` registers a resource of their own at `path` with `scopes`, granted to them (as
+/// [`own_album`], but with no `type`: an attempt to take a path over).
+fn own_resource(user: &str, path: &str, scopes: &[&str]) {
     let c = client();
     let t = keycloak_client::AccessToken::new(token(user));
-    let mut r = Resource::new(&format!("late-{}", rand::random::<u32>()), &["GET"]);
+    let mut r = Resource::new(&format!("mine-{}", rand::random::<u32>()), scopes);
     r.uris = vec![path.to_string()];
     r.owner_managed_access = Some(true);
     let created = exec(&UreqLess, c.resources().create(&t, &r).unwrap()).expect("resource");
     let p = UmaPolicy {
         name: format!("own-{}", rand::random::<u32>()),
-        scopes: vec!["GET".into()],
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
         users: vec![user.into()],
         ..Default::default()
     };
@@ -163,6 +171,17 @@ fn own_resource(user: &str, path: &str) {
             .unwrap(),
     )
     .expect("owner policy");
+}
+
+/// The resource server registers a resource at `path` after start-up (with its PAT), of the
+/// type the realm grants to every user.
+fn server_resource(path: &str) {
+    let c = client();
+    let pat = exec(&UreqLess, c.pat().unwrap()).expect("PAT").access_token;
+    let mut r = Resource::new(&format!("late-{}", rand::random::<u32>()), &["GET"]);
+    r.uris = vec![path.to_string()];
+    r.resource_type = Some(LATE_TYPE.into());
+    exec(&UreqLess, c.resources().create(&pat, &r).unwrap()).expect("resource");
 }
 
 /// The API checks against an app running [`enforcer_config`] at `base`: allowed and denied by
@@ -242,7 +261,7 @@ pub fn api_scenarios(base: &str) {
     // a resource created after start-up is found without a restart (misses are kept briefly)
     let late = format!("/late/{}", rand::random::<u32>());
     assert_eq!(status("GET", &u(&late), "bob", &[]), 403, "not there yet");
-    own_resource("bob", &late);
+    server_resource(&late);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let s = status("GET", &u(&late), "bob", &[]);
@@ -252,6 +271,36 @@ pub fn api_scenarios(base: &str) {
         assert!(std::time::Instant::now() < deadline, "never found: {s}");
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
+    // keycloak #42782: a server resource whose URI is itself a template decides the very
+    // first request to a configured template path
+    assert_eq!(
+        status("GET", &u("/v1/tenants/1"), "bob", &[]),
+        200,
+        "first request"
+    );
+    assert_eq!(status("GET", &u("/v2/tenants/1"), "bob", &[]), 200);
+    assert_eq!(
+        status("GET", &u("/v1/tenants/2"), "bob", &[]),
+        403,
+        "no such tenant"
+    );
+    // a user cannot take over a path of the resource server by registering it
+    own_resource("bob", "/items/1", &["edit"]);
+    own_resource("bob", "/admin/panel", &["view"]);
+    assert_eq!(
+        status("PUT", &u("/items/1"), "bob", &[]),
+        403,
+        "still the server's items"
+    );
+    assert_eq!(status("PUT", &u("/items/1"), "alice", &[]), 200);
+    assert_eq!(status("GET", &u("/admin/panel"), "bob", &[]), 403);
+    // a user's own resource at a path nobody configured is not lazily taken either
+    let squat = format!("/squat/{}", rand::random::<u32>());
+    own_resource("bob", &squat, &["GET"]);
+    assert_eq!(status("GET", &u(&squat), "bob", &[]), 403);
+    // HEAD needs what GET needs
+    assert_eq!(status("HEAD", &u("/items/1"), "carol", &[]), 403);
+    assert_eq!(status("HEAD", &u("/items/1"), "bob", &[]), 200);
     // DISABLED and PERMISSIVE paths
     assert_eq!(
         status("GET", &u("/public/x"), "carol", &[]),

@@ -742,7 +742,10 @@ impl WebAuth {
         let dpop_room = web.dpop_replay_capacity.saturating_mul(2).max(1);
         let introspection_room = web.bearer_cache_size.max(1);
         let policy = match &web.policy_enforcer {
-            Some(c) => Some(policy::PolicyEnforcer::new(c.clone())?),
+            Some(c) => Some(policy::PolicyEnforcer::new(
+                c.clone(),
+                &kc.config().client_id,
+            )?),
             None => None,
         };
         Ok(WebAuth {
@@ -1142,10 +1145,12 @@ impl WebAuth {
         }
         // §2.4: `sid` names one Keycloak session; without it, every session of `sub` ends.
         // Cached introspection answers for their tokens are asked again.
-        match (claims.str("sid"), claims.sub()) {
-            (Some(sid), _) => self.note_logout(format!("sid:{sid}"), t),
-            (None, Some(sub)) => self.note_logout(format!("sub:{sub}"), t),
-            (None, None) => {}
+        // Both: a token without a `sid` claim is still caught by its `sub`.
+        if let Some(sid) = claims.str("sid") {
+            self.note_logout(format!("sid:{sid}"), t);
+        }
+        if let Some(sub) = claims.sub() {
+            self.note_logout(format!("sub:{sub}"), t);
         }
         let (by, deleted) = match (claims.str("sid"), claims.sub()) {
             (Some(sid), _) => ("sid", self.store.delete_by_sid(sid).await),

@@ -11,8 +11,8 @@ use keycloak_client::policy_enforcer::claims::{
     encode_claim_token, ClaimRequest, CLAIM_TOKEN_FORMAT,
 };
 use keycloak_client::policy_enforcer::{
-    check_permissions, EnforcementMode, PathRules, PolicyEnforcerConfig, Requirement, Route,
-    ScopesEnforcementMode, Verdict,
+    check_permissions, choose_by_name, choose_by_path, EnforcementMode, PathLookup, PathRules,
+    PolicyEnforcerConfig, Requirement, Route, ScopesEnforcementMode, Verdict,
 };
 use keycloak_client::uma::ResourceQuery;
 use keycloak_client::UnixTime;
@@ -45,7 +45,32 @@ struct Need {
 }
 
 impl PolicyEnforcer {
-    pub(crate) fn new(config: PolicyEnforcerConfig) -> Result<Self, keycloak_client::Error> {
+    /// Refused: a `resource` other than the client's own, and claims read from the connection
+    /// (`request.secure`, `request.remoteAddr`: behind proxies the middleware cannot know
+    /// them).
+    pub(crate) fn new(
+        config: PolicyEnforcerConfig,
+        client_id: &str,
+    ) -> Result<Self, keycloak_client::Error> {
+        let bad = |m: String| keycloak_client::Error::Config(format!("policy-enforcer: {m}"));
+        if let Some(r) = config.resource.as_deref().filter(|r| *r != client_id) {
+            return Err(bad(format!(
+                "`resource` is `{r}` but the client is `{client_id}`"
+            )));
+        }
+        let templates = config
+            .claims
+            .iter()
+            .chain(config.paths.iter().filter_map(|p| p.claims.as_ref()));
+        for t in templates {
+            if t.reads_connection() {
+                return Err(bad(
+                    "claims from `request.secure` or `request.remoteAddr` are not supported \
+                     (behind proxies they are not known); use a header your proxy sets"
+                        .into(),
+                ));
+            }
+        }
         let capacity = config.path_cache.max_entries;
         Ok(PolicyEnforcer {
             rules: PathRules::new(config)?,
@@ -71,7 +96,7 @@ impl PolicyEnforcer {
 /// Which way a lookup goes.
 enum Lookup<'a> {
     Name(&'a str),
-    Uri(&'a str),
+    Path(PathLookup<'a>),
 }
 
 impl WebAuth {
@@ -95,8 +120,9 @@ impl WebAuth {
     /// The policy enforcer (when `WebConfig::policy_enforcer` is set) for one request whose
     /// identity the authentication layer established (`None`: anonymous). `browser` picks
     /// how a denial answers: `on-deny-redirect-to` or 403 for browsers; a UMA ticket challenge
-    /// (with `user-managed-access`) or 403 for APIs. Keycloak unreachable: 503, except where
-    /// the enforcement mode is `PERMISSIVE` (logged, let through).
+    /// (with `user-managed-access`) or 403 for APIs. Keycloak unreachable: 503, except on a
+    /// `PERMISSIVE` path (logged, let through). Globally, `PERMISSIVE` only lets through paths
+    /// no resource answers (Keycloak's meaning).
     pub async fn enforce_policy(
         &self,
         req: &RequestInfo,
@@ -114,7 +140,15 @@ impl WebAuth {
                 return GuardOutcome::Deny(WebResponse::text(400, "request path refused"));
             }
         };
+        if matches!(route, Route::Open) {
+            return GuardOutcome::Allow;
+        }
+        // Nothing is looked up for anonymous requests.
+        let Some(identity) = identity else {
+            return GuardOutcome::Deny(WebResponse::bearer_challenge(Some(&self.realm_name), None));
+        };
         let global_permissive = cfg.enforcement_mode == EnforcementMode::Permissive;
+        let server = self.kc.config().client_id.clone();
         let (lookup, scopes, mode, enforcement, path_claims) = match &route {
             Route::Open => return GuardOutcome::Allow,
             Route::Configured {
@@ -126,7 +160,12 @@ impl WebAuth {
                 let lookup = match (&path.id, &path.name) {
                     (Some(id), _) => Err(id.clone()),
                     (None, Some(name)) => Ok(Lookup::Name(name)),
-                    (None, None) => Ok(Lookup::Uri(concrete)),
+                    (None, None) => Ok(Lookup::Path(PathLookup {
+                        path: concrete,
+                        server: &server,
+                        user_type: path.resource_type.as_deref(),
+                        configured: true,
+                    })),
                 };
                 (
                     lookup,
@@ -140,16 +179,27 @@ impl WebAuth {
                 if !cfg.lazy_load_paths {
                     return self.unmatched(global_permissive, browser, &req.path).await;
                 }
+                let method = req.method.to_ascii_uppercase();
                 let scopes = if cfg.http_method_as_scope {
-                    vec![req.method.to_ascii_uppercase()]
+                    vec![if method == "HEAD" {
+                        "GET".into()
+                    } else {
+                        method
+                    }]
                 } else {
                     vec![]
                 };
+                // A resource found on the server is enforced, whatever the global mode.
                 (
-                    Ok(Lookup::Uri(path)),
+                    Ok(Lookup::Path(PathLookup {
+                        path,
+                        server: &server,
+                        user_type: None,
+                        configured: false,
+                    })),
                     scopes,
                     ScopesEnforcementMode::Any,
-                    cfg.enforcement_mode,
+                    EnforcementMode::Enforcing,
                     None,
                 )
             }
@@ -175,11 +225,8 @@ impl WebAuth {
                         }
                     };
                 }
-                Err(e) => return self.unavailable(permissive || global_permissive, &e),
+                Err(e) => return self.unavailable(permissive, &e),
             },
-        };
-        let Some(identity) = identity else {
-            return GuardOutcome::Deny(WebResponse::bearer_challenge(Some(&self.realm_name), None));
         };
         let token_claims = token_claims(identity);
         let mut claims = BTreeMap::new();
@@ -199,12 +246,19 @@ impl WebAuth {
             claims,
         };
         match self.decide(pe, identity, &token_claims, &need).await {
-            Ok(true) => GuardOutcome::Allow,
-            Ok(false) => {
-                self.refuse(permissive, browser, Some(&need), "denied")
-                    .await
+            Ok(Decision::Granted) => GuardOutcome::Allow,
+            // A `PERMISSIVE` path lets through only those who hold no permission for the
+            // resource at all (Keycloak's rule): a token holding one that falls short is denied.
+            Ok(Decision::Refused { token_held_some }) => {
+                self.refuse(
+                    permissive && !token_held_some,
+                    browser,
+                    Some(&need),
+                    "denied",
+                )
+                .await
             }
-            Err(e) => self.unavailable(permissive || global_permissive, &e),
+            Err(e) => self.unavailable(permissive, &e),
         }
     }
 
@@ -255,35 +309,54 @@ impl WebAuth {
         GuardOutcome::Deny(WebResponse::text(403, "forbidden"))
     }
 
+    /// The resource a lookup names (see [`choose_by_path`]). Queries ask for the resource
+    /// server's own resources first (`owner`), so a user's resource registered at a path
+    /// can neither stand for it nor hide the server's; users' resources are searched only
+    /// for a configured path that opts in with its `type`.
     async fn find_resource(
         &self,
         pe: &PolicyEnforcer,
         lookup: Lookup<'_>,
     ) -> Result<Option<String>, HttpError> {
-        let (key, query) = match lookup {
-            Lookup::Name(n) => (
-                format!("name:{n}"),
-                ResourceQuery {
-                    name: Some(n.to_string()),
-                    exact_name: true,
-                    ..Default::default()
-                },
-            ),
-            Lookup::Uri(u) => (
-                format!("uri:{u}"),
-                ResourceQuery {
-                    uri: Some(u.to_string()),
-                    matching_uri: true,
-                    ..Default::default()
-                },
+        let server = self.kc.config().client_id.clone();
+        let key = match &lookup {
+            Lookup::Name(n) => format!("name:{n}"),
+            Lookup::Path(l) => format!(
+                "path:{}|{}|{}",
+                l.configured,
+                l.user_type.unwrap_or_default(),
+                l.path
             ),
         };
         let t = now();
         if let Some(hit) = pe.resources.get(&key, t) {
             return Ok(hit);
         }
-        let found = self.kc.query_resources_deep(&query).await?;
-        let id = found.into_iter().find_map(|r| r.id);
+        let id = match &lookup {
+            Lookup::Name(n) => {
+                let q = ResourceQuery {
+                    name: Some(n.to_string()),
+                    exact_name: true,
+                    owner: Some(server.clone()),
+                    ..Default::default()
+                };
+                choose_by_name(&self.kc.query_resources_deep(&q).await?, n, &server)
+            }
+            Lookup::Path(l) => {
+                let mut q = ResourceQuery {
+                    uri: Some(l.path.to_string()),
+                    matching_uri: true,
+                    owner: Some(server.clone()),
+                    ..Default::default()
+                };
+                let mut id = self.choose(&self.kc.query_resources_deep(&q).await?, l);
+                if id.is_none() && l.user_type.is_some() {
+                    q.owner = None;
+                    id = self.choose(&self.kc.query_resources_deep(&q).await?, l);
+                }
+                id
+            }
+        };
         let ttl = match &id {
             Some(_) => pe.positive_ttl(),
             None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
@@ -294,24 +367,45 @@ impl WebAuth {
         Ok(id)
     }
 
+    fn choose(
+        &self,
+        found: &[keycloak_client::uma::Resource],
+        l: &PathLookup<'_>,
+    ) -> Option<String> {
+        match choose_by_path(found, l) {
+            Ok(id) => id,
+            Err(e) => {
+                // Ambiguous: nothing stands for the path (denied); logged.
+                tracing::warn!(target: "keycloak_client::web", error = %e, "policy enforcer lookup");
+                None
+            }
+        }
+    }
+
     /// The token's own permissions (an RPT) first; else Keycloak's answer for this resource,
-    /// scopes and claims, cached until the decision TTL or the token's expiry.
+    /// scopes and claims, cached until the decision TTL or the token's expiry. A definitive
+    /// refusal from Keycloak (`access_denied`, `invalid_scope`, ...) is a denial; only an
+    /// unclear answer (transport, 5xx) is an error.
     async fn decide(
         &self,
         pe: &PolicyEnforcer,
         identity: &Identity,
         token_claims: &serde_json::Value,
         n: &Need,
-    ) -> Result<bool, HttpError> {
+    ) -> Result<Decision, HttpError> {
         let need = Requirement {
             resource_id: n.resource_id.clone(),
             scopes: n.scopes.clone(),
             mode: n.mode,
             enforcement: n.enforcement,
         };
-        if check_permissions(token_claims, &need, &n.claims) == Verdict::Granted {
-            return Ok(true);
+        let own = check_permissions(token_claims, &need, &n.claims);
+        if own == Verdict::Granted {
+            return Ok(Decision::Granted);
         }
+        let refused = Decision::Refused {
+            token_held_some: own == Verdict::Insufficient,
+        };
         let claim_token = (!n.claims.is_empty()).then(|| encode_claim_token(&n.claims));
         let key = format!(
             "{}|{}#{}|{:?}|{}",
@@ -323,7 +417,7 @@ impl WebAuth {
         );
         let t = now();
         if let Some(granted) = pe.decisions.get(&key, t) {
-            return Ok(granted);
+            return Ok(if granted { Decision::Granted } else { refused });
         }
         let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
         let audience = self.kc.config().client_id.clone();
@@ -342,7 +436,15 @@ impl WebAuth {
                 let as_token = serde_json::json!({"authorization": {"permissions": perms}});
                 check_permissions(&as_token, &need, &n.claims) == Verdict::Granted
             }
-            Err(e) if e.keycloak().is_some_and(|k| k.is_access_denied()) => false,
+            Err(e)
+                if e.keycloak()
+                    .is_some_and(|k| k.is_access_denied() || k.is_definitive()) =>
+            {
+                if !e.keycloak().is_some_and(|k| k.is_access_denied()) {
+                    tracing::info!(target: "keycloak_client::web", error = %e, "policy enforcer: Keycloak refused the request");
+                }
+                false
+            }
             Err(e) => return Err(e),
         };
         let until = token_expiry(token_claims).map_or(t.plus(self.cfg.decision_ttl_secs), |exp| {
@@ -351,8 +453,17 @@ impl WebAuth {
         if until > t {
             pe.decisions.insert(key, granted, until, t);
         }
-        Ok(granted)
+        Ok(if granted { Decision::Granted } else { refused })
     }
+}
+
+/// Keycloak's (or the token's) answer.
+enum Decision {
+    Granted,
+    Refused {
+        /// The token itself holds a permission for the resource that falls short.
+        token_held_some: bool,
+    },
 }
 
 /// The access token's claims: validated already for bearer identities; a session's own

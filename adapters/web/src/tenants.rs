@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use keycloak_client::policy_enforcer::normalize_request_path;
+
 use crate::{RequestInfo, WebAuth};
 
 /// A custom tenant rule: the tenant's name for a request, or `None`.
@@ -20,7 +22,8 @@ pub enum TenantRule {
         /// The tenant.
         tenant: String,
     },
-    /// By a path prefix (`/a` takes `/a` and `/a/…`, not `/ab`).
+    /// By a path prefix (`/a` takes `/a` and `/a/…`, not `/ab`), compared on the decoded path
+    /// (`/%61/x` is under `/a`).
     PathPrefix {
         /// The prefix, starting with `/`.
         prefix: String,
@@ -85,7 +88,8 @@ fn token_issuer(req: &RequestInfo) -> Option<String> {
 impl Tenants {
     /// The tenants by name, and the rules. Refused: no tenant, a name used twice, two tenants
     /// sharing a session cookie name (a session of one would be offered to the other), a rule
-    /// naming an unknown tenant, a path prefix not starting with `/`.
+    /// naming an unknown tenant, a path prefix that is not a plain path, and an `Issuer` rule
+    /// before a `Host` or `PathPrefix` rule (a token would pick its tenant on another's paths).
     pub fn new(
         tenants: Vec<(String, Arc<WebAuth>)>,
         rules: Vec<TenantRule>,
@@ -121,9 +125,26 @@ impl Tenants {
                 }
             }
             if let TenantRule::PathPrefix { prefix, .. } = r {
-                if !prefix.starts_with('/') {
-                    return Err(bad(format!("path prefix `{prefix}` must start with `/`")));
+                let normal = normalize_request_path(prefix).map_err(|e| bad(e.to_string()))?;
+                if normal != *prefix.trim_end_matches('/') && !(normal == "/" && prefix == "/") {
+                    return Err(bad(format!(
+                        "path prefix `{prefix}` must be a plain path (it reads as `{normal}`)"
+                    )));
                 }
+            }
+        }
+        // A token must not pick its tenant on another tenant's host or paths.
+        let first_issuer = rules
+            .iter()
+            .position(|r| matches!(r, TenantRule::Issuer { .. }));
+        let last_place = rules
+            .iter()
+            .rposition(|r| matches!(r, TenantRule::Host { .. } | TenantRule::PathPrefix { .. }));
+        if let (Some(i), Some(p)) = (first_issuer, last_place) {
+            if i < p {
+                return Err(bad(
+                    "`Issuer` rules must come after every `Host` and `PathPrefix` rule".into(),
+                ));
             }
         }
         Ok(Tenants { tenants, rules })
@@ -136,6 +157,9 @@ impl Tenants {
 
     /// The tenant of a request: its name and engine; `None` when no rule names one.
     pub fn resolve(&self, req: &RequestInfo) -> Option<(&str, &Arc<WebAuth>)> {
+        // Prefixes are compared on the path as the router's extractors decode it; a path
+        // routers may read differently has no tenant.
+        let path = normalize_request_path(&req.path).ok()?;
         let mut issuer: Option<Option<String>> = None;
         for rule in &self.rules {
             let name = match rule {
@@ -145,9 +169,8 @@ impl Tenants {
                     .map(|_| tenant.clone()),
                 TenantRule::PathPrefix { prefix, tenant } => {
                     let p = prefix.trim_end_matches('/');
-                    let under = req.path == p
-                        || req
-                            .path
+                    let under = path == p
+                        || path
                             .strip_prefix(p)
                             .is_some_and(|rest| rest.starts_with('/'));
                     under.then(|| tenant.clone())

@@ -90,6 +90,7 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
         .route("/howdy/deep", get(|User(u): User| async move { format!("deep page for {}", u.username.as_deref().unwrap_or_default()) }))
         .route("/public/bye", get(|| async { Html("<!DOCTYPE html><html><head><title>Bye</title></head><body><p id=\"bye\">Logged out.</p></body></html>") }))
         .route("/public", get(|| async { "public page" }))
+        .route("/public/denied", get(|| async { "access denied" }))
         .layer(KeycloakLayer::browser(auth.clone()))
         .merge(endpoints(auth.clone()));
 

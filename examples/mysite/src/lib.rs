@@ -96,6 +96,11 @@ async fn enforced(req: actix_web::HttpRequest, User(u): User) -> String {
 /// under `/web` for logged-in browsers, every other path an API for bearer tokens. The
 /// enforcer runs after authentication (actix runs the last `wrap` first).
 pub fn configure_enforced(cfg: &mut web::ServiceConfig) {
+    // The page `on-deny-redirect-to` names is public.
+    cfg.route(
+        "/public/denied",
+        web::get().to(|| async { "access denied" }),
+    );
     // The login callback and logout belong to the browser layer, which answers them itself.
     cfg.service(
         web::scope("/kc")
