@@ -711,12 +711,12 @@ fn regression_keycloak_client_221_lookups_never_take_a_catch_all_or_a_users_reso
     };
     // #221: a configured path is never answered by the server's catch-all
     assert_eq!(
-        choose_by_path(&[default.clone()], &at("/items/1", None, true)).unwrap(),
+        choose_by_path(std::slice::from_ref(&default), &at("/items/1", None, true)).unwrap(),
         None
     );
     // a path no configuration names may fall to it (Keycloak's own lazy loading does)
     assert_eq!(
-        choose_by_path(&[default.clone()], &at("/x", None, false))
+        choose_by_path(std::slice::from_ref(&default), &at("/x", None, false))
             .unwrap()
             .as_deref(),
         Some("default")
@@ -753,22 +753,29 @@ fn regression_keycloak_client_221_lookups_never_take_a_catch_all_or_a_users_reso
     }
     // ... nor stands for a path that did not opt in with its type
     assert_eq!(
-        choose_by_path(&[bobs.clone()], &at("/items/1", None, true)).unwrap(),
+        choose_by_path(std::slice::from_ref(&bobs), &at("/items/1", None, true)).unwrap(),
         None
     );
     assert_eq!(
-        choose_by_path(&[album.clone()], &at("/albums/7", Some("photo"), true)).unwrap(),
+        choose_by_path(
+            std::slice::from_ref(&album),
+            &at("/albums/7", Some("photo"), true)
+        )
+        .unwrap(),
         None
     );
     assert_eq!(
-        choose_by_path(&[album.clone()], &at("/albums/7", Some("album"), true))
-            .unwrap()
-            .as_deref(),
+        choose_by_path(
+            std::slice::from_ref(&album),
+            &at("/albums/7", Some("album"), true)
+        )
+        .unwrap()
+        .as_deref(),
         Some("album-7")
     );
     // a resource whose URIs do not match the path is not chosen
     assert_eq!(
-        choose_by_path(&[item1.clone()], &at("/items/2", None, true)).unwrap(),
+        choose_by_path(std::slice::from_ref(&item1), &at("/items/2", None, true)).unwrap(),
         None
     );
     // two equally specific resources: ambiguous, refused
