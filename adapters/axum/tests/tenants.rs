@@ -95,6 +95,8 @@ fn serve() -> App {
         .route("/b/web/me", get(who))
         .route("/a/kc/callback", get(noop))
         .route("/b/kc/callback", get(noop))
+        .route("/a/logout", get(noop))
+        .route("/b/logout", get(noop))
         .layer(from_fn_with_state(tenants.clone(), tenant_browser_auth));
     let api = Router::new()
         .route("/api/me", get(who))
@@ -214,6 +216,10 @@ fn a_session_of_one_realm_never_authenticates_on_the_other() {
             "{prefix}: a fresh login at its own realm: {to}"
         );
     }
+    // nor can tenant b's logout end tenant a's session
+    let mut thief = Browser::new();
+    thief.set_cookie("kc_session_b", &a_session);
+    thief.get(&format!("{}/b/logout", app.base)).unwrap();
     // each session still works on its own tenant
     let mut own = Browser::new();
     own.set_cookie("kc_session_a", &a_session);

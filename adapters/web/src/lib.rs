@@ -1072,11 +1072,14 @@ impl WebAuth {
             Some(id) => {
                 // A logout that cannot reach the store must not pretend to have happened.
                 let s = match self.store.load(&id, now()).await {
-                    Ok(s) => s,
+                    // Another tenant's session is neither ended nor used here.
+                    Ok(s) => s.filter(|s| self.session_is_ours(s)),
                     Err(e) => return Self::store_unavailable(&e),
                 };
-                if let Err(e) = self.store.delete(&id).await {
-                    return Self::store_unavailable(&e);
+                if s.is_some() {
+                    if let Err(e) = self.store.delete(&id).await {
+                        return Self::store_unavailable(&e);
+                    }
                 }
                 s
             }
@@ -1173,6 +1176,23 @@ impl WebAuth {
         WebResponse::text(200, "ok")
     }
 
+    /// A session belongs to the realm it logged in with: another tenant's session found in a
+    /// shared store (a forged or misrouted cookie) is not a session here.
+    fn session_is_ours(&self, session: &Session) -> bool {
+        let issuer = match (&session.claims, &session.tokens) {
+            (Some(c), _) => c.iss().map(str::to_owned),
+            (None, Some(t)) => keycloak_client::jwt::decode_unverified(t.access_token.secret())
+                .ok()
+                .and_then(|j| j.claims.iss().map(str::to_owned)),
+            (None, None) => None,
+        };
+        let ours = issuer.as_deref() == Some(self.kc.config().issuer.as_str());
+        if !ours {
+            tracing::warn!(target: "keycloak_client::web", "a session of another issuer was offered; ignored");
+        }
+        ours
+    }
+
     async fn session_identity(&self, id: &str) -> SessionState {
         let session = match self.store.load(id, now()).await {
             Ok(Some(s)) => s,
@@ -1182,16 +1202,7 @@ impl WebAuth {
         let Some(tokens) = &session.tokens else {
             return SessionState::Missing;
         };
-        // A session belongs to the realm it logged in with: another tenant's session found in
-        // a shared store (a forged or misrouted cookie) is not a session here.
-        let issuer = match &session.claims {
-            Some(c) => c.iss().map(str::to_owned),
-            None => keycloak_client::jwt::decode_unverified(tokens.access_token.secret())
-                .ok()
-                .and_then(|j| j.claims.iss().map(str::to_owned)),
-        };
-        if issuer.as_deref() != Some(self.kc.config().issuer.as_str()) {
-            tracing::warn!(target: "keycloak_client::web", "a session of another issuer was offered; ignored");
+        if !self.session_is_ours(&session) {
             return SessionState::Missing;
         }
         let t = now();
