@@ -1747,3 +1747,36 @@ fn policy_enforcer_fails_closed_when_keycloak_is_down() {
     proxy.set(Fault::Pass);
     assert_eq!(api(&app, "/docs/1", Some(&bob)).0, 403);
 }
+
+/// A burst of first requests to one path asks Keycloak's protection API once (the lookups are
+/// single-flight per path); the answer then serves them all.
+#[test]
+fn a_burst_of_first_requests_looks_a_path_up_once() {
+    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
+        &serde_json::json!({"lazy-load-paths": true}).to_string(),
+    )
+    .unwrap();
+    let (app, proxy, _store) = start_through_proxy(|w| {
+        w.api_audience = Some("rkc-api".into());
+        w.policy_enforcer = Some(config);
+    });
+    let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
+    // keys, the PAT and the token are fetched and verified once beforehand
+    assert_eq!(api(&app, "/warm/up", Some(&carol)).0, 403);
+    let path = format!("/burst/{}", rand::random::<u32>());
+    let before = proxy.connections();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, carol, start) = (app.url(&path), carol.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                keycloak_client_testkit::api::get(&url, Some(&carol)).0
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 403, "no resource at this path");
+    }
+    assert_eq!(proxy.connections() - before, 1, "one lookup for the burst");
+}

@@ -33,7 +33,13 @@ pub(crate) struct PolicyEnforcer {
     resources: TtlCache<Option<String>>,
     /// (token, resource, scopes, claims) → granted.
     decisions: TtlCache<bool>,
+    /// One lookup at a time per key (a fixed set of locks picked by the key's hash): a burst
+    /// of first requests to a path asks Keycloak once.
+    lookup_locks: Box<[tokio::sync::Mutex<()>]>,
+    lock_hasher: std::hash::RandomState,
 }
+
+const LOOKUP_LOCKS: usize = 64;
 
 /// Where a decision stands once the resource is known.
 struct Need {
@@ -76,6 +82,8 @@ impl PolicyEnforcer {
             rules: PathRules::new(config)?,
             resources: TtlCache::new(capacity),
             decisions: TtlCache::new(capacity.saturating_mul(10)),
+            lookup_locks: (0..LOOKUP_LOCKS).map(|_| Default::default()).collect(),
+            lock_hasher: Default::default(),
         })
     }
 
@@ -328,6 +336,12 @@ impl WebAuth {
                 l.path
             ),
         };
+        if let Some(hit) = pe.resources.get(&key, now()) {
+            return Ok(hit);
+        }
+        use std::hash::BuildHasher as _;
+        let stripe = pe.lock_hasher.hash_one(&key) as usize % pe.lookup_locks.len();
+        let _one_at_a_time = pe.lookup_locks[stripe].lock().await;
         let t = now();
         if let Some(hit) = pe.resources.get(&key, t) {
             return Ok(hit);
