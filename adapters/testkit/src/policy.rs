@@ -48,7 +48,8 @@ pub fn enforcer_config() -> serde_json::Value {
             {"path": "/albums/{id}", "type": ALBUM_TYPE, "methods": [{"method": "GET", "scopes": ["view"]}]},
             {"path": "/{ver}/tenants/{id}", "methods": [{"method": "GET", "scopes": ["view"]}]},
             {"path": "/public/*", "enforcement-mode": "DISABLED"},
-            {"path": "/open/{id}", "enforcement-mode": "PERMISSIVE"}
+            {"path": "/open/{id}", "enforcement-mode": "PERMISSIVE",
+             "methods": [{"method": "PUT", "scopes": ["edit"]}]}
         ]
     })
 }
@@ -311,6 +312,30 @@ pub fn api_scenarios(base: &str) {
         status("GET", &u("/open/1"), "carol", &[]),
         200,
         "PERMISSIVE"
+    );
+    assert_eq!(
+        status("PUT", &u("/open/1"), "carol", &[]),
+        200,
+        "PERMISSIVE, no permission"
+    );
+    // ... but a token that holds a permission for the resource which falls short is denied
+    // (Keycloak's rule): alice's RPT grants `open#view`, not `edit`
+    let rpt = exec(
+        &UreqLess,
+        client()
+            .uma_grant(keycloak_client::uma::UmaGrantAuth::Bearer(
+                keycloak_client::AccessToken::new(token("alice")),
+            ))
+            .audience(CLIENT)
+            .permission("open", &["view"])
+            .rpt_request(),
+    )
+    .expect("an RPT for open#view");
+    let rpt = rpt.tokens.access_token.secret().to_string();
+    assert_eq!(
+        call("PUT", &u("/open/1"), Some(&rpt), &[]).0,
+        403,
+        "held, but short"
     );
     // a path a router could read differently is refused
     assert_eq!(status("GET", &u("/items/..%2Fadmin"), "alice", &[]), 400);
