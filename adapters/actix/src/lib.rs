@@ -231,13 +231,21 @@ pub async fn bearer_auth<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    let outcome = if uses_dpop(&req) {
+    let (outcome, nonce) = if uses_dpop(&req) {
         // DPoP needs the method, path and proof header: the cold path.
-        auth.handle_dpop(&info(&req)).await
+        let o = auth.handle_dpop(&info(&req)).await;
+        (o, auth.dpop_response_nonce())
     } else {
-        auth.handle_bearer_token(bearer(&req)).await
+        (auth.handle_bearer_token(bearer(&req)).await, None)
     };
-    proceed(outcome, req, next).await
+    let passed = matches!(outcome, Outcome::Authenticated(_));
+    let mut res = proceed(outcome, req, next).await?;
+    // The next DPoP nonce rides on the answer to a DPoP request that passed.
+    if let (true, Some(v)) = (passed, nonce.and_then(|n| HeaderValue::try_from(n).ok())) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("dpop-nonce"), v);
+    }
+    Ok(res)
 }
 
 /// Pass-through mode: continues with an [`AuthStatus`] in the request extensions.

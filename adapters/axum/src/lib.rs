@@ -157,10 +157,27 @@ async fn authenticate(auth: &WebAuth, mode: Mode, mut req: Request) -> Result<Re
 }
 
 async fn run(auth: &WebAuth, mode: Mode, req: Request, next: Next) -> Response {
+    let nonce = response_nonce(auth, mode, &req);
     match authenticate(auth, mode, req).await {
-        Ok(req) => next.run(req).await,
+        Ok(req) => with_nonce(next.run(req).await, nonce),
         Err(r) => r,
     }
+}
+
+/// The next DPoP nonce for the answer to a DPoP request, when the engine issues nonces.
+fn response_nonce(auth: &WebAuth, mode: Mode, req: &Request) -> Option<String> {
+    if matches!(mode, Mode::Browser) || !uses_dpop(req) {
+        return None;
+    }
+    auth.dpop_response_nonce()
+}
+
+fn with_nonce(mut resp: Response, nonce: Option<String>) -> Response {
+    if let Some(v) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("dpop-nonce"), v);
+    }
+    resp
 }
 
 /// Browser mode (the seed's `AuthenticationMiddleware`): redirects navigations to Keycloak,
@@ -328,8 +345,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (auth, mode) = (self.auth.clone(), self.mode);
         Box::pin(async move {
+            let nonce = response_nonce(&auth, mode, &req);
             match authenticate(&auth, mode, req).await {
-                Ok(req) => inner.call(req).await,
+                Ok(req) => inner.call(req).await.map(|r| with_nonce(r, nonce)),
                 Err(r) => Ok(r),
             }
         })
@@ -547,10 +565,11 @@ async fn tenant_run(tenants: &Tenants, mode: Mode, req: Request, next: Next) -> 
         name: name.to_string(),
         auth: auth.clone(),
     };
+    let nonce = response_nonce(auth, mode, &req);
     match authenticate(auth, mode, req).await {
         Ok(mut req) => {
             req.extensions_mut().insert(tenant);
-            next.run(req).await
+            with_nonce(next.run(req).await, nonce)
         }
         Err(r) => r,
     }

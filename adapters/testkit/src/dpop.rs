@@ -471,6 +471,10 @@ pub fn resource_server_nonces(api_url: &str) {
         "with the nonce: {:?}",
         ok.header("www-authenticate")
     );
+    // the answer hands out the next nonce (RFC 9449 §8.2), which serves at once
+    let next = ok.header("dpop-nonce").expect("a nonce on the answer");
+    assert_eq!(next.len(), 32);
+    dpop.learn_nonce(&url, &ok);
     refused(
         &get(&url, vec![auth.clone(), ("dpop".into(), p)]),
         "invalid_dpop_proof",

@@ -103,8 +103,8 @@ pub struct WebConfig {
     pub dpop_replay_capacity: usize,
     /// Server-issued DPoP nonces (RFC 9449 §9), off by default: with an issuer every proof
     /// must carry a nonce it issued within its lifetime, and a proof without one (or with a
-    /// stale one) is answered `401 use_dpop_nonce` with a fresh `DPoP-Nonce` (only challenges
-    /// carry nonces: a client takes one 401 per lifetime). Stateless: give every instance the
+    /// stale one) is answered `401 use_dpop_nonce` with a fresh `DPoP-Nonce`; answers to DPoP
+    /// requests that pass carry the next nonce too. Stateless: give every instance the
     /// same key and audience and they accept each other's nonces. Browser clients on other
     /// origins need `Access-Control-Expose-Headers: DPoP-Nonce, WWW-Authenticate`.
     pub dpop_nonces: Option<keycloak_client::dpop_nonce::NonceIssuer>,
@@ -1464,6 +1464,13 @@ impl WebAuth {
             return AuthStatus::Invalid("invalid_dpop_proof: the proof was used before".into());
         }
         AuthStatus::Authenticated(identity)
+    }
+
+    /// A fresh nonce for a response to a DPoP request that passed, when nonces are on
+    /// (RFC 9449 §8.2: a server may hand out the next nonce on any response); clients that
+    /// keep it never meet a `use_dpop_nonce` challenge.
+    pub fn dpop_response_nonce(&self) -> Option<String> {
+        self.cfg.dpop_nonces.as_ref().map(|i| i.issue(now()))
     }
 
     /// `401` with `WWW-Authenticate: DPoP` (RFC 9449 §7.1): the error and the algorithms
