@@ -55,18 +55,28 @@ fn to_response(r: WebResponse) -> HttpResponse {
     resp.map_into_boxed_body()
 }
 
-fn info(req: &ServiceRequest) -> RequestInfo {
+/// The request's method, path, query and the headers the engine reads (or all of them, for
+/// the policy enforcer's claim-information-point).
+fn head(req: &ServiceRequest, all_headers: bool) -> RequestInfo {
+    let pairs = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()));
     RequestInfo {
         method: req.method().as_str().to_string(),
         path: req.path().to_string(),
         query: Some(req.query_string().to_string()).filter(|q| !q.is_empty()),
-        headers: RequestInfo::engine_headers(
-            req.headers()
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_bytes())),
-        ),
+        headers: if all_headers {
+            RequestInfo::all_headers(pairs)
+        } else {
+            RequestInfo::engine_headers(pairs)
+        },
         body: vec![],
     }
+}
+
+fn info(req: &ServiceRequest) -> RequestInfo {
+    head(req, false)
 }
 
 /// `Authorization: DPoP …` (RFC 9449 §7.1).
@@ -122,15 +132,7 @@ fn resolve_tenant(req: &ServiceRequest) -> Result<Option<CurrentTenant>, actix_w
             "keycloak-client-actix: Tenants missing from app_data",
         )
     })?;
-    let info = RequestInfo {
-        headers: req
-            .headers()
-            .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "host" | "authorization"))
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
-        ..info(req)
-    };
+    let info = info(req);
     Ok(tenants.resolve(&info).map(|(name, auth)| CurrentTenant {
         name: name.to_string(),
         auth: web::Data::from(auth.clone()),
@@ -351,14 +353,7 @@ pub async fn policy_enforcer<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let auth = auth_of(&req)?;
-    let mut info = RequestInfo {
-        headers: req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
-        ..info(&req)
-    };
+    let mut info = head(&req, true);
     if auth.policy_reads_body() {
         let too_large = || {
             to_response(WebResponse::text(

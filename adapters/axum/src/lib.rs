@@ -59,38 +59,54 @@ fn original_uri(req: &Request) -> &axum::http::Uri {
         .map_or(req.uri(), |o| &o.0)
 }
 
-async fn info(req: Request, with_body: bool) -> (RequestInfo, Request) {
-    let uri = original_uri(&req).clone();
-    let (parts, body) = req.into_parts();
-    let mut info = RequestInfo {
-        method: parts.method.as_str().to_string(),
+/// The request's method, path, query and headers (those the engine reads, or all of them for
+/// the policy enforcer's claim-information-point).
+fn head(req: &Request, all_headers: bool) -> RequestInfo {
+    let uri = original_uri(req);
+    let pairs = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()));
+    RequestInfo {
+        method: req.method().as_str().to_string(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_owned),
-        headers: RequestInfo::engine_headers(
-            parts
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_bytes())),
-        ),
+        headers: if all_headers {
+            RequestInfo::all_headers(pairs)
+        } else {
+            RequestInfo::engine_headers(pairs)
+        },
         body: vec![],
-    };
-    let body = if with_body {
-        // Only the back-channel logout endpoint is read, and only up to 64 KiB.
-        match http_body_util::Limited::new(body, 64 * 1024)
-            .collect()
-            .await
-        {
-            Ok(c) => {
-                let b = c.to_bytes();
-                info.body = b.to_vec();
-                Body::from(b)
-            }
-            Err(_) => Body::empty(),
+    }
+}
+
+/// [`head`] plus, when `with_body`, the body (at most 64 KiB; more is 413), handed back in the
+/// request for the handler.
+#[allow(clippy::result_large_err)]
+async fn info(
+    req: Request,
+    all_headers: bool,
+    with_body: bool,
+) -> Result<(RequestInfo, Request), Response> {
+    let mut info = head(&req, all_headers);
+    if !with_body {
+        return Ok((info, req));
+    }
+    let (parts, body) = req.into_parts();
+    match http_body_util::Limited::new(body, 64 * 1024)
+        .collect()
+        .await
+    {
+        Ok(c) => {
+            let b = c.to_bytes();
+            info.body = b.to_vec();
+            Ok((info, Request::from_parts(parts, Body::from(b))))
         }
-    } else {
-        body
-    };
-    (info, Request::from_parts(parts, body))
+        Err(_) => Err(to_response(WebResponse::text(
+            413,
+            "request body too large",
+        ))),
+    }
 }
 
 /// What an authentication mode decided: go on with this request, or answer.
@@ -125,13 +141,13 @@ async fn authenticate(auth: &WebAuth, mode: Mode, mut req: Request) -> Result<Re
         Mode::Browser => {
             let read_body = req.method() == axum::http::Method::POST
                 && original_uri(&req).path() == auth.config().backchannel_logout_path;
-            let (info, req) = info(req, read_body).await;
+            let (info, req) = info(req, false, read_body).await?;
             let outcome = auth.handle_browser(&info).await;
             admit(outcome, req)
         }
         Mode::Bearer if uses_dpop(&req) => {
             // DPoP needs the method, path and proof header: the cold path.
-            let (info, req) = info(req, false).await;
+            let (info, req) = info(req, false, false).await?;
             let outcome = auth.handle_dpop(&info).await;
             admit(outcome, req)
         }
@@ -141,7 +157,7 @@ async fn authenticate(auth: &WebAuth, mode: Mode, mut req: Request) -> Result<Re
         }
         Mode::OptionalBearer => {
             let status = if uses_dpop(&req) {
-                let (info, r) = info(req, false).await;
+                let (info, r) = info(req, false, false).await?;
                 req = r;
                 auth.dpop_status(&info).await
             } else {
@@ -441,45 +457,6 @@ pub async fn require_permission(
     guarded(outcome, req, next).await
 }
 
-/// The request as the policy enforcer reads it: every header with a visible-ASCII value (the
-/// claim-information-point may read any), and the body (up to 64 KiB) when a claim reads it.
-async fn policy_info(req: Request, with_body: bool) -> Result<(RequestInfo, Request), Response> {
-    let uri = original_uri(&req).clone();
-    let (parts, body) = req.into_parts();
-    let mut info = RequestInfo {
-        method: parts.method.as_str().to_string(),
-        path: uri.path().to_string(),
-        query: uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
-        body: vec![],
-    };
-    let body = if with_body {
-        match http_body_util::Limited::new(body, 64 * 1024)
-            .collect()
-            .await
-        {
-            Ok(c) => {
-                let b = c.to_bytes();
-                info.body = b.to_vec();
-                Body::from(b)
-            }
-            Err(_) => {
-                return Err(to_response(WebResponse::text(
-                    413,
-                    "request body too large for the policy enforcer",
-                )))
-            }
-        }
-    } else {
-        body
-    };
-    Ok((info, Request::from_parts(parts, body)))
-}
-
 /// Keycloak's policy enforcer ([`WebConfig::policy_enforcer`], the `policy-enforcer` block of
 /// `keycloak.json`) for routes behind an authentication layer:
 /// `.layer(from_fn_with_state(auth.clone(), policy_enforcer))` inside it. Requests carrying
@@ -494,7 +471,7 @@ pub async fn policy_enforcer(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .is_none();
-    let (info, req) = match policy_info(req, auth.policy_reads_body()).await {
+    let (info, req) = match info(req, true, auth.policy_reads_body()).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -543,19 +520,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
 }
 
 async fn tenant_run(tenants: &Tenants, mode: Mode, req: Request, next: Next) -> Response {
-    let resolve_info = RequestInfo {
-        method: req.method().as_str().to_string(),
-        path: original_uri(&req).path().to_string(),
-        query: None,
-        headers: req
-            .headers()
-            .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "host" | "authorization"))
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
-        body: vec![],
-    };
-    let Some((name, auth)) = tenants.resolve(&resolve_info) else {
+    let Some((name, auth)) = tenants.resolve(&head(&req, false)) else {
         return match mode {
             Mode::Browser => to_response(WebResponse::text(404, "unknown tenant")),
             _ => to_response(WebResponse::text(401, "no tenant for this request")),

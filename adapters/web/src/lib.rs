@@ -319,9 +319,20 @@ impl RequestInfo {
     pub fn engine_headers<'a>(
         headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     ) -> Vec<(String, String)> {
+        Self::headers_of(headers.filter(|(k, _)| ENGINE_HEADERS.contains(k)))
+    }
+
+    /// Every header, on the same terms as [`engine_headers`](Self::engine_headers): for the
+    /// policy enforcer, whose claim-information-point may read any of them.
+    pub fn all_headers<'a>(
+        headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Vec<(String, String)> {
+        Self::headers_of(headers)
+    }
+
+    fn headers_of<'a>(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Vec<(String, String)> {
         let visible = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b);
         headers
-            .filter(|(k, _)| ENGINE_HEADERS.contains(k))
             .filter_map(|(k, v)| {
                 let value = if v.iter().all(visible) {
                     String::from_utf8(v.to_vec()).ok()?
@@ -389,12 +400,13 @@ impl RequestInfo {
 
 /// The request headers the engine reads. Adapters copy only these into [`RequestInfo`], so a
 /// request's other headers cost nothing.
-pub const ENGINE_HEADERS: [&str; 10] = [
+pub const ENGINE_HEADERS: [&str; 11] = [
     "accept",
     "access-control-request-method",
     "authorization",
     "cookie",
     "dpop",
+    "host",
     "origin",
     "sec-fetch-mode",
     "sec-fetch-site",
