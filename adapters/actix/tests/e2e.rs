@@ -12,6 +12,14 @@ struct Site {
 fn start(
     adjust: impl FnOnce(&mut keycloak_client_actix::KeycloakSettings) + Send + 'static,
 ) -> Site {
+    start_with(adjust, mysite::configure)
+}
+
+/// mysite with adjusted settings, its routes from `configure`.
+fn start_with(
+    adjust: impl FnOnce(&mut keycloak_client_actix::KeycloakSettings) + Send + 'static,
+    configure: fn(&mut web::ServiceConfig),
+) -> Site {
     let env = keycloak::require();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -22,15 +30,12 @@ fn start(
             s.keycloak_json = None;
             adjust(&mut s);
             let data = web::Data::from(s.into_web_auth().unwrap());
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(data.clone())
-                    .configure(mysite::configure)
-            })
-            .workers(2)
-            .listen(listener)
-            .unwrap()
-            .run();
+            let server =
+                HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+                    .workers(2)
+                    .listen(listener)
+                    .unwrap()
+                    .run();
             tx.send(base).unwrap();
             server.await.unwrap();
         })
@@ -323,37 +328,17 @@ fn dpop_server_nonces() {
 /// `policy-enforcer` block.
 fn start_policy(changes: serde_json::Value) -> Site {
     use keycloak_client_testkit::policy;
-    let env = keycloak::require();
     let file = policy::enforcer_file(changes);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-            let mut s = mysite::settings(&env.url, &base);
-            s.keycloak_json = None;
+    start_with(
+        move |s| {
             s.realm = Some(policy::REALM.into());
             s.client_id = Some(policy::CLIENT.into());
             s.client_secret = Some(policy::SECRET.into());
             s.api_audience = None;
             s.policy_enforcer_json = Some(file);
-            let data = web::Data::from(s.into_web_auth().unwrap());
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(data.clone())
-                    .configure(mysite::configure_enforced)
-            })
-            .workers(2)
-            .listen(listener)
-            .unwrap()
-            .run();
-            tx.send(base).unwrap();
-            server.await.unwrap();
-        })
-    });
-    Site {
-        base: rx.recv().unwrap(),
-    }
+        },
+        mysite::configure_enforced,
+    )
 }
 
 /// Keycloak's policy enforcer through actix: the same API scenarios as axum's.
@@ -391,21 +376,7 @@ fn revocation_aware_routes_notice_a_revoked_token() {
     let carol = keycloak_client_testkit::api::password_token("rkc-rs", "rkc-rs-secret", "carol");
     let get = |p: &str| keycloak_client_testkit::api::get(&site.url(p), Some(&carol));
     assert_eq!(get("/api/strict/me").0, 200);
-    let env = keycloak::require();
-    let cfg = keycloak_client::ClientConfig::keycloak(&env.url, "rkc", "rkc-rs")
-        .client_secret("rkc-rs-secret")
-        .build()
-        .unwrap();
-    let s = keycloak_client_testkit::e2e::UreqLess;
-    let d = keycloak_client_testkit::e2e::run(&s, keycloak_client::DiscoverFlow::new(&cfg, false))
-        .unwrap();
-    let c = keycloak_client::Client::new(cfg, d);
-    keycloak_client_testkit::e2e::exec(
-        &s,
-        c.revoke(&carol, Some(keycloak_client::TokenTypeHint::AccessToken))
-            .unwrap(),
-    )
-    .unwrap();
+    keycloak_client_testkit::api::revoke_access_token("rkc-rs", "rkc-rs-secret", &carol);
     assert_eq!(get("/api/me").0, 200, "plain bearer route");
     std::thread::sleep(std::time::Duration::from_secs(6));
     assert_eq!(get("/api/strict/me").0, 401, "revoked");

@@ -1,84 +1,25 @@
 //! Multi-tenancy through actix with two realms (`rkc` as tenant `a`, `rkc-pe` as `b`) and one
 //! shared session store: each realm's tokens and sessions are refused by the other tenant.
 
-use std::sync::Arc;
-
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use keycloak_client::ClientConfig;
-use keycloak_client_actix::{
-    tenant_bearer_auth, tenant_browser_auth, CurrentTenant, MemoryStore, TenantRule, Tenants, User,
-    WebAuth, WebConfig,
-};
+use keycloak_client_actix::{tenant_bearer_auth, tenant_browser_auth, CurrentTenant, User};
 use keycloak_client_testkit::api::password_token;
 use keycloak_client_testkit::browser::Browser;
-use keycloak_client_testkit::{keycloak, policy};
-
-fn engine(
-    base: &str,
-    prefix: &str,
-    kc: keycloak_client::ClientConfigBuilder,
-    audience: Option<&str>,
-    store: Arc<MemoryStore>,
-) -> Arc<WebAuth> {
-    let mut w = WebConfig::new(base).unwrap();
-    w.callback_path = format!("{prefix}/kc/callback");
-    w.logout_path = format!("{prefix}/logout");
-    w.backchannel_logout_path = format!("{prefix}/kc/backchannel-logout");
-    w.cookie_name = format!("kc_session_{}", &prefix[1..]);
-    w.login_cookie_name = format!("kc_login_{}", &prefix[1..]);
-    w.api_audience = audience.map(str::to_owned);
-    Arc::new(WebAuth::new(kc, w, store).unwrap())
-}
+use keycloak_client_testkit::tenants::two_realms;
+use keycloak_client_testkit::policy;
 
 async fn who(t: CurrentTenant, User(u): User) -> String {
     format!("{}:{}", t.name, u.username.as_deref().unwrap_or_default())
 }
 
 fn serve() -> String {
-    let env = keycloak::require();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-            let store = Arc::new(MemoryStore::default());
-            let a = engine(
-                &base,
-                "/a",
-                ClientConfig::keycloak(&env.url, "rkc", "rkc-rs").client_secret("rkc-rs-secret"),
-                Some("rkc-api"),
-                store.clone(),
-            );
-            let b = engine(
-                &base,
-                "/b",
-                ClientConfig::keycloak(&env.url, policy::REALM, policy::CLIENT)
-                    .client_secret(policy::SECRET),
-                None,
-                store,
-            );
-            let rules = vec![
-                TenantRule::PathPrefix {
-                    prefix: "/a".into(),
-                    tenant: "a".into(),
-                },
-                TenantRule::PathPrefix {
-                    prefix: "/b".into(),
-                    tenant: "b".into(),
-                },
-                TenantRule::Issuer {
-                    issuer: format!("{}/realms/rkc", env.url),
-                    tenant: "a".into(),
-                },
-                TenantRule::Issuer {
-                    issuer: format!("{}/realms/{}", env.url, policy::REALM),
-                    tenant: "b".into(),
-                },
-            ];
-            let tenants = web::Data::new(
-                Tenants::new(vec![("a".into(), a), ("b".into(), b)], rules).unwrap(),
-            );
+            let tenants = web::Data::new(two_realms(&base));
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(tenants.clone())

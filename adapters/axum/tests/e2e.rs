@@ -1617,21 +1617,7 @@ fn revocation_aware_routes_notice_a_revoked_token() {
     let app = start(0, |w| w.introspection_max_age_secs = 5);
     let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
     assert_eq!(api(&app, "/api/strict/me", Some(&carol)).0, 200, "active");
-    let env = keycloak::require();
-    let cfg = ClientConfig::keycloak(&env.url, "rkc", "rkc-rs")
-        .client_secret("rkc-rs-secret")
-        .build()
-        .unwrap();
-    let s = keycloak_client_testkit::e2e::UreqLess;
-    let d = keycloak_client_testkit::e2e::run(&s, keycloak_client::DiscoverFlow::new(&cfg, false))
-        .unwrap();
-    let c = keycloak_client::Client::new(cfg, d);
-    keycloak_client_testkit::e2e::exec(
-        &s,
-        c.revoke(&carol, Some(keycloak_client::TokenTypeHint::AccessToken))
-            .unwrap(),
-    )
-    .unwrap();
+    keycloak_client_testkit::api::revoke_access_token("rkc-rs", "rkc-rs-secret", &carol);
     // the plain bearer route still accepts the (unexpired, well-signed) token
     assert_eq!(api(&app, "/api/me", Some(&carol)).0, 200);
     std::thread::sleep(std::time::Duration::from_secs(6));

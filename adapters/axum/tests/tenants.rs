@@ -15,6 +15,7 @@ use keycloak_client_axum::{
 };
 use keycloak_client_testkit::api::password_token;
 use keycloak_client_testkit::browser::Browser;
+use keycloak_client_testkit::tenants::{engine, two_realms};
 use keycloak_client_testkit::{keycloak, policy};
 use keycloak_client_web::MemoryStore;
 
@@ -23,25 +24,7 @@ struct App {
     _rt: tokio::runtime::Runtime,
 }
 
-fn engine(
-    base: &str,
-    prefix: &str,
-    kc: keycloak_client::ClientConfigBuilder,
-    audience: Option<&str>,
-    store: Arc<MemoryStore>,
-) -> Arc<WebAuth> {
-    let mut w = WebConfig::new(base).unwrap();
-    w.callback_path = format!("{prefix}/kc/callback");
-    w.logout_path = format!("{prefix}/logout");
-    w.backchannel_logout_path = format!("{prefix}/kc/backchannel-logout");
-    w.cookie_name = format!("kc_session_{}", &prefix[1..]);
-    w.login_cookie_name = format!("kc_login_{}", &prefix[1..]);
-    w.api_audience = audience.map(str::to_owned);
-    Arc::new(WebAuth::new(kc, w, store).unwrap())
-}
-
 fn serve() -> App {
-    let env = keycloak::require();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -51,41 +34,7 @@ fn serve() -> App {
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
         .unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let store = Arc::new(MemoryStore::default());
-    let a = engine(
-        &base,
-        "/a",
-        ClientConfig::keycloak(&env.url, "rkc", "rkc-rs").client_secret("rkc-rs-secret"),
-        Some("rkc-api"),
-        store.clone(),
-    );
-    let b = engine(
-        &base,
-        "/b",
-        ClientConfig::keycloak(&env.url, policy::REALM, policy::CLIENT)
-            .client_secret(policy::SECRET),
-        None,
-        store,
-    );
-    let rules = vec![
-        TenantRule::PathPrefix {
-            prefix: "/a".into(),
-            tenant: "a".into(),
-        },
-        TenantRule::PathPrefix {
-            prefix: "/b".into(),
-            tenant: "b".into(),
-        },
-        TenantRule::Issuer {
-            issuer: format!("{}/realms/rkc", env.url),
-            tenant: "a".into(),
-        },
-        TenantRule::Issuer {
-            issuer: format!("{}/realms/{}", env.url, policy::REALM),
-            tenant: "b".into(),
-        },
-    ];
-    let tenants = Arc::new(Tenants::new(vec![("a".into(), a), ("b".into(), b)], rules).unwrap());
+    let tenants = Arc::new(two_realms(&base));
     let who = |CurrentTenant { name, .. }: CurrentTenant, User(u): User| async move {
         format!("{name}:{}", u.username.as_deref().unwrap_or_default())
     };

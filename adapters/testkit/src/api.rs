@@ -50,6 +50,23 @@ pub fn password_token(client_id: &str, secret: &str, user: &str) -> String {
     t.access_token.secret().to_string()
 }
 
+/// Revokes `token` (an access token of the test realm's `client_id`) at Keycloak (RFC 7009).
+pub fn revoke_access_token(client_id: &str, secret: &str, token: &str) {
+    let env = keycloak::require();
+    let cfg = ClientConfig::keycloak(&env.url, &env.realm, client_id)
+        .client_secret(secret)
+        .build()
+        .unwrap();
+    let d = crate::e2e::run(&crate::e2e::UreqLess, DiscoverFlow::new(&cfg, false)).unwrap();
+    let c = Client::new(cfg, d);
+    crate::e2e::exec(
+        &crate::e2e::UreqLess,
+        c.revoke(token, Some(keycloak_client::TokenTypeHint::AccessToken))
+            .unwrap(),
+    )
+    .unwrap();
+}
+
 /// An administrator ends every Keycloak session of `username` in the test realm (Keycloak then
 /// posts one back-channel logout token per session).
 pub fn admin_logout_user(username: &str) {

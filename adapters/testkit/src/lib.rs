@@ -18,3 +18,4 @@ pub mod par;
 pub mod policy;
 pub mod proxy;
 pub mod redis_env;
+pub mod tenants;
