@@ -80,6 +80,26 @@ fn info(req: &ServiceRequest) -> RequestInfo {
 }
 
 /// `Authorization: DPoP …` (RFC 9449 §7.1).
+/// The body, at most 64 KiB (`None` when larger), put back for the handler.
+async fn read_body(req: &mut ServiceRequest) -> Option<Vec<u8>> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > 64 * 1024) {
+        return None;
+    }
+    // `Bytes` reads at most its configured limit (256 KiB by default), then this one.
+    let body = req
+        .extract::<web::Bytes>()
+        .await
+        .ok()
+        .filter(|b| b.len() <= 64 * 1024)?;
+    let copy = body.to_vec();
+    req.set_payload(actix_web::dev::Payload::from(body));
+    Some(copy)
+}
+
 fn uses_dpop(req: &ServiceRequest) -> bool {
     req.headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -217,11 +237,10 @@ pub async fn browser_auth<B: MessageBody + 'static>(
         && req.path() == auth.config().backchannel_logout_path
     {
         // The same engine call as axum's; the body is read only here, within 64 KiB.
-        let body = req.extract::<web::Bytes>().await.unwrap_or_default();
-        if body.len() > 64 * 1024 {
-            return Ok(req.into_response(HttpResponse::PayloadTooLarge().finish()));
+        match read_body(&mut req).await {
+            Some(body) => info.body = body,
+            None => return Ok(req.into_response(HttpResponse::PayloadTooLarge().finish())),
         }
-        info.body = body.to_vec();
     }
     let outcome = auth.handle_browser(&info).await;
     proceed(outcome, req, next).await
@@ -355,26 +374,15 @@ pub async fn policy_enforcer<B: MessageBody + 'static>(
     let auth = auth_of(&req)?;
     let mut info = head(&req, true);
     if auth.policy_reads_body() {
-        let too_large = || {
-            to_response(WebResponse::text(
-                413,
-                "request body too large for the policy enforcer",
-            ))
-        };
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > 64 * 1024) {
-            return Ok(req.into_response(too_large()));
+        match read_body(&mut req).await {
+            Some(body) => info.body = body,
+            None => {
+                return Ok(req.into_response(to_response(WebResponse::text(
+                    413,
+                    "request body too large for the policy enforcer",
+                ))))
+            }
         }
-        // `Bytes` reads at most its configured limit (256 KiB by default), then this one.
-        let body = match req.extract::<web::Bytes>().await {
-            Ok(b) if b.len() <= 64 * 1024 => b,
-            _ => return Ok(req.into_response(too_large())),
-        };
-        info.body = body.to_vec();
-        req.set_payload(actix_web::dev::Payload::from(body));
     }
     let browser = req
         .headers()

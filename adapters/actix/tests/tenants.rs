@@ -6,8 +6,8 @@ use actix_web::{web, App, HttpServer};
 use keycloak_client_actix::{tenant_bearer_auth, tenant_browser_auth, CurrentTenant, User};
 use keycloak_client_testkit::api::password_token;
 use keycloak_client_testkit::browser::Browser;
-use keycloak_client_testkit::tenants::two_realms;
 use keycloak_client_testkit::policy;
+use keycloak_client_testkit::tenants::two_realms;
 
 async fn who(t: CurrentTenant, User(u): User) -> String {
     format!("{}:{}", t.name, u.username.as_deref().unwrap_or_default())
