@@ -783,15 +783,21 @@ impl WebAuth {
     }
 
     /// From Keycloak's `keycloak.json`.
+    /// Its `policy-enforcer` block, if any, runs the policy enforcer (unless
+    /// [`WebConfig::policy_enforcer`] is already set).
     pub fn from_keycloak_json(
         json: &str,
-        web: WebConfig,
+        mut web: WebConfig,
         store: Arc<dyn SessionStore>,
     ) -> Result<Self, keycloak_client::Error> {
         // `credentials.jwt` / `credentials.secret-jwt` become client assertions here.
         let b = keycloak_client_ring::client_assertion_from_keycloak_json(
             ClientConfig::keycloak_json_builder(json)?,
         )?;
+        if web.policy_enforcer.is_none() {
+            web.policy_enforcer =
+                keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_keycloak_json(json)?;
+        }
         Self::new(b, web, store)
     }
 
@@ -1831,6 +1837,37 @@ impl RefreshJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `keycloak.json` with a `policy-enforcer` block runs the enforcer; a bad block is
+    /// refused at start-up, by name.
+    #[test]
+    fn keycloak_json_brings_its_policy_enforcer_block() {
+        let kc = |pe: &str| {
+            format!(
+                r#"{{"realm":"rkc","auth-server-url":"http://127.0.0.1:1","resource":"rkc-rs",
+                    "credentials":{{"secret":"s"}}{pe}}}"#
+            )
+        };
+        let web = || WebConfig::new("http://127.0.0.1:2").unwrap();
+        let store = || Arc::new(MemoryStore::default()) as Arc<dyn SessionStore>;
+        let on = WebAuth::from_keycloak_json(
+            &kc(r#","policy-enforcer":{"paths":[{"path":"/a/*"}]}"#),
+            web(),
+            store(),
+        )
+        .unwrap();
+        assert!(on.policy_enforced());
+        let off = WebAuth::from_keycloak_json(&kc(""), web(), store()).unwrap();
+        assert!(!off.policy_enforced());
+        let e = WebAuth::from_keycloak_json(
+            &kc(r#","policy-enforcer":{"pathz":[]}"#),
+            web(),
+            store(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("pathz"), "{e}");
+    }
 
     /// The 503 names the kind of failure, never the store's own error text (addresses, key
     /// names, a password in a URL): that goes to the log.
