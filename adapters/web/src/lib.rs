@@ -1859,13 +1859,10 @@ mod tests {
         assert!(on.policy_enforced());
         let off = WebAuth::from_keycloak_json(&kc(""), web(), store()).unwrap();
         assert!(!off.policy_enforced());
-        let e = WebAuth::from_keycloak_json(
-            &kc(r#","policy-enforcer":{"pathz":[]}"#),
-            web(),
-            store(),
-        )
-        .err()
-        .unwrap();
+        let e =
+            WebAuth::from_keycloak_json(&kc(r#","policy-enforcer":{"pathz":[]}"#), web(), store())
+                .err()
+                .unwrap();
         assert!(e.to_string().contains("pathz"), "{e}");
     }
 
