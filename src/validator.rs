@@ -62,6 +62,11 @@ pub struct JwksCache {
     pub last_attempt: Option<UnixTime>,
     /// The refetch policy.
     pub policy: JwksPolicy,
+    /// One refetch for an unknown key is owed despite the cooldown: a login went ahead while
+    /// fresh keys fit none of the allowed algorithms, because Keycloak creates a realm's key for
+    /// an algorithm only when it first signs with it.
+    #[serde(default)]
+    pub first_use_refetch: bool,
 }
 
 impl JwksCache {
@@ -86,13 +91,14 @@ impl JwksCache {
             .is_none_or(|t| now.0 >= t.0.saturating_add(self.policy.cooldown_secs));
         match reason {
             RefetchReason::Stale => cooled && self.is_stale(now),
-            RefetchReason::UnknownKey => cooled,
+            RefetchReason::UnknownKey => cooled || self.first_use_refetch,
         }
     }
 
-    /// Records that a fetch starts now.
+    /// Records that a fetch starts now (and spends an owed first-use refetch).
     pub fn begin_fetch(&mut self, now: UnixTime) {
         self.last_attempt = Some(now);
+        self.first_use_refetch = false;
     }
 
     /// Installs freshly fetched keys.
@@ -635,13 +641,10 @@ impl IdTokenValidator for TokenValidator {
             return Ok(None);
         }
         if !usable && !c.keys.keys.is_empty() && !c.is_stale(now) {
-            // Fresh keys, none fitting: the allow-list and the realm disagree. Say so, and keep
-            // the code unsent (it could never validate).
-            let names: Vec<&str> = self.allowed.iter().map(|a| a.name()).collect();
-            return Err(Error::Config(format!(
-                "the issuer's keys fit none of the allowed algorithms ({}); the authorization code was not sent",
-                names.join(", ")
-            )));
+            // Fresh keys, none fitting: Keycloak creates the key when it first signs with the
+            // algorithm, so the login goes ahead and may refetch once for the new key.
+            c.first_use_refetch = true;
+            return Ok(None);
         }
         if c.should_refetch(now, RefetchReason::Stale) {
             c.begin_fetch(now);
@@ -666,15 +669,12 @@ impl IdTokenValidator for TokenValidator {
             return Err(Error::Config("no signature algorithm is allowed".into()));
         }
         {
-            let c = lock(&self.cache);
+            let mut c = lock(&self.cache);
             if !self.has_usable_key(&c) && !c.keys.keys.is_empty() && !c.is_stale(now) {
-                // Fresh keys, none fitting: the allow-list and the realm disagree. Say so, and
-                // keep the code unsent (it could never validate).
-                let names: Vec<&str> = self.allowed.iter().map(|a| a.name()).collect();
-                return Err(Error::Config(format!(
-                    "the issuer's keys fit none of the allowed algorithms ({}); the authorization code was not sent",
-                    names.join(", ")
-                )));
+                // Fresh keys, none fitting: Keycloak creates the key when it first signs with
+                // the algorithm, so the login goes ahead and may refetch once for the new key.
+                c.first_use_refetch = true;
+                return Ok(KeyStep::Ready);
             }
         }
         match self.claim_key_fetch(now, RefetchReason::Stale) {

@@ -1307,23 +1307,55 @@ fn token_exchange_checks_an_issued_id_token_for_the_requested_audience() {
     assert!(e.to_string().contains("`aud`"), "{e}");
 }
 
+/// Keycloak creates a realm's key for an algorithm only when it first signs with it (a fresh
+/// realm has no PS256 or ES256 key until a FAPI client's first token). Refusing the exchange
+/// until a fitting key is published would deadlock such a realm: the code goes out, and the
+/// key the ID token names is fetched once, despite the refetch cooldown.
 #[test]
-fn keys_without_a_usable_signing_key_never_let_the_code_go_out() {
+fn a_realm_that_creates_its_signing_key_on_first_use_lets_the_first_login_through() {
     let (c, s) = (rs(), Signer::new());
-    // the key-set answer has only an encryption key: the code stays unsent
-    let mut enc_only: Value = serde_json::from_str(&s.jwks()).unwrap();
-    enc_only["keys"][0]["use"] = json!("enc");
+    let mut not_yet: Value = serde_json::from_str(&s.jwks()).unwrap();
+    not_yet["keys"][0]["use"] = json!("enc");
+    // the key appears once Keycloak has signed with it
     let v = validator(&c);
-    let (flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
+    let idt = s.sign(&id_claims(&nonce));
+    let certs = std::cell::Cell::new(0);
     let (r, sent) = drive(flow, NOW, |req| match req.url.path() {
-        CERTS => Response::json(200, enc_only.to_string()),
-        p => panic!("the code went out to {p}"),
+        CERTS => {
+            certs.set(certs.get() + 1);
+            if certs.get() == 1 {
+                Response::json(200, not_yet.to_string())
+            } else {
+                Response::json(200, s.jwks())
+            }
+        }
+        TOKEN => Response::json(200, token_body(&idt)),
+        p => panic!("unexpected {p}"),
     });
-    assert!(
-        matches!(r, Err(Error::Config(ref m)) if m.contains("none of the allowed algorithms (RS256)")),
-        "{r:?}"
-    );
-    assert_eq!(sent, [CERTS]);
+    r.unwrap();
+    assert_eq!(sent, [CERTS, TOKEN, CERTS]);
+    // the key never appears: one refetch, then a typed error naming the unknown key
+    let v = validator(&c);
+    let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let idt = s.sign(&id_claims(&nonce));
+    let (r, sent) = drive(flow, NOW, |req| match req.url.path() {
+        CERTS => Response::json(200, not_yet.to_string()),
+        TOKEN => Response::json(200, token_body(&idt)),
+        p => panic!("unexpected {p}"),
+    });
+    assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
+    assert_eq!(sent, [CERTS, TOKEN, CERTS]);
+    // the owed refetch is spent: other unknown keys wait for the cooldown again
+    assert!(!v.cache().first_use_refetch);
+    assert!(!v
+        .cache()
+        .should_refetch(NOW, keycloak_client::RefetchReason::UnknownKey));
+}
+
+#[test]
+fn stale_keys_serve_a_login_and_no_allowed_algorithm_sends_nothing() {
+    let (c, s) = (rs(), Signer::new());
     // stale keys and a failed refetch: the cached keys still validate the login
     let v = validator(&c);
     let long_ago = UnixTime(NOW.0 - 4000);
@@ -1484,8 +1516,10 @@ fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
 
 // ---- what mutation testing asked of the shared key fetches -------------------------------------
 
+/// The code goes out at once (Keycloak creates the key on first use); see
+/// `a_realm_that_creates_its_signing_key_on_first_use_lets_the_first_login_through`.
 #[test]
-fn fresh_keys_that_fit_no_allowed_algorithm_refuse_at_once_without_a_refetch() {
+fn fresh_keys_that_fit_no_allowed_algorithm_send_the_code_without_a_refetch_first() {
     let (c, s) = (rs(), Signer::new());
     let mut enc_only: Value = serde_json::from_str(&s.jwks()).unwrap();
     enc_only["keys"][0]["use"] = json!("enc");
@@ -1494,12 +1528,12 @@ fn fresh_keys_that_fit_no_allowed_algorithm_refuse_at_once_without_a_refetch() {
         keycloak_client::JwkSet::parse(enc_only.to_string().as_bytes()).unwrap(),
         NOW,
     );
-    let (mut flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
-    let e = flow.poll().map(|_| ()).unwrap_err();
-    assert!(
-        matches!(e, Error::Config(_)),
-        "nothing sent, not even a refetch: {e:?}"
-    );
+    let (mut flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let Ok(Step::Send(req)) = flow.poll() else {
+        panic!("the code goes out")
+    };
+    assert_eq!(req.url.path(), TOKEN, "no refetch of fresh keys first");
+    assert!(v.cache().first_use_refetch, "one refetch is owed");
 }
 
 #[test]

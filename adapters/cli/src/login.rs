@@ -1,5 +1,5 @@
-//! `kcc login`: authorization code + PKCE through a loopback redirect (RFC 8252 §7.3), or the
-//! device authorization grant (RFC 8628).
+//! `kcc login`: authorization code + PKCE through a loopback redirect (RFC 8252 §7.3) or a pasted
+//! redirect (any registered redirect URI), or the device authorization grant (RFC 8628).
 
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::net::TcpListener;
@@ -37,6 +37,44 @@ fn page(stream: &mut std::net::TcpStream, status: &str, text: &str) {
     );
 }
 
+/// The authorization URL for `redirect`, pushed first (RFC 9126) when asked or required.
+fn authorization_url(
+    ctx: &Ctx,
+    redirect: &str,
+    par: bool,
+    scopes: &[String],
+) -> Result<(url::Url, keycloak_client::PendingLogin)> {
+    let client = ctx.kc.client()?;
+    let mut b = client.login().redirect_uri(redirect);
+    for s in scopes {
+        b = b.scope(s);
+    }
+    Ok(if par || b.must_push() {
+        // RFC 9126: the parameters go to Keycloak first; the URL carries only a request_uri.
+        ctx.kc
+            .http()
+            .exec(b.build_pushed(&mut rand::rng(), now())?)?
+    } else {
+        b.build(&mut rand::rng(), now())?
+    })
+}
+
+fn show(url: &url::Url, no_browser: bool) {
+    eprintln!("Open this URL in a browser to log in:\n{url}");
+    if !no_browser && !open_browser(url.as_str()) {
+        eprintln!("(could not open a browser; open the URL yourself)");
+    }
+}
+
+fn saved(ctx: &Ctx, login: keycloak_client::LoginTokens) -> Saved {
+    Saved::new(
+        &ctx.kc.config().issuer,
+        &ctx.kc.config().client_id,
+        login.tokens,
+        Some(&login.id_claims),
+    )
+}
+
 pub fn browser(
     ctx: &Ctx,
     port: u16,
@@ -49,23 +87,8 @@ pub fn browser(
         .map_err(|e| Failure::usage(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let port = listener.local_addr()?.port();
     let redirect = format!("http://127.0.0.1:{port}/callback");
-    let client = ctx.kc.client()?;
-    let mut b = client.login().redirect_uri(&redirect);
-    for s in scopes {
-        b = b.scope(s);
-    }
-    let (url, pending) = if par || b.must_push() {
-        // RFC 9126: the parameters go to Keycloak first; the URL carries only a request_uri.
-        ctx.kc
-            .http()
-            .exec(b.build_pushed(&mut rand::rng(), now())?)?
-    } else {
-        b.build(&mut rand::rng(), now())?
-    };
-    eprintln!("Open this URL in a browser to log in:\n{url}");
-    if !no_browser && !open_browser(url.as_str()) {
-        eprintln!("(could not open a browser; open the URL yourself)");
-    }
+    let (url, pending) = authorization_url(ctx, &redirect, par, scopes)?;
+    show(&url, no_browser);
     eprintln!("Waiting for the redirect on {redirect} ...");
     listener.set_nonblocking(true)?;
     let deadline = Instant::now() + Duration::from_secs(timeout);
@@ -98,12 +121,7 @@ pub fn browser(
                     "200 OK",
                     "Login complete. You can close this window and return to the terminal.",
                 );
-                Ok(Saved::new(
-                    &ctx.kc.config().issuer,
-                    &ctx.kc.config().client_id,
-                    login.tokens,
-                    Some(&login.id_claims),
-                ))
+                Ok(saved(ctx, login))
             }
             Err(e) => {
                 page(
@@ -115,6 +133,70 @@ pub fn browser(
             }
         };
     }
+}
+
+/// The query of `pasted`, which must be the address the browser was sent to: `redirect` with
+/// the authorization response in its query (RFC 6749 §4.1.2). Anything else is refused before
+/// Keycloak is asked, so a mistyped paste never spends the code.
+fn response_query(redirect: &url::Url, pasted: &str) -> Result<String> {
+    let pasted = url::Url::parse(pasted.trim()).map_err(|e| {
+        Failure::usage(format!(
+            "the pasted text is not an address ({e}); paste the whole address the browser was sent to"
+        ))
+    })?;
+    if pasted[..url::Position::AfterPath] != redirect[..url::Position::AfterPath] {
+        return Err(Failure::usage(format!(
+            "the pasted address is not the redirect URI {}",
+            &redirect[..url::Position::AfterPath]
+        )));
+    }
+    match pasted.query() {
+        Some(q) if !q.is_empty() => Ok(q.to_owned()),
+        _ => Err(Failure::usage(
+            "the pasted address has no query: paste the whole address, with its `?code=...`",
+        )),
+    }
+}
+
+/// Authorization code + PKCE to a redirect URI nobody listens on here: a FAPI 2.0 client's
+/// `https` redirect, or a private-use scheme (RFC 8252 §7.1). The user pastes the address the
+/// browser was sent to on stdin; `state`, `iss` and PKCE are checked as for the listener.
+pub fn pasted(
+    ctx: &Ctx,
+    redirect: &str,
+    no_browser: bool,
+    par: bool,
+    scopes: &[String],
+    timeout: u64,
+) -> Result<Saved> {
+    let redirect_url = url::Url::parse(redirect)
+        .map_err(|e| Failure::usage(format!("--redirect-uri {redirect}: {e}")))?;
+    if redirect_url.query().is_some() || redirect_url.fragment().is_some() {
+        return Err(Failure::usage(
+            "--redirect-uri takes a URI without query or fragment (a fragment is never allowed, RFC 6749 §3.1.2; kcc reads the response from the query)",
+        ));
+    }
+    let (url, pending) = authorization_url(ctx, redirect, par, scopes)?;
+    show(&url, no_browser);
+    eprintln!(
+        "After the login the browser is sent to {redirect}?... \
+         Copy that whole address from the browser and paste it here:"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(read.map(|_| line));
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(timeout)) {
+        Ok(read) => read?,
+        Err(_) => return Err(Failure::protocol(format!("no login within {timeout} s"))),
+    };
+    if line.trim().is_empty() {
+        return Err(Failure::usage("nothing was pasted"));
+    }
+    let query = response_query(&redirect_url, &line)?;
+    Ok(saved(ctx, ctx.kc.callback(pending, &query)?))
 }
 
 pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
@@ -175,4 +257,50 @@ pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
         tokens,
         claims.as_ref(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::response_query;
+
+    fn redirect() -> url::Url {
+        url::Url::parse("https://127.0.0.1/callback").unwrap()
+    }
+
+    #[test]
+    fn a_pasted_redirect_gives_its_query() {
+        let q = response_query(
+            &redirect(),
+            "  https://127.0.0.1/callback?state=s&code=c&iss=x \n",
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(q, "state=s&code=c&iss=x");
+        let private_use = url::Url::parse("org.example.rkc:/callback").unwrap();
+        assert_eq!(
+            response_query(&private_use, "org.example.rkc:/callback?code=c&state=s")
+                .unwrap_or_else(|e| panic!("{}", e.message)),
+            "code=c&state=s"
+        );
+    }
+
+    #[test]
+    fn anything_but_the_redirect_uri_is_refused_before_keycloak_is_asked() {
+        for other in [
+            "https://127.0.0.2/callback?code=c&state=s",
+            "https://127.0.0.1:8443/callback?code=c&state=s",
+            "http://127.0.0.1/callback?code=c&state=s",
+            "https://127.0.0.1/callback/x?code=c&state=s",
+            "https://127.0.0.1/?code=c&state=s",
+            "https://127.0.0.1/callback",
+            "https://127.0.0.1/callback?",
+            "https://127.0.0.1/callback#code=c&state=s",
+            "code=c&state=s",
+            "",
+        ] {
+            match response_query(&redirect(), other) {
+                Ok(q) => panic!("{other} gave {q}"),
+                Err(e) => assert_eq!(e.code, 2, "{other}: a usage error"),
+            }
+        }
+    }
 }

@@ -82,8 +82,12 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
         /// Use the device authorization grant instead
-        #[arg(long)]
+        #[arg(long, conflicts_with = "redirect_uri")]
         device: bool,
+        /// Redirect to this registered URI instead of a loopback listener (a FAPI 2.0 client's
+        /// `https` redirect, a private-use scheme): paste the address the browser lands on
+        #[arg(long, value_name = "URI", conflicts_with = "port")]
+        redirect_uri: Option<String>,
         /// Push the authorization request first (RFC 9126 PAR); automatic when the server or
         /// the client requires it
         #[arg(long)]
@@ -489,12 +493,15 @@ fn run(cli: Cli) -> Result<()> {
             port,
             no_browser,
             device,
+            redirect_uri,
             par,
             scope,
             timeout,
         } => {
             let saved = if device {
                 login::device(&ctx, &scope, timeout)?
+            } else if let Some(redirect) = redirect_uri {
+                login::pasted(&ctx, &redirect, no_browser, par, &scope, timeout)?
             } else {
                 login::browser(&ctx, port, no_browser, par, &scope, timeout)?
             };

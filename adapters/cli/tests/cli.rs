@@ -154,6 +154,60 @@ impl Kcc {
     }
 }
 
+impl Kcc {
+    /// `kcc login --redirect-uri URI`, answered by logging in through Keycloak's form and pasting
+    /// the address the browser lands on (`paste` may replace it) into kcc's stdin.
+    fn pasted_login(
+        &self,
+        extra: &[&str],
+        login_args: &[&str],
+        user: &str,
+        password: &str,
+        paste: impl FnOnce(url::Url) -> String,
+    ) -> Output {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["login", "--no-browser", "--timeout", "60"]);
+        args.extend_from_slice(login_args);
+        let mut child = self
+            .cmd(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.starts_with("http://127.0.0.1")
+                    && line.contains("/protocol/openid-connect/auth?")
+                {
+                    let _ = tx.send(line.clone());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kcc printed the authorization URL");
+        let landed = Browser::new().login(&url, user, password).unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, "{}", paste(landed)).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        Output {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: reader.join().unwrap().into_bytes(),
+        }
+    }
+}
+
 impl Drop for Kcc {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.cache);
@@ -238,18 +292,16 @@ fn login_userinfo_refresh_rpt_verify_logout() {
 #[test]
 fn id_token_validation_failure_prints_no_token() {
     let k = Kcc::new("rkc-rs", Some("rkc-rs-secret"));
-    // Only PS256 allowed: the realm's keys are RS256, so the login is refused before the code
-    // is even spent (it could never validate), with the reason.
+    // Only PS256 allowed: Keycloak signs this client's ID token with RS256, which is refused
+    // with the reason. (The code goes out: Keycloak creates a realm's PS256 key only when it
+    // first signs with it, so a realm without one is no proof that the login cannot validate.)
     let out = k.browser_login(&["--alg", "PS256"], "carol");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no token printed");
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap();
     assert!(
-        last.starts_with("kcc: ")
-            && last.contains("PS256")
-            && last.contains("none of the allowed algorithms")
-            && last.contains("not sent"),
+        last.starts_with("kcc: ") && last.contains("`RS256` is not allowed"),
         "{err}"
     );
     assert!(k.store_file().is_none(), "nothing stored");
@@ -403,6 +455,129 @@ fn fapi_2_dpop_profile_through_the_device_grant() {
     );
     let err = String::from_utf8_lossy(&plain.stderr);
     assert!(err.contains("DPoP proof is missing"), "{err}");
+}
+
+/// Keycloak's `fapi-2-dpop-security-profile` from kcc through the authorization code flow: the
+/// profile's `https` redirect has no listener here, so the address the browser lands on is
+/// pasted. PAR, PKCE, `private_key_jwt` (PS256) and DPoP; userinfo, refresh and logout follow. A
+/// paste of another address is refused before Keycloak is asked, and the code is not spent.
+#[test]
+fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
+    use keycloak_client_testkit::{client_auth, fapi_profiles};
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
+    let ps = keys.join("fapi-ps256.pem");
+    let key = [
+        "--private-key",
+        ps.to_str().unwrap(),
+        "--key-alg",
+        "PS256",
+        "--dpop",
+        "--alg",
+        "PS256",
+    ];
+    let with =
+        |cmd: &[&str]| -> Vec<String> { key.iter().chain(cmd).map(|s| s.to_string()).collect() };
+    let run = |k: &Kcc, cmd: &[&str]| {
+        let a = with(cmd);
+        k.json(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let k = Kcc::in_realm(client_auth::REALM, fapi_profiles::FAPI2_CLIENT, None);
+    let login = ["--par", "--redirect-uri", "https://127.0.0.1/callback"];
+
+    // a paste of another address: refused by kcc, nothing is exchanged
+    let mut code_of_wrong_paste = None;
+    let wrong = k.pasted_login(&key, &login, client_auth::USER, "fiona-pass", |landed| {
+        assert!(
+            landed.as_str().starts_with("https://127.0.0.1/callback?"),
+            "{landed}"
+        );
+        code_of_wrong_paste = landed
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned());
+        landed.as_str().replacen("/callback", "/elsewhere", 1)
+    });
+    assert_eq!(wrong.status.code(), Some(2), "usage error");
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("not the redirect URI https://127.0.0.1/callback"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(code_of_wrong_paste.as_deref().unwrap()),
+        "the code is never printed"
+    );
+    assert!(k.store_file().is_none(), "nothing stored");
+
+    let out = k.pasted_login(&key, &login, client_auth::USER, "fiona-pass", |landed| {
+        landed.to_string()
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
+        .unwrap()
+        .claims;
+    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
+    assert_eq!(
+        run(&k, &["userinfo"])["preferred_username"],
+        client_auth::USER
+    );
+    let before = k.stored_access_token();
+    run(&k, &["refresh"]);
+    assert_ne!(k.stored_access_token(), before, "refreshed");
+    let at = k.stored_access_token();
+    assert_eq!(run(&k, &["introspect", &at])["active"], true);
+    k.ok(&with(&["logout"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(
+        run(&k, &["introspect", &at])["active"],
+        false,
+        "the session ended at Keycloak"
+    );
+}
+
+/// Keycloak's `oauth-2-1-for-public-client` profile from kcc through the authorization code
+/// flow to its private-use redirect (RFC 8252 §7.1), pasted: PKCE and DPoP, then userinfo.
+#[test]
+fn oauth_2_1_public_client_profile_through_the_authorization_code_flow() {
+    use keycloak_client_testkit::{client_auth, fapi_profiles};
+    let k = Kcc::in_realm(
+        client_auth::REALM,
+        fapi_profiles::OAUTH21_PUBLIC_CLIENT,
+        None,
+    );
+    let out = k.pasted_login(
+        &["--dpop"],
+        &["--redirect-uri", "org.example.rkc:/callback"],
+        client_auth::USER,
+        "fiona-pass",
+        |landed| {
+            assert!(
+                landed.as_str().starts_with("org.example.rkc:/callback?"),
+                "{landed}"
+            );
+            landed.to_string()
+        },
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
+        .unwrap()
+        .claims;
+    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
+    assert_eq!(
+        k.json(&["--dpop", "userinfo"])["preferred_username"],
+        client_auth::USER
+    );
+    k.ok(&["--dpop", "logout"]);
 }
 
 #[test]

@@ -67,9 +67,8 @@ pub fn revoke_access_token(client_id: &str, secret: &str, token: &str) {
     .unwrap();
 }
 
-/// An administrator ends every Keycloak session of `username` in the test realm (Keycloak then
-/// posts one back-channel logout token per session).
-pub fn admin_logout_user(username: &str) {
+/// An HTTP agent and the `Authorization` value of Keycloak's administrator (master realm).
+fn admin() -> (ureq::Agent, String) {
     let env = keycloak::require();
     let cfg = ClientConfig::keycloak(&env.url, "master", "admin-cli")
         .build()
@@ -86,7 +85,50 @@ pub fn admin_logout_user(username: &str) {
         .http_status_as_error(false)
         .build()
         .into();
-    let bearer = format!("Bearer {}", adm.secret());
+    (agent, format!("Bearer {}", adm.secret()))
+}
+
+/// An administrator deletes the key providers of `realm` that sign with `alg`; Keycloak then
+/// creates a new key for `alg` the next time it signs with it. Returns how many were deleted.
+pub fn admin_delete_signing_keys(realm: &str, alg: &str) -> usize {
+    let env = keycloak::require();
+    let (agent, bearer) = admin();
+    let keys: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!("{}/admin/realms/{realm}/keys", env.url))
+            .header("authorization", &bearer)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut providers: Vec<String> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["algorithm"] == alg)
+        .filter_map(|k| k["providerId"].as_str().map(str::to_owned))
+        .collect();
+    providers.sort();
+    providers.dedup();
+    for id in &providers {
+        let r = agent
+            .delete(&format!("{}/admin/realms/{realm}/components/{id}", env.url))
+            .header("authorization", &bearer)
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "delete key provider {id}");
+    }
+    providers.len()
+}
+
+/// An administrator ends every Keycloak session of `username` in the test realm (Keycloak then
+/// posts one back-channel logout token per session).
+pub fn admin_logout_user(username: &str) {
+    let env = keycloak::require();
+    let (agent, bearer) = admin();
     let users: serde_json::Value = serde_json::from_str(
         &agent
             .get(&format!(

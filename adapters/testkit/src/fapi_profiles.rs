@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use keycloak_client::TokenValidator;
 use keycloak_client::{
     Algorithm, CallbackParams, Client, ClientAssertion, ClientConfig, DiscoverFlow, Dpop,
     IdTokenPolicy, LoginTokens,
 };
-use keycloak_client_ring::SystemClock;
+use keycloak_client_ring::{RingVerifier, SystemClock};
 
 use crate::browser::Browser;
 use crate::client_auth::{registered_key, REALM, USER};
@@ -17,6 +18,10 @@ use crate::conformance::Sender;
 use crate::dpop::fresh_dpop;
 use crate::e2e::{exec, now, run};
 use crate::keycloak;
+
+/// A client whose ID tokens Keycloak signs with PS384: a realm has no PS384 key until
+/// Keycloak first signs with it.
+pub const FIRST_USE_CLIENT: &str = "first-use-ps384";
 
 /// The client under `fapi-2-dpop-security-profile`.
 pub const FAPI2_CLIENT: &str = "fapi2-dpop";
@@ -60,11 +65,13 @@ fn authorize(c: &Client) -> (keycloak_client::PendingLogin, CallbackParams, url:
     (pending, CallbackParams::from_url(&cb).unwrap(), cb)
 }
 
+/// Logs in and finishes with the ID token verified (PS256 only: the profile's algorithm).
 fn finish(s: &dyn Sender, c: &Client) -> Result<LoginTokens, keycloak_client::Error> {
     let (pending, params, _) = authorize(c);
+    let v = TokenValidator::new(c, Arc::new(RingVerifier))?.allow_algorithms(&[Algorithm::PS256]);
     run(
         s,
-        c.callback(pending, &params, IdTokenPolicy::DangerSkipSignature, now())?,
+        c.callback(pending, &params, IdTokenPolicy::Verify(Arc::new(v)), now())?,
     )
 }
 
@@ -256,5 +263,62 @@ macro_rules! fapi_profile_tests {
         fn keycloak_oauth_2_1_for_public_client_profile() {
             $crate::fapi_profiles::oauth21_public_profile(&$sender)
         }
+
+        #[test]
+        fn a_signing_key_keycloak_creates_on_first_use_verifies_the_first_login() {
+            $crate::fapi_profiles::first_use_signing_key(&$sender)
+        }
     };
+}
+
+/// Keycloak creates a realm's key for an algorithm only when it first signs with it (a fresh
+/// realm has no PS256, PS384 or ES256 key). A login validated with that algorithm alone must
+/// still go through: the code goes out while the published keys fit none of the allowed
+/// algorithms, and the new key is fetched for the ID token, which is verified.
+pub fn first_use_signing_key(s: &dyn Sender) {
+    let env = keycloak::require();
+    let deleted = crate::api::admin_delete_signing_keys(REALM, "PS384");
+    let c = discovered(
+        s,
+        ClientConfig::keycloak(&env.url, REALM, FIRST_USE_CLIENT)
+            .client_secret("first-use-ps384-secret")
+            .redirect_uri("http://127.0.0.1/callback")
+            .build()
+            .unwrap(),
+    );
+    let jwks_uri = c.provider.jwks_uri.clone().expect("jwks_uri");
+    let published = exec(s, keycloak_client::JwksRequest::new(jwks_uri, 1 << 20)).expect("keys");
+    assert!(
+        published
+            .keys
+            .iter()
+            .all(|k| k.alg.as_deref() != Some("PS384")),
+        "no PS384 key before the login (deleted {deleted})"
+    );
+    let v = Arc::new(
+        TokenValidator::new(&c, Arc::new(RingVerifier))
+            .unwrap()
+            .allow_algorithms(&[Algorithm::PS384]),
+    );
+    let (pending, params, _) = authorize(&c);
+    let t = run(
+        s,
+        c.callback(pending, &params, IdTokenPolicy::Verify(v.clone()), now())
+            .unwrap(),
+    )
+    .expect("the first PS384 login, verified");
+    assert_eq!(
+        keycloak_client::jwt::decode_unverified(t.tokens.id_token.as_ref().unwrap().secret())
+            .unwrap()
+            .header["alg"],
+        "PS384"
+    );
+    assert!(
+        v.cache()
+            .keys
+            .keys
+            .iter()
+            .any(|k| k.alg.as_deref() == Some("PS384")),
+        "the new key was fetched"
+    );
 }
