@@ -19,6 +19,9 @@ pub enum Fault {
     ServiceUnavailable(usize),
     /// Close every connection immediately (the server is "down").
     Down,
+    /// Read the request, wait this long, then answer `503` without contacting upstream (a
+    /// struggling server behind a gateway).
+    SlowUnavailable(Duration),
     /// Answer every request with this status, content type and body, without contacting
     /// upstream (a gateway's error page, say).
     Answer(u16, &'static str, &'static str),
@@ -129,8 +132,11 @@ fn handle(mut client: TcpStream, upstream: &str, mode: Fault) {
             let _ = client.shutdown(Shutdown::Both);
             return;
         }
-        Fault::ServiceUnavailable(_) => {
+        Fault::ServiceUnavailable(_) | Fault::SlowUnavailable(_) => {
             let _ = read_request(&mut client);
+            if let Fault::SlowUnavailable(d) = mode {
+                std::thread::sleep(d);
+            }
             let body = r#"{"error":"temporarily_unavailable"}"#;
             let _ = write!(
                 client,

@@ -33,13 +33,77 @@ pub(crate) struct PolicyEnforcer {
     resources: TtlCache<Option<String>>,
     /// (token, resource, scopes, claims) → granted.
     decisions: TtlCache<bool>,
-    /// One lookup at a time per key (a fixed set of locks picked by the key's hash): a burst
-    /// of first requests to a path asks Keycloak once.
-    lookup_locks: Box<[tokio::sync::Mutex<()>]>,
-    lock_hasher: std::hash::RandomState,
+    /// One lookup at a time per key: a burst of first requests to a path asks Keycloak once.
+    lookups_in_flight: Stripes,
+    /// One decision at a time per key: a burst of requests with one token asks Keycloak once.
+    decisions_in_flight: Stripes,
 }
 
-const LOOKUP_LOCKS: usize = 64;
+/// Single-flight by key over a fixed set of locks picked by the key's hash: at most one call
+/// to Keycloak per key at a time, memory bounded whatever the number of keys. Requests that
+/// waited behind a call that found Keycloak unavailable share that failure instead of each
+/// trying again in turn (a hanging Keycloak would otherwise cost the last of N waiters N
+/// timeouts); requests arriving after it try again.
+struct Stripes {
+    locks: Box<[tokio::sync::Mutex<Option<Failed>>]>,
+    hasher: std::hash::RandomState,
+}
+
+/// The last call in a stripe that found Keycloak unavailable.
+#[derive(Clone, Copy)]
+struct Failed {
+    key: u64,
+    at: std::time::Instant,
+}
+
+/// One request's turn for a key.
+struct Turn<'a> {
+    slot: tokio::sync::MutexGuard<'a, Option<Failed>>,
+    key: u64,
+    arrived: std::time::Instant,
+}
+
+impl Stripes {
+    const COUNT: usize = 64;
+
+    fn new() -> Self {
+        Stripes {
+            locks: (0..Self::COUNT).map(|_| Default::default()).collect(),
+            hasher: Default::default(),
+        }
+    }
+
+    async fn one_at_a_time(&self, key: &str) -> Turn<'_> {
+        use std::hash::BuildHasher as _;
+        let arrived = std::time::Instant::now();
+        let key = self.hasher.hash_one(key);
+        let slot = self.locks[key as usize % self.locks.len()].lock().await;
+        Turn { slot, key, arrived }
+    }
+}
+
+impl Turn<'_> {
+    /// The call this request waited for found Keycloak unavailable: share that answer.
+    fn failed_while_waiting(&self, what: &'static str) -> Result<(), HttpError> {
+        match *self.slot {
+            Some(f) if f.key == self.key && f.at >= self.arrived => Err(HttpError::Keycloak(
+                keycloak_client::Error::SharedFetchFailed { what },
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records how this request's own call went.
+    fn finished<T>(&mut self, r: &Result<T, HttpError>) {
+        *self.slot = match r {
+            Err(e) if e.is_unavailable() => Some(Failed {
+                key: self.key,
+                at: std::time::Instant::now(),
+            }),
+            _ => None,
+        };
+    }
+}
 
 /// Where a decision stands once the resource is known.
 struct Need {
@@ -82,8 +146,8 @@ impl PolicyEnforcer {
             rules: PathRules::new(config)?,
             resources: TtlCache::new(capacity),
             decisions: TtlCache::new(capacity.saturating_mul(10)),
-            lookup_locks: (0..LOOKUP_LOCKS).map(|_| Default::default()).collect(),
-            lock_hasher: Default::default(),
+            lookups_in_flight: Stripes::new(),
+            decisions_in_flight: Stripes::new(),
         })
     }
 
@@ -339,28 +403,46 @@ impl WebAuth {
         if let Some(hit) = pe.resources.get(&key, now()) {
             return Ok(hit);
         }
-        use std::hash::BuildHasher as _;
-        let stripe = pe.lock_hasher.hash_one(&key) as usize % pe.lookup_locks.len();
-        let _one_at_a_time = pe.lookup_locks[stripe].lock().await;
+        let mut turn = pe.lookups_in_flight.one_at_a_time(&key).await;
         let t = now();
         if let Some(hit) = pe.resources.get(&key, t) {
             return Ok(hit);
         }
-        let id = match &lookup {
+        turn.failed_while_waiting("policy enforcer resource lookup")?;
+        let found = self.look_up(&server, &lookup).await;
+        turn.finished(&found);
+        let id = found?;
+        let ttl = match &id {
+            Some(_) => pe.positive_ttl(),
+            None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
+        };
+        if let Some(ttl) = ttl {
+            pe.resources.insert(key, id.clone(), t.plus(ttl), t);
+        }
+        Ok(id)
+    }
+
+    /// Asks the protection API which resource `lookup` names.
+    async fn look_up(
+        &self,
+        server: &str,
+        lookup: &Lookup<'_>,
+    ) -> Result<Option<String>, HttpError> {
+        Ok(match lookup {
             Lookup::Name(n) => {
                 let q = ResourceQuery {
                     name: Some(n.to_string()),
                     exact_name: true,
-                    owner: Some(server.clone()),
+                    owner: Some(server.to_owned()),
                     ..Default::default()
                 };
-                choose_by_name(&self.kc.query_resources_deep(&q).await?, n, &server)
+                choose_by_name(&self.kc.query_resources_deep(&q).await?, n, server)
             }
             Lookup::Path(l) => {
                 let mut q = ResourceQuery {
                     uri: Some(l.path.to_string()),
                     matching_uri: true,
-                    owner: Some(server.clone()),
+                    owner: Some(server.to_owned()),
                     ..Default::default()
                 };
                 let mut id = self.choose(&self.kc.query_resources_deep(&q).await?, l);
@@ -370,15 +452,7 @@ impl WebAuth {
                 }
                 id
             }
-        };
-        let ttl = match &id {
-            Some(_) => pe.positive_ttl(),
-            None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
-        };
-        if let Some(ttl) = ttl {
-            pe.resources.insert(key, id.clone(), t.plus(ttl), t);
-        }
-        Ok(id)
+        })
     }
 
     fn choose(
@@ -429,13 +503,18 @@ impl WebAuth {
             n.mode,
             claim_token.as_deref().unwrap_or_default()
         );
+        if let Some(granted) = pe.decisions.get(&key, now()) {
+            return Ok(if granted { Decision::Granted } else { refused });
+        }
+        let mut turn = pe.decisions_in_flight.one_at_a_time(&key).await;
         let t = now();
         if let Some(granted) = pe.decisions.get(&key, t) {
             return Ok(if granted { Decision::Granted } else { refused });
         }
+        turn.failed_while_waiting("policy enforcer decision")?;
         let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
         let audience = self.kc.config().client_id.clone();
-        let granted = match self
+        let answer = self
             .kc
             .permissions_for(
                 &identity.access_token,
@@ -444,8 +523,9 @@ impl WebAuth {
                 &scopes,
                 claim_token.as_deref().map(|c| (c, CLAIM_TOKEN_FORMAT)),
             )
-            .await
-        {
+            .await;
+        turn.finished(&answer);
+        let granted = match answer {
             Ok(perms) => {
                 let as_token = serde_json::json!({"authorization": {"permissions": perms}});
                 check_permissions(&as_token, &need, &n.claims) == Verdict::Granted
