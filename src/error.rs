@@ -338,11 +338,14 @@ impl Error {
     }
 
     /// Whether this says Keycloak is unavailable rather than that it said no: a shared fetch
-    /// that failed in transport, or a 502/503/504 (a gateway or a Keycloak starting up).
-    /// Callers keep sessions and answer 503 on these; they pass.
+    /// that failed in transport, keys that could not be loaded (and may not be fetched again
+    /// yet), or a 502/503/504 (a gateway or a Keycloak starting up). Callers keep sessions and
+    /// answer 503 on these; they pass.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::SharedFetchFailed { .. })
-            || matches!(self.http_status(), Some(502..=504))
+        matches!(
+            self,
+            Error::SharedFetchFailed { .. } | Error::KeysUnavailable
+        ) || matches!(self.http_status(), Some(502..=504))
     }
 
     /// The OAuth error code if this error carries one (`invalid_grant`, `access_denied`, ...).

@@ -49,6 +49,11 @@ pub enum RefetchReason {
     Stale,
     /// A token names a key the cache does not have.
     UnknownKey,
+    /// An ID token from the token endpoint names a key the cache does not have: as
+    /// [`UnknownKey`](Self::UnknownKey), and it may spend the refetch a login was owed
+    /// ([`JwksCache::first_use_refetch`]). Only the token endpoint's ID tokens (the back
+    /// channel) use it: a token anyone can send never spends that refetch.
+    UnknownIdTokenKey,
 }
 
 /// The issuer's keys with their fetch history. Plain data: store it, share it, restore it.
@@ -91,7 +96,8 @@ impl JwksCache {
             .is_none_or(|t| now.0 >= t.0.saturating_add(self.policy.cooldown_secs));
         match reason {
             RefetchReason::Stale => cooled && self.is_stale(now),
-            RefetchReason::UnknownKey => cooled || self.first_use_refetch,
+            RefetchReason::UnknownKey => cooled,
+            RefetchReason::UnknownIdTokenKey => cooled || self.first_use_refetch,
         }
     }
 
@@ -660,7 +666,7 @@ impl IdTokenValidator for TokenValidator {
     }
 
     fn key_refresh_request(&self, now: UnixTime) -> Option<Request> {
-        self.begin_key_fetch(now, RefetchReason::UnknownKey)
+        self.begin_key_fetch(now, RefetchReason::UnknownIdTokenKey)
             .map(|r| r.request())
     }
 
@@ -693,7 +699,7 @@ impl IdTokenValidator for TokenValidator {
     }
 
     fn refresh_keys(&self, now: UnixTime) -> KeyStep {
-        match self.claim_key_fetch(now, RefetchReason::UnknownKey) {
+        match self.claim_key_fetch(now, RefetchReason::UnknownIdTokenKey) {
             KeyFetch::Fetch(r, claim) => KeyStep::Fetch(
                 r.request(),
                 KeyFetchGuard {

@@ -1516,6 +1516,53 @@ fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
 
 // ---- what mutation testing asked of the shared key fetches -------------------------------------
 
+/// Review finding: the refetch owed to a login is for the ID token the token endpoint sends,
+/// not for any token naming an unknown `kid`. A bearer token (anyone can send one) with an
+/// unknown key fetches nothing inside the cooldown and leaves the refetch to the login.
+#[test]
+fn a_bearer_token_with_an_unknown_key_cannot_spend_the_logins_owed_refetch() {
+    let (c, s) = (rs(), Signer::new());
+    let mut not_yet: Value = serde_json::from_str(&s.jwks()).unwrap();
+    not_yet["keys"][0]["use"] = json!("enc");
+    let v = validator(&c);
+    v.begin_key_fetch(NOW, keycloak_client::RefetchReason::Stale)
+        .unwrap();
+    v.install_keys(
+        keycloak_client::JwkSet::parse(not_yet.to_string().as_bytes()).unwrap(),
+        NOW,
+    );
+    // a login goes ahead while the keys fit none of the allowed algorithms
+    let (mut login, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
+    let Ok(Step::Send(req)) = login.poll() else {
+        panic!("the code goes out")
+    };
+    assert_eq!(req.url.path(), TOKEN);
+    // meanwhile, an attacker's bearer token naming an unknown key
+    let forged = s.sign(
+        &json!({"iss":ISS,"sub":"x","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60}),
+    );
+    let (r, sent) = drive(
+        v.validate_flow(&forged, TokenKind::Access, NOW),
+        NOW,
+        |req| panic!("the bearer token fetched {}", req.url.path()),
+    );
+    assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
+    assert!(sent.is_empty());
+    // the login's ID token still gets its refetch
+    let idt = s.sign(&id_claims(&nonce));
+    login
+        .handle_response(Response::json(200, token_body(&idt)), NOW)
+        .unwrap();
+    let Ok(Step::Send(req)) = login.poll() else {
+        panic!("the owed refetch")
+    };
+    assert_eq!(req.url.path(), CERTS);
+    login
+        .handle_response(Response::json(200, s.jwks()), NOW)
+        .unwrap();
+    assert!(matches!(login.poll(), Ok(Step::Done(_))));
+}
+
 /// The code goes out at once (Keycloak creates the key on first use); see
 /// `a_realm_that_creates_its_signing_key_on_first_use_lets_the_first_login_through`.
 #[test]

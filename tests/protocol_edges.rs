@@ -412,6 +412,9 @@ fn only_a_refusal_or_an_invalid_token_is_definitive_and_outages_are_unavailable(
     assert!(!from(500, "text/html", "<html>oops</html>").is_unavailable());
     assert!(keycloak_client::Error::TokenValidation("x".into()).is_definitive());
     assert!(!keycloak_client::Error::KeysUnavailable.is_definitive());
+    // keys that could not be loaded (and may not be fetched again yet) are an outage too
+    assert!(keycloak_client::Error::KeysUnavailable.is_unavailable());
+    assert!(!keycloak_client::Error::UnknownKey(None).is_unavailable());
 }
 
 #[test]

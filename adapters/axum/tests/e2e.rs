@@ -1150,6 +1150,19 @@ impl keycloak_client_web::SessionStore for RacingStore {
     ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<()>> {
         self.inner.release_lease(id, holder)
     }
+
+    fn remember_once<'a>(
+        &'a self,
+        key: &'a str,
+        now: keycloak_client::UnixTime,
+        until: keycloak_client::UnixTime,
+    ) -> keycloak_client_web::BoxFuture<'a, keycloak_client_web::StoreResult<bool>> {
+        self.inner.remember_once(key, now, until)
+    }
+
+    fn spans_instances(&self) -> bool {
+        self.inner.spans_instances()
+    }
 }
 
 /// Keycloak down while this instance refreshes, and another instance refreshed the session
@@ -1856,4 +1869,35 @@ fn requests_waiting_behind_a_failed_decision_share_its_answer() {
     );
     // (not a timing assertion: the count above is the check; this only reports)
     eprintln!("burst answered in {:?}", started.elapsed());
+}
+
+/// A bearer token whose keys cannot be fetched because Keycloak is unreachable is not
+/// "invalid": the API answers 503 with a reason (a client that took a 401 at its word would
+/// throw a good token away and send its user to a login page that is down), and serves the
+/// token once Keycloak is back.
+#[test]
+fn bearer_tokens_get_503_while_the_keys_cannot_be_fetched_and_recover() {
+    use keycloak_client_testkit::proxy::Fault;
+    let (app, proxy, _store) = start_through_proxy(|w| {
+        w.api_audience = Some("rkc-api".into());
+        w.jwks_policy = keycloak_client::JwksPolicy {
+            max_age_secs: 3600,
+            cooldown_secs: 1,
+        };
+    });
+    let alice = password_token("rkc-rs", "rkc-rs-secret", "alice");
+    for fault in [
+        Fault::Down,
+        Fault::Answer(503, "text/html", "<html>maintenance</html>"),
+    ] {
+        proxy.set(fault.clone());
+        let (s, www, body) = api(&app, "/api/me", Some(&alice));
+        assert_eq!(s, 503, "{fault:?}: {body}");
+        assert!(www.is_none(), "no challenge: the token was not refused");
+        assert!(body.contains("unavailable"), "{body}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    proxy.set(Fault::Pass);
+    let (s, _, body) = api(&app, "/api/me", Some(&alice));
+    assert_eq!(s, 200, "served once Keycloak is back: {body}");
 }

@@ -27,6 +27,20 @@ fn instance(
     keycloak_json: Option<&str>,
     refresh_margin: u64,
 ) -> Instance {
+    instance_at(redis_url, keys, keycloak_json, None, |w| {
+        w.refresh_margin_secs = refresh_margin
+    })
+}
+
+/// An instance whose public URL is `public` (default: where it listens), configured further by
+/// `adjust`.
+fn instance_at(
+    redis_url: &str,
+    keys: &str,
+    keycloak_json: Option<&str>,
+    public: Option<&str>,
+    adjust: impl FnOnce(&mut keycloak_client_web::WebConfig),
+) -> Instance {
     let env = keycloak::require();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -41,9 +55,13 @@ fn instance(
     cfg.timeout = Duration::from_millis(500);
     let store =
         Arc::new(RedisStore::new(&cfg, SealingKeys::from_base64url_list(keys).unwrap()).unwrap());
-    let auth = howdy::web_auth_with_store(&env.url, &base, keycloak_json, store, |w| {
-        w.refresh_margin_secs = refresh_margin
-    })
+    let auth = howdy::web_auth_with_store(
+        &env.url,
+        public.unwrap_or(&base),
+        keycloak_json,
+        store,
+        adjust,
+    )
     .unwrap();
     let app = howdy::app(auth);
     rt.spawn(async move { axum::serve(listener, app).await });
@@ -284,4 +302,35 @@ fn redis_stopped_gives_503_and_the_session_comes_back_with_it() {
     assert_eq!(status, 200, "the session is back with Redis");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A DPoP proof is single-use across instances (RFC 9449 §11.1): two instances behind one
+/// public URL share the replay check through Redis, so a proof accepted by one is refused by
+/// the other; on the cluster too.
+fn dpop_replay_across_instances(redis_url: &str) {
+    use keycloak_client_testkit::{client_auth, dpop};
+    let env = keycloak::require();
+    let keys = redis_env::sealing_key();
+    let json = serde_json::json!({
+        "realm": client_auth::REALM,
+        "auth-server-url": env.url,
+        "resource": dpop::DPOP_CLIENT,
+        "credentials": {"secret": dpop::DPOP_SECRET},
+    })
+    .to_string();
+    let audience =
+        |w: &mut keycloak_client_web::WebConfig| w.api_audience = Some(dpop::DPOP_CLIENT.into());
+    let a = instance_at(redis_url, &keys, Some(&json), None, audience);
+    let b = instance_at(redis_url, &keys, Some(&json), Some(&a.base), audience);
+    dpop::replay_across_instances(&a.url("/api/me"), &a.url("/api/me"), &b.url("/api/me"));
+}
+
+#[test]
+fn a_dpop_proof_is_single_use_across_instances_on_a_single_node() {
+    dpop_replay_across_instances(&redis_env::single());
+}
+
+#[test]
+fn a_dpop_proof_is_single_use_across_instances_on_the_cluster() {
+    dpop_replay_across_instances(&redis_env::cluster());
 }

@@ -1,7 +1,7 @@
 //! `kcc login`: authorization code + PKCE through a loopback redirect (RFC 8252 §7.3) or a pasted
 //! redirect (any registered redirect URI), or the device authorization grant (RFC 8628).
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -182,22 +182,56 @@ pub fn pasted(
         "After the login the browser is sent to {redirect}?... \
          Copy that whole address from the browser and paste it here:"
     );
+    // Lines come from a reader thread (stdin cannot be read with a deadline), each at most
+    // MAX_PASTE bytes. A paste that is not the redirect is refused before Keycloak is asked,
+    // and the user may paste again until the deadline: the code is still unspent.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut line = String::new();
-        let read = std::io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(read.map(|_| line));
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            let read = (&mut stdin)
+                .take(MAX_PASTE as u64 + 1)
+                .read_until(b'\n', &mut line);
+            let end = matches!(read, Ok(0) | Err(_));
+            if tx.send(read.map(|_| line)).is_err() || end {
+                return;
+            }
+        }
     });
-    let line = match rx.recv_timeout(Duration::from_secs(timeout)) {
-        Ok(read) => read?,
-        Err(_) => return Err(Failure::protocol(format!("no login within {timeout} s"))),
-    };
-    if line.trim().is_empty() {
-        return Err(Failure::usage("nothing was pasted"));
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(read) => read?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(Failure::protocol(format!("no login within {timeout} s")))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Failure::usage("nothing was pasted"))
+            }
+        };
+        if line.is_empty() {
+            return Err(Failure::usage("nothing was pasted (end of input)"));
+        }
+        if line.len() > MAX_PASTE {
+            return Err(Failure::usage(format!(
+                "the pasted text is longer than {MAX_PASTE} bytes"
+            )));
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match response_query(&redirect_url, &text) {
+            Ok(query) => return Ok(saved(ctx, ctx.kc.callback(pending, &query)?)),
+            Err(e) => eprintln!("{}; paste the address again:", e.message),
+        }
     }
-    let query = response_query(&redirect_url, &line)?;
-    Ok(saved(ctx, ctx.kc.callback(pending, &query)?))
 }
+
+/// Longest pasted line read (an authorization response is far shorter).
+const MAX_PASTE: usize = 64 * 1024;
 
 pub fn device(ctx: &Ctx, scopes: &[String], timeout: u64) -> Result<Saved> {
     let scope = scopes.join(" ");

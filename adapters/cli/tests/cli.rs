@@ -156,14 +156,15 @@ impl Kcc {
 
 impl Kcc {
     /// `kcc login --redirect-uri URI`, answered by logging in through Keycloak's form and pasting
-    /// the address the browser lands on (`paste` may replace it) into kcc's stdin.
+    /// the lines `paste` makes of the address the browser lands on into kcc's stdin (then
+    /// closed).
     fn pasted_login(
         &self,
         extra: &[&str],
         login_args: &[&str],
         user: &str,
         password: &str,
-        paste: impl FnOnce(url::Url) -> String,
+        paste: impl FnOnce(url::Url) -> Vec<String>,
     ) -> Output {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["login", "--no-browser", "--timeout", "60"]);
@@ -197,7 +198,9 @@ impl Kcc {
         {
             use std::io::Write;
             let mut stdin = child.stdin.take().unwrap();
-            writeln!(stdin, "{}", paste(landed)).unwrap();
+            for line in paste(landed) {
+                writeln!(stdin, "{line}").unwrap();
+            }
         }
         let out = child.wait_with_output().unwrap();
         Output {
@@ -460,7 +463,8 @@ fn fapi_2_dpop_profile_through_the_device_grant() {
 /// Keycloak's `fapi-2-dpop-security-profile` from kcc through the authorization code flow: the
 /// profile's `https` redirect has no listener here, so the address the browser lands on is
 /// pasted. PAR, PKCE, `private_key_jwt` (PS256) and DPoP; userinfo, refresh and logout follow. A
-/// paste of another address is refused before Keycloak is asked, and the code is not spent.
+/// paste of another address is refused before Keycloak is asked (kcc asks again; the code, still
+/// unspent, then logs in).
 #[test]
 fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
     use keycloak_client_testkit::{client_auth, fapi_profiles};
@@ -495,7 +499,7 @@ fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
             .query_pairs()
             .find(|(k, _)| k == "code")
             .map(|(_, v)| v.into_owned());
-        landed.as_str().replacen("/callback", "/elsewhere", 1)
+        vec![landed.as_str().replacen("/callback", "/elsewhere", 1)]
     });
     assert_eq!(wrong.status.code(), Some(2), "usage error");
     let err = String::from_utf8_lossy(&wrong.stderr);
@@ -509,14 +513,17 @@ fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
     );
     assert!(k.store_file().is_none(), "nothing stored");
 
+    // a wrong paste, then the right one: kcc asks again, and the code was not spent
     let out = k.pasted_login(&key, &login, client_auth::USER, "fiona-pass", |landed| {
-        landed.to_string()
+        vec![
+            landed.as_str().replacen("https:", "http:", 1),
+            String::new(),
+            landed.to_string(),
+        ]
     });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("paste the address again"), "{err}");
     let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
         .unwrap()
         .claims;
@@ -561,7 +568,7 @@ fn oauth_2_1_public_client_profile_through_the_authorization_code_flow() {
                 landed.as_str().starts_with("org.example.rkc:/callback?"),
                 "{landed}"
             );
-            landed.to_string()
+            vec![landed.to_string()]
         },
     );
     assert!(

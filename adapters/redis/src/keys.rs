@@ -59,6 +59,11 @@ impl Keys {
     pub(crate) fn pending(&self, key: &str) -> String {
         format!("{}:{{q{}}}", self.prefix, hashed(key))
     }
+
+    /// A one-time key (`remember_once`).
+    pub(crate) fn once(&self, key: &str) -> String {
+        format!("{}:{{o{}}}", self.prefix, hashed(key))
+    }
 }
 
 #[cfg(test)]

@@ -407,4 +407,27 @@ impl SessionStore for RedisStore {
             self.conn.query::<i64>(&c).await.map(|_| ())
         })
     }
+
+    fn remember_once<'a>(
+        &'a self,
+        key: &'a str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            if until <= now {
+                return Ok(true);
+            }
+            // SET NX: of two instances seeing the same key, exactly one sets it; it expires on
+            // Redis's clock.
+            let mut c = redis::cmd("SET");
+            c.arg(self.keys.once(key))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(px(now, until));
+            let set: Option<String> = self.conn.query(&c).await?;
+            Ok(set.is_some())
+        })
+    }
 }

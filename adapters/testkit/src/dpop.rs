@@ -347,6 +347,49 @@ fn refused(r: &keycloak_client::Response, error: &str, what: &str) {
     assert!(www.contains("algs=\"ES256"), "{what}: {www}");
 }
 
+/// Two instances of a middleware configured for the `fapi-dpop` client that share one session
+/// store and serve one public URL (`public`, as behind a load balancer; `first` and `second`
+/// are where each listens, same path): a proof accepted by the first is refused by the second
+/// ("used before"), and a fresh proof passes there.
+pub fn replay_across_instances(public: &str, first: &str, second: &str) {
+    let (public, first, second): (url::Url, url::Url, url::Url) = (
+        public.parse().unwrap(),
+        first.parse().unwrap(),
+        second.parse().unwrap(),
+    );
+    let (at, dpop) = bound_service_token();
+    let at = at.secret().to_string();
+    let auth = ("authorization".to_string(), format!("DPoP {at}"));
+    let proof = dpop
+        .proof(keycloak_client::Method::Get, &public, Some(&at))
+        .unwrap();
+    let ok = get(&first, vec![auth.clone(), ("dpop".into(), proof.clone())]);
+    assert_eq!(
+        ok.status,
+        200,
+        "first instance: {:?}",
+        ok.header("www-authenticate")
+    );
+    let replayed = get(&second, vec![auth.clone(), ("dpop".into(), proof)]);
+    refused(
+        &replayed,
+        "invalid_dpop_proof",
+        "a proof replayed to another instance",
+    );
+    let www = replayed.header("www-authenticate").unwrap_or_default();
+    assert!(www.contains("used before"), "{www}");
+    let fresh = dpop
+        .proof(keycloak_client::Method::Get, &public, Some(&at))
+        .unwrap();
+    let ok = get(&second, vec![auth, ("dpop".into(), fresh)]);
+    assert_eq!(
+        ok.status,
+        200,
+        "a fresh proof on the second instance: {:?}",
+        ok.header("www-authenticate")
+    );
+}
+
 /// An API route of a middleware configured for the `rkc-fapi` realm's `fapi-dpop` client
 /// (`api_url`): a DPoP-bound token is accepted with its proof, and refused as Bearer, with a
 /// replayed proof, another key's proof, a proof for another URL or method, or no proof.

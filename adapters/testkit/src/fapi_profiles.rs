@@ -275,6 +275,10 @@ macro_rules! fapi_profile_tests {
 /// realm has no PS256, PS384 or ES256 key). A login validated with that algorithm alone must
 /// still go through: the code goes out while the published keys fit none of the allowed
 /// algorithms, and the new key is fetched for the ID token, which is verified.
+///
+/// It deletes the `rkc-fapi` realm's PS384 key providers: only the `first-use-ps384` client
+/// signs with PS384, and the ureq and reqwest suites that run this are separate test binaries,
+/// which cargo runs one after the other.
 pub fn first_use_signing_key(s: &dyn Sender) {
     let env = keycloak::require();
     let deleted = crate::api::admin_delete_signing_keys(REALM, "PS384");

@@ -17,6 +17,7 @@
 
 mod active_token;
 mod cache;
+mod coalesced;
 mod guards;
 mod memory_store;
 mod policy;
@@ -533,6 +534,18 @@ pub enum AuthStatus {
     Anonymous,
     /// A bearer token that failed validation, with the reason.
     Invalid(String),
+    /// The token could not be checked because Keycloak (its keys) or the session store (the
+    /// DPoP replay check) is unavailable: neither valid nor invalid. The reason says which,
+    /// without the error's own text.
+    Unavailable(&'static str),
+}
+
+/// `503` for a token that could not be checked: no challenge (the token was not refused), and
+/// a short `Retry-After`.
+fn check_unavailable(reason: &str) -> WebResponse {
+    let mut r = WebResponse::text(503, &format!("{reason}; try again shortly"));
+    r.headers.push(("retry-after".into(), "1".into()));
+    r
 }
 
 /// A response the extension produces itself.
@@ -1408,6 +1421,7 @@ impl WebAuth {
             AuthStatus::Authenticated(i) => Outcome::Authenticated(i),
             AuthStatus::Anonymous => Outcome::Respond(self.dpop_challenge(None)),
             AuthStatus::Invalid(reason) => Outcome::Respond(self.dpop_challenge(Some(&reason))),
+            AuthStatus::Unavailable(reason) => Outcome::Respond(check_unavailable(reason)),
         }
     }
 
@@ -1428,7 +1442,7 @@ impl WebAuth {
         let identity = match self.token_identity(token, true).await {
             AuthStatus::Authenticated(i) => i,
             AuthStatus::Invalid(r) => return AuthStatus::Invalid(format!("invalid_token: {r}")),
-            AuthStatus::Anonymous => return AuthStatus::Anonymous,
+            other @ (AuthStatus::Anonymous | AuthStatus::Unavailable(_)) => return other,
         };
         let Some(jkt) = cnf_jkt(&identity) else {
             return AuthStatus::Invalid("invalid_token: the token is not DPoP-bound".into());
@@ -1478,8 +1492,28 @@ impl WebAuth {
             );
         }
         let key = token_key(&format!("{jkt}\0{}", verified.jti));
-        if !self.dpop_jtis.insert_new(key, (), until, t) {
+        if !self.dpop_jtis.insert_new(key.clone(), (), until, t) {
             return AuthStatus::Invalid("invalid_dpop_proof: the proof was used before".into());
+        }
+        if self.store.spans_instances() {
+            // Behind a load balancer a proof replayed to another instance is caught by the
+            // shared store; if it cannot answer, the proof is not taken on trust.
+            match self
+                .store
+                .remember_once(&format!("dpop:{key}"), t, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return AuthStatus::Invalid(
+                        "invalid_dpop_proof: the proof was used before".into(),
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(target: "keycloak_client::web", error = %e, "DPoP replay check failed");
+                    return AuthStatus::Unavailable(e.reason());
+                }
+            }
         }
         AuthStatus::Authenticated(identity)
     }
@@ -1526,6 +1560,7 @@ impl WebAuth {
                 Some(&self.realm_name),
                 Some(("invalid_token", &reason)),
             )),
+            AuthStatus::Unavailable(reason) => Outcome::Respond(check_unavailable(reason)),
         }
     }
 
@@ -1595,6 +1630,10 @@ impl WebAuth {
                     t,
                 );
                 AuthStatus::Authenticated(identity)
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(target: "keycloak_client::web", error = %e, "token not checked: Keycloak unavailable");
+                AuthStatus::Unavailable("identity provider unavailable")
             }
             Err(e) => AuthStatus::Invalid(e.to_string()),
         }

@@ -69,7 +69,12 @@ pub struct MemoryStore {
     /// delete", so a logout never leaves a live session out of its index. (The eviction
     /// listener takes only `index`, so holding this across a cache call cannot deadlock.)
     index_writes: Mutex<()>,
+    /// One-time keys ([`SessionStore::remember_once`]), at most [`ONCE_CAPACITY`].
+    once: crate::cache::TtlCache<()>,
 }
+
+/// Most one-time keys a memory store remembers at once.
+const ONCE_CAPACITY: usize = 100_000;
 
 fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
     index.lock().unwrap_or_else(|p| p.into_inner())
@@ -107,6 +112,7 @@ impl MemoryStore {
             sessions,
             pending: bounded(max_pending_logins.max(1) as u64),
             leases: bounded(max_sessions.max(1) as u64),
+            once: crate::cache::TtlCache::new(ONCE_CAPACITY),
             index,
             index_writes: Mutex::new(()),
         }
@@ -330,6 +336,29 @@ impl SessionStore for MemoryStore {
                 });
             Ok(())
         })
+    }
+
+    fn remember_once<'a>(
+        &'a self,
+        key: &'a str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            if until <= now {
+                return Ok(true);
+            }
+            if self.once.approx_len() >= ONCE_CAPACITY {
+                // Fail closed: an evicted key could be used again.
+                return Err(crate::StoreError::Full(ONCE_CAPACITY));
+            }
+            Ok(self.once.insert_new(key.to_owned(), (), until, now))
+        })
+    }
+
+    /// One process: the engine's own memory already covers its requests.
+    fn spans_instances(&self) -> bool {
+        false
     }
 }
 

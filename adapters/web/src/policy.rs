@@ -6,6 +6,7 @@
 //! expires. One implementation for axum and actix, browser and API routes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use keycloak_client::policy_enforcer::claims::{
     encode_claim_token, ClaimRequest, CLAIM_TOKEN_FORMAT,
@@ -18,7 +19,7 @@ use keycloak_client::uma::ResourceQuery;
 use keycloak_client::UnixTime;
 use keycloak_client_reqwest::{now, Error as HttpError};
 
-use crate::cache::TtlCache;
+use crate::coalesced::Coalesced;
 use crate::{token_key, GuardOutcome, Identity, RequestInfo, WebAuth, WebResponse};
 
 /// Seconds a "no such resource" answer is kept (brief: a resource created later is found).
@@ -30,79 +31,11 @@ const FOREVER_SECS: u64 = 10 * 365 * 24 * 3600;
 pub(crate) struct PolicyEnforcer {
     pub(crate) rules: PathRules,
     /// Lookup (`name:…` or `uri:…`) → the resource id, or `None` when the server has none.
-    resources: TtlCache<Option<String>>,
-    /// (token, resource, scopes, claims) → granted.
-    decisions: TtlCache<bool>,
-    /// One lookup at a time per key: a burst of first requests to a path asks Keycloak once.
-    lookups_in_flight: Stripes,
-    /// One decision at a time per key: a burst of requests with one token asks Keycloak once.
-    decisions_in_flight: Stripes,
-}
-
-/// Single-flight by key over a fixed set of locks picked by the key's hash: at most one call
-/// to Keycloak per key at a time, memory bounded whatever the number of keys. Requests that
-/// waited behind a call that found Keycloak unavailable share that failure instead of each
-/// trying again in turn (a hanging Keycloak would otherwise cost the last of N waiters N
-/// timeouts); requests arriving after it try again.
-struct Stripes {
-    locks: Box<[tokio::sync::Mutex<Option<Failed>>]>,
-    hasher: std::hash::RandomState,
-}
-
-/// The last call in a stripe that found Keycloak unavailable.
-#[derive(Clone, Copy)]
-struct Failed {
-    key: u64,
-    at: std::time::Instant,
-}
-
-/// One request's turn for a key.
-struct Turn<'a> {
-    slot: tokio::sync::MutexGuard<'a, Option<Failed>>,
-    key: u64,
-    arrived: std::time::Instant,
-}
-
-impl Stripes {
-    const COUNT: usize = 64;
-
-    fn new() -> Self {
-        Stripes {
-            locks: (0..Self::COUNT).map(|_| Default::default()).collect(),
-            hasher: Default::default(),
-        }
-    }
-
-    async fn one_at_a_time(&self, key: &str) -> Turn<'_> {
-        use std::hash::BuildHasher as _;
-        let arrived = std::time::Instant::now();
-        let key = self.hasher.hash_one(key);
-        let slot = self.locks[key as usize % self.locks.len()].lock().await;
-        Turn { slot, key, arrived }
-    }
-}
-
-impl Turn<'_> {
-    /// The call this request waited for found Keycloak unavailable: share that answer.
-    fn failed_while_waiting(&self, what: &'static str) -> Result<(), HttpError> {
-        match *self.slot {
-            Some(f) if f.key == self.key && f.at >= self.arrived => Err(HttpError::Keycloak(
-                keycloak_client::Error::SharedFetchFailed { what },
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// Records how this request's own call went.
-    fn finished<T>(&mut self, r: &Result<T, HttpError>) {
-        *self.slot = match r {
-            Err(e) if e.is_unavailable() => Some(Failed {
-                key: self.key,
-                at: std::time::Instant::now(),
-            }),
-            _ => None,
-        };
-    }
+    /// Asked once per path at a time: a burst of first requests asks Keycloak once.
+    resources: Coalesced<Option<String>>,
+    /// (token, resource, scopes, claims) → granted. Asked once per key at a time: a burst of
+    /// requests with one token asks Keycloak once.
+    decisions: Coalesced<bool>,
 }
 
 /// Where a decision stands once the resource is known.
@@ -144,10 +77,8 @@ impl PolicyEnforcer {
         let capacity = config.path_cache.max_entries;
         Ok(PolicyEnforcer {
             rules: PathRules::new(config)?,
-            resources: TtlCache::new(capacity),
-            decisions: TtlCache::new(capacity.saturating_mul(10)),
-            lookups_in_flight: Stripes::new(),
-            decisions_in_flight: Stripes::new(),
+            resources: Coalesced::new(capacity),
+            decisions: Coalesced::new(capacity.saturating_mul(10)),
         })
     }
 
@@ -389,7 +320,7 @@ impl WebAuth {
         &self,
         pe: &PolicyEnforcer,
         lookup: Lookup<'_>,
-    ) -> Result<Option<String>, HttpError> {
+    ) -> Result<Option<String>, Arc<HttpError>> {
         let server = self.kc.config().client_id.clone();
         let key = match &lookup {
             Lookup::Name(n) => format!("name:{n}"),
@@ -400,26 +331,17 @@ impl WebAuth {
                 l.path
             ),
         };
-        if let Some(hit) = pe.resources.get(&key, now()) {
-            return Ok(hit);
-        }
-        let mut turn = pe.lookups_in_flight.one_at_a_time(&key).await;
         let t = now();
-        if let Some(hit) = pe.resources.get(&key, t) {
-            return Ok(hit);
-        }
-        turn.failed_while_waiting("policy enforcer resource lookup")?;
-        let found = self.look_up(&server, &lookup).await;
-        turn.finished(&found);
-        let id = found?;
-        let ttl = match &id {
-            Some(_) => pe.positive_ttl(),
-            None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
-        };
-        if let Some(ttl) = ttl {
-            pe.resources.insert(key, id.clone(), t.plus(ttl), t);
-        }
-        Ok(id)
+        pe.resources
+            .get_or_ask(key, t, || async {
+                let id = self.look_up(&server, &lookup).await?;
+                let ttl = match &id {
+                    Some(_) => pe.positive_ttl(),
+                    None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
+                };
+                Ok((id, t.plus(ttl.unwrap_or(0))))
+            })
+            .await
     }
 
     /// Asks the protection API which resource `lookup` names.
@@ -480,7 +402,7 @@ impl WebAuth {
         identity: &Identity,
         token_claims: &serde_json::Value,
         n: &Need,
-    ) -> Result<Decision, HttpError> {
+    ) -> Result<Decision, Arc<HttpError>> {
         let need = Requirement {
             resource_id: n.resource_id.clone(),
             scopes: n.scopes.clone(),
@@ -503,50 +425,45 @@ impl WebAuth {
             n.mode,
             claim_token.as_deref().unwrap_or_default()
         );
-        if let Some(granted) = pe.decisions.get(&key, now()) {
-            return Ok(if granted { Decision::Granted } else { refused });
-        }
-        let mut turn = pe.decisions_in_flight.one_at_a_time(&key).await;
         let t = now();
-        if let Some(granted) = pe.decisions.get(&key, t) {
-            return Ok(if granted { Decision::Granted } else { refused });
-        }
-        turn.failed_while_waiting("policy enforcer decision")?;
-        let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
-        let audience = self.kc.config().client_id.clone();
-        let answer = self
-            .kc
-            .permissions_for(
-                &identity.access_token,
-                &audience,
-                &n.resource_id,
-                &scopes,
-                claim_token.as_deref().map(|c| (c, CLAIM_TOKEN_FORMAT)),
-            )
-            .await;
-        turn.finished(&answer);
-        let granted = match answer {
-            Ok(perms) => {
-                let as_token = serde_json::json!({"authorization": {"permissions": perms}});
-                check_permissions(&as_token, &need, &n.claims) == Verdict::Granted
-            }
-            Err(e)
-                if e.keycloak()
-                    .is_some_and(|k| k.is_access_denied() || k.is_definitive()) =>
-            {
-                if !e.keycloak().is_some_and(|k| k.is_access_denied()) {
-                    tracing::info!(target: "keycloak_client::web", error = %e, "policy enforcer: Keycloak refused the request");
-                }
-                false
-            }
-            Err(e) => return Err(e),
-        };
-        let until = token_expiry(token_claims).map_or(t.plus(self.cfg.decision_ttl_secs), |exp| {
-            UnixTime(exp.0.min(t.plus(self.cfg.decision_ttl_secs).0))
-        });
-        if until > t {
-            pe.decisions.insert(key, granted, until, t);
-        }
+        let granted = pe
+            .decisions
+            .get_or_ask(key, t, || async {
+                let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
+                let audience = self.kc.config().client_id.clone();
+                let granted = match self
+                    .kc
+                    .permissions_for(
+                        &identity.access_token,
+                        &audience,
+                        &n.resource_id,
+                        &scopes,
+                        claim_token.as_deref().map(|c| (c, CLAIM_TOKEN_FORMAT)),
+                    )
+                    .await
+                {
+                    Ok(perms) => {
+                        let as_token = serde_json::json!({"authorization": {"permissions": perms}});
+                        check_permissions(&as_token, &need, &n.claims) == Verdict::Granted
+                    }
+                    Err(e)
+                        if e.keycloak()
+                            .is_some_and(|k| k.is_access_denied() || k.is_definitive()) =>
+                    {
+                        if !e.keycloak().is_some_and(|k| k.is_access_denied()) {
+                            tracing::info!(target: "keycloak_client::web", error = %e, "policy enforcer: Keycloak refused the request");
+                        }
+                        false
+                    }
+                    Err(e) => return Err(e),
+                };
+                let until = token_expiry(token_claims)
+                    .map_or(t.plus(self.cfg.decision_ttl_secs), |exp| {
+                        UnixTime(exp.0.min(t.plus(self.cfg.decision_ttl_secs).0))
+                    });
+                Ok((granted, until))
+            })
+            .await?;
         Ok(if granted { Decision::Granted } else { refused })
     }
 }

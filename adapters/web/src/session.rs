@@ -106,6 +106,10 @@ pub enum StoreError {
     /// Too many operations are already waiting on the store (its connections are exhausted).
     #[error("session store busy: {0} operations in flight")]
     Busy(usize),
+    /// The store holds as many one-time keys as it may ([`SessionStore::remember_once`]):
+    /// refusing is safe, forgetting one could let a replay through.
+    #[error("session store full: {0} one-time keys remembered")]
+    Full(usize),
 }
 
 impl StoreError {
@@ -115,6 +119,7 @@ impl StoreError {
             StoreError::Unavailable(_) => "session store unavailable",
             StoreError::Timeout(_) => "session store did not answer in time",
             StoreError::Busy(_) => "session store busy",
+            StoreError::Full(_) => "session store full",
         }
     }
 }
@@ -193,4 +198,21 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, StoreResult<bool>>;
     /// Gives the lease back, only if `holder` still holds it.
     fn release_lease<'a>(&'a self, id: &'a str, holder: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+    /// Remembers `key` for `until - now` (a store shared by processes counts it on its own
+    /// clock, as leases): `Ok(true)` the first time, `Ok(false)` while it is remembered. One-time use across every process that
+    /// shares the store: DPoP proof `jti`s (RFC 9449 §11.1). `key` is already a digest. A
+    /// store that cannot remember another key says so (an error), never `Ok(true)`.
+    fn remember_once<'a>(
+        &'a self,
+        key: &'a str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Whether other processes share this store (Redis). The engine then also asks it whether
+    /// a DPoP proof was used before ([`remember_once`](Self::remember_once)); a store private
+    /// to one process says `false`, the engine's own memory serving alone. Assumed shared
+    /// unless a store says otherwise.
+    fn spans_instances(&self) -> bool {
+        true
+    }
 }

@@ -68,6 +68,36 @@ pub async fn run_all(store: &dyn SessionStore) {
     leases_ignore_the_callers_clock_and_expire_by_the_stores(store).await;
     back_channel_logout_racing_a_login_leaves_no_session_unindexed(store).await;
     indexes_live_as_long_as_their_session_after_compare_and_set(store).await;
+    one_time_keys_are_new_once_until_they_expire(store).await;
+}
+
+/// `remember_once`: new exactly once, also under concurrent callers, until `until - now` has
+/// passed; other keys are independent.
+pub async fn one_time_keys_are_new_once_until_they_expire(store: &dyn SessionStore) {
+    let key = fresh("once");
+    let other = fresh("once-other");
+    let tries = futures_join_all(
+        (0..8)
+            .map(|_| {
+                let key = key.clone();
+                async move { store.remember_once(&key, at(0), at(1)).await.unwrap() }
+            })
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        tries.iter().filter(|new| **new).count(),
+        1,
+        "of 8 concurrent callers exactly one is first: {tries:?}"
+    );
+    assert!(!store.remember_once(&key, at(0), at(1)).await.unwrap());
+    assert!(store.remember_once(&other, at(0), at(1)).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    assert!(
+        store.remember_once(&key, at(2), at(3)).await.unwrap(),
+        "forgotten after its second"
+    );
+    assert!(!store.remember_once(&key, at(2), at(3)).await.unwrap());
 }
 
 /// Store, load, delete and expiry.

@@ -154,6 +154,9 @@ pub fn app(auth: Arc<WebAuth>) -> Router {
                     AuthStatus::Invalid(r) => {
                         format!("hello anonymous (ignored an invalid token: {r})")
                     }
+                    AuthStatus::Unavailable(r) => {
+                        format!("hello anonymous (the token could not be checked: {r})")
+                    }
                 }
             }),
         )
