@@ -45,7 +45,8 @@ struct Global {
     /// or Ed25519); its public JWK must be registered with the client
     #[arg(long, global = true, env = "KCC_PRIVATE_KEY", value_name = "FILE")]
     private_key: Option<std::path::PathBuf>,
-    /// Algorithm of --private-key (default: RS256 for RSA, ES256/ES384, EdDSA by key type)
+    /// Algorithm of --private-key (default: the first --alg that fits the key, else RS256 for
+    /// RSA, ES256/ES384, EdDSA by key type)
     #[arg(long, global = true, value_name = "ALG")]
     key_alg: Option<String>,
     /// `kid` of --private-key as registered (default: its RFC 7638 thumbprint)
@@ -336,17 +337,22 @@ fn client_authentication(g: &Global, builder: ClientConfigBuilder) -> Result<Cli
                     .ok_or_else(|| Failure::usage(format!("unknown --key-alg `{name}`")))?;
                 RingSigner::from_pem(&pem, alg)
             }
-            // The key type decides, RSA defaulting to RS256 as Keycloak does.
-            None => [
-                Algorithm::ES256,
-                Algorithm::ES384,
-                Algorithm::EdDSA,
-                Algorithm::RS256,
-            ]
-            .into_iter()
-            .map(|alg| RingSigner::from_pem(&pem, alg))
-            .find(|r| r.is_ok())
-            .unwrap_or_else(|| RingSigner::from_pem(&pem, Algorithm::RS256)),
+            // The first `--alg` that fits the key, else the key type decides (RSA defaulting
+            // to RS256 as Keycloak does).
+            None => g
+                .algs
+                .iter()
+                .filter_map(|a| Algorithm::from_name(a))
+                .filter(|a| !a.is_symmetric())
+                .chain([
+                    Algorithm::ES256,
+                    Algorithm::ES384,
+                    Algorithm::EdDSA,
+                    Algorithm::RS256,
+                ])
+                .map(|alg| RingSigner::from_pem(&pem, alg))
+                .find(|r| r.is_ok())
+                .unwrap_or_else(|| RingSigner::from_pem(&pem, Algorithm::RS256)),
         }
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
         let signer = match &g.key_id {

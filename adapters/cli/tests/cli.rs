@@ -537,6 +537,10 @@ fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
     assert_ne!(k.stored_access_token(), before, "refreshed");
     let at = k.stored_access_token();
     assert_eq!(run(&k, &["introspect", &at])["active"], true);
+    // `--private-key` with `--alg` alone signs with the first listed algorithm that fits the
+    // key (the profile refuses an RS256 assertion)
+    let ps_path = ps.to_str().unwrap();
+    k.ok(&["--private-key", ps_path, "--alg", "PS256", "--dpop", "pat"]);
     k.ok(&with(&["logout"])
         .iter()
         .map(String::as_str)
