@@ -1764,55 +1764,22 @@ fn a_burst_of_first_requests_looks_a_path_up_once() {
     assert_eq!(api(&app, "/warm/up", Some(&carol)).0, 403);
     let path = format!("/burst/{}", rand::random::<u32>());
     let before = proxy.connections();
-    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (url, carol, start) = (app.url(&path), carol.clone(), start.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                keycloak_client_testkit::api::get(&url, Some(&carol)).0
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().unwrap(), 403, "no resource at this path");
+    for status in burst(&app, &path, &carol, 8) {
+        assert_eq!(status, 403, "no resource at this path");
     }
     assert_eq!(proxy.connections() - before, 1, "one lookup for the burst");
 }
 
 /// A burst of requests with one token to a path Keycloak must decide asks Keycloak once (the
-/// decisions are single-flight per token, resource, scopes and claims); the answer then serves
+/// decisions are coalesced per token, resource, scopes and claims); the answer then serves
 /// them all.
 #[test]
 fn a_burst_of_requests_with_one_token_asks_keycloak_for_a_decision_once() {
-    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
-        &serde_json::json!({"paths": [
-            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let (app, proxy, _store) = start_through_proxy(|w| {
-        w.api_audience = Some("rkc-api".into());
-        w.policy_enforcer = Some(config);
-    });
-    // keys, the PAT and the path's resource are fetched beforehand (with another token)
-    let warm = password_token("rkc-rs", "rkc-rs-secret", "carol");
-    assert_eq!(api(&app, "/docs/1", Some(&warm)).0, 200);
+    let (app, proxy) = docs_enforced_through_proxy();
     let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
     let before = proxy.connections();
-    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (url, carol, start) = (app.url("/docs/1"), carol.clone(), start.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                keycloak_client_testkit::api::get(&url, Some(&carol)).0
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().unwrap(), 200, "carol may read the documents");
+    for status in burst(&app, "/docs/1", &carol, 8) {
+        assert_eq!(status, 200, "carol may read the documents");
     }
     assert_eq!(
         proxy.connections() - before,
@@ -1827,37 +1794,15 @@ fn a_burst_of_requests_with_one_token_asks_keycloak_for_a_decision_once() {
 #[test]
 fn requests_waiting_behind_a_failed_decision_share_its_answer() {
     use keycloak_client_testkit::proxy::Fault;
-    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
-        &serde_json::json!({"paths": [
-            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let (app, proxy, _store) = start_through_proxy(|w| {
-        w.api_audience = Some("rkc-api".into());
-        w.policy_enforcer = Some(config);
-    });
-    let warm = password_token("rkc-rs", "rkc-rs-secret", "carol");
-    assert_eq!(api(&app, "/docs/1", Some(&warm)).0, 200);
+    let (app, proxy) = docs_enforced_through_proxy();
     let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
     proxy.set(Fault::SlowUnavailable(std::time::Duration::from_millis(
         800,
     )));
     let before = proxy.connections();
     let started = std::time::Instant::now();
-    let start = std::sync::Arc::new(std::sync::Barrier::new(6));
-    let handles: Vec<_> = (0..6)
-        .map(|_| {
-            let (url, carol, start) = (app.url("/docs/1"), carol.clone(), start.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                keycloak_client_testkit::api::get(&url, Some(&carol)).0
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().unwrap(), 503, "Keycloak cannot decide");
+    for status in burst(&app, "/docs/1", &carol, 6) {
+        assert_eq!(status, 503, "Keycloak cannot decide");
     }
     let asked = proxy.connections() - before;
     assert_eq!(asked, 1, "the waiters shared the failed answer");
@@ -1900,4 +1845,39 @@ fn bearer_tokens_get_503_while_the_keys_cannot_be_fetched_and_recover() {
     proxy.set(Fault::Pass);
     let (s, _, body) = api(&app, "/api/me", Some(&alice));
     assert_eq!(s, 200, "served once Keycloak is back: {body}");
+}
+
+/// howdy with its back channel through a fault proxy and `/docs/{id}` (GET: scope `read`)
+/// under the policy enforcer; keys, the PAT and the path's resource already fetched (with a
+/// token of carol's that no test reuses).
+fn docs_enforced_through_proxy() -> (App, keycloak_client_testkit::proxy::FaultProxy) {
+    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
+        &serde_json::json!({"paths": [
+            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let (app, proxy, _store) = start_through_proxy(|w| {
+        w.api_audience = Some("rkc-api".into());
+        w.policy_enforcer = Some(config);
+    });
+    let warm = password_token("rkc-rs", "rkc-rs-secret", "carol");
+    assert_eq!(api(&app, "/docs/1", Some(&warm)).0, 200);
+    (app, proxy)
+}
+
+/// `n` GETs of `path` with `token`, released together; their statuses.
+fn burst(app: &App, path: &str, token: &str, n: usize) -> Vec<u16> {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (url, token, start) = (app.url(path), token.to_string(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                keycloak_client_testkit::api::get(&url, Some(&token)).0
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
 }

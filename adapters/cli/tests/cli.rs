@@ -98,35 +98,23 @@ impl Kcc {
         self.browser_login_with(extra, &[], user)
     }
 
-    /// [`browser_login`](Self::browser_login) with options of `kcc login` itself.
-    fn browser_login_with(&self, extra: &[&str], login_args: &[&str], user: &str) -> Output {
+    /// `kcc [extra] login --no-browser --timeout 60 [login_args]`.
+    fn login_cmd(&self, extra: &[&str], login_args: &[&str]) -> Command {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["login", "--no-browser", "--timeout", "60"]);
         args.extend_from_slice(login_args);
+        self.cmd(&args)
+    }
+
+    /// [`browser_login`](Self::browser_login) with options of `kcc login` itself.
+    fn browser_login_with(&self, extra: &[&str], login_args: &[&str], user: &str) -> Output {
         let mut child = self
-            .cmd(&args)
+            .login_cmd(extra, login_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("http://127.0.0.1")
-                    && line.contains("/protocol/openid-connect/auth?")
-                {
-                    let _ = tx.send(line.clone());
-                }
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("kcc printed the authorization URL");
+        let (url, reader) = authorization_url_of(&mut child);
         let redirect = Browser::new()
             .login(&url, user, &format!("{user}-pass"))
             .unwrap();
@@ -166,34 +154,14 @@ impl Kcc {
         password: &str,
         paste: impl FnOnce(url::Url) -> Vec<String>,
     ) -> Output {
-        let mut args = extra.to_vec();
-        args.extend_from_slice(&["login", "--no-browser", "--timeout", "60"]);
-        args.extend_from_slice(login_args);
         let mut child = self
-            .cmd(&args)
+            .login_cmd(extra, login_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("http://127.0.0.1")
-                    && line.contains("/protocol/openid-connect/auth?")
-                {
-                    let _ = tx.send(line.clone());
-                }
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("kcc printed the authorization URL");
+        let (url, reader) = authorization_url_of(&mut child);
         let landed = Browser::new().login(&url, user, password).unwrap();
         {
             use std::io::Write;
@@ -209,6 +177,32 @@ impl Kcc {
             stderr: reader.join().unwrap().into_bytes(),
         }
     }
+}
+
+/// The authorization URL a running `kcc login` prints on stderr, and a reader that collects all
+/// of its stderr.
+fn authorization_url_of(
+    child: &mut std::process::Child,
+) -> (String, std::thread::JoinHandle<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("http://127.0.0.1")
+                && line.contains("/protocol/openid-connect/auth?")
+            {
+                let _ = tx.send(line.clone());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("kcc printed the authorization URL");
+    (url, reader)
 }
 
 impl Drop for Kcc {
