@@ -143,6 +143,23 @@ impl Kcc {
 }
 
 impl Kcc {
+    /// The login in `out` succeeded, its stored access token is DPoP-bound (`cnf.jkt`), and
+    /// userinfo (with the global flags `extra`) names `user`.
+    fn assert_dpop_login(&self, out: &Output, extra: &[&str], user: &str) {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let claims = keycloak_client::jwt::decode_unverified(&self.stored_access_token())
+            .unwrap()
+            .claims;
+        assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
+        let mut args = extra.to_vec();
+        args.push("userinfo");
+        assert_eq!(self.json(&args)["preferred_username"], user);
+    }
+
     /// `kcc login --redirect-uri URI`, answered by logging in through Keycloak's form and pasting
     /// the lines `paste` makes of the address the browser lands on into kcc's stdin (then
     /// closed).
@@ -365,19 +382,7 @@ fn oauth_2_1_public_client_profile_through_the_device_grant() {
         None,
     );
     let out = k.device_login(&["--dpop"], client_auth::USER, "fiona-pass");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
-        .unwrap()
-        .claims;
-    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
-    assert_eq!(
-        k.json(&["--dpop", "userinfo"])["preferred_username"],
-        client_auth::USER
-    );
+    k.assert_dpop_login(&out, &["--dpop"], client_auth::USER);
     k.ok(&["--dpop", "refresh"]);
     // keep the tokens: after logout they must be dead at Keycloak, not only forgotten here
     let store = k.store_file().expect("tokens stored");
@@ -569,19 +574,7 @@ fn oauth_2_1_public_client_profile_through_the_authorization_code_flow() {
             vec![landed.to_string()]
         },
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
-        .unwrap()
-        .claims;
-    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
-    assert_eq!(
-        k.json(&["--dpop", "userinfo"])["preferred_username"],
-        client_auth::USER
-    );
+    k.assert_dpop_login(&out, &["--dpop"], client_auth::USER);
     k.ok(&["--dpop", "logout"]);
 }
 
