@@ -101,10 +101,19 @@ impl JwksCache {
         }
     }
 
-    /// Records that a fetch starts now (and spends an owed first-use refetch).
+    /// Records that a fetch starts now.
     pub fn begin_fetch(&mut self, now: UnixTime) {
         self.last_attempt = Some(now);
-        self.first_use_refetch = false;
+    }
+
+    /// Records that a fetch for `reason` starts now. Only the ID token's own refetch spends an
+    /// owed first-use refetch: another token's fetch may come before Keycloak has created the
+    /// key the login is waiting for.
+    fn start_fetch(&mut self, now: UnixTime, reason: RefetchReason) {
+        self.begin_fetch(now);
+        if reason == RefetchReason::UnknownIdTokenKey {
+            self.first_use_refetch = false;
+        }
     }
 
     /// Installs freshly fetched keys.
@@ -278,7 +287,7 @@ impl TokenValidator {
     pub fn begin_key_fetch(&self, now: UnixTime, reason: RefetchReason) -> Option<JwksRequest> {
         let mut c = lock(&self.cache);
         if c.should_refetch(now, reason) {
-            c.begin_fetch(now);
+            c.start_fetch(now, reason);
             Some(JwksRequest::new(self.jwks_uri.clone(), self.limit))
         } else {
             None
@@ -288,6 +297,16 @@ impl TokenValidator {
     /// Whether loaded keys (however old) can serve: the fallback when a refetch fails.
     pub(crate) fn has_usable_keys(&self) -> bool {
         self.has_usable_key(&lock(&self.cache))
+    }
+
+    /// Whether the last key fetch failed (no key set installed since it started).
+    fn last_key_fetch_failed(&self) -> bool {
+        let c = lock(&self.cache);
+        match (c.last_attempt, c.fetched_at) {
+            (Some(tried), Some(got)) => got < tried,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     /// Whether a key fits one of the allowed algorithms.
@@ -316,7 +335,7 @@ impl TokenValidator {
             Ok(claim) => claim,
         };
         if c.should_refetch(now, reason) {
-            c.begin_fetch(now);
+            c.start_fetch(now, reason);
             return KeyFetch::Fetch(JwksRequest::new(self.jwks_uri.clone(), self.limit), claim);
         }
         // Not allowed to fetch now (cooldown): release the claim after the cache lock, so no
@@ -349,13 +368,25 @@ impl TokenValidator {
         self.verify_decoded(jwt)
     }
 
-    fn verify_decoded(&self, jwt: UnverifiedJwt) -> Result<UnverifiedJwt, Error> {
+    /// The checks that need no key: a JWT of this issuer under an allowed algorithm.
+    fn precheck(&self, token: &str) -> Result<(), Error> {
+        let jwt = decode_base64url_jwt(token)?;
+        self.check_iss(&jwt.claims)?;
+        self.allowed_alg(&jwt).map(|_| ())
+    }
+
+    fn allowed_alg(&self, jwt: &UnverifiedJwt) -> Result<Algorithm, Error> {
         let alg_name = jwt.header.get("alg").and_then(|v| v.as_str()).unwrap_or("");
         let alg = Algorithm::from_name(alg_name)
             .ok_or_else(|| Error::DisallowedAlgorithm(sanitize(alg_name)))?;
         if !self.allowed.contains(&alg) {
             return Err(Error::DisallowedAlgorithm(alg.name().into()));
         }
+        Ok(alg)
+    }
+
+    fn verify_decoded(&self, jwt: UnverifiedJwt) -> Result<UnverifiedJwt, Error> {
+        let alg = self.allowed_alg(&jwt)?;
         if jwt.header.contains_key("crit") {
             return Err(Error::TokenValidation("unsupported `crit` header".into()));
         }
@@ -770,6 +801,9 @@ impl<'a> ValidateFlow<'a> {
 
     fn next(&mut self) -> Result<Step<Claims>, Error> {
         if !self.warmed {
+            // A token that could never validate is refused before any key work: it fetches
+            // nothing, and an outage cannot make it look like a good token left unchecked.
+            self.v.precheck(&self.token)?;
             match self.v.claim_key_fetch(self.now, RefetchReason::Stale) {
                 KeyFetch::Ready => self.warmed = true,
                 KeyFetch::Fetch(r, claim) => {
@@ -793,6 +827,10 @@ impl<'a> ValidateFlow<'a> {
                     KeyFetch::Fetch(r, claim) => Ok(self.fetch(r, claim)),
                     // Someone else is refetching: their keys are this flow's refetch.
                     KeyFetch::Wait(w) => Ok(Step::Wait(w)),
+                    // No refetch now: after a failed fetch the keys are unknown, not the token's.
+                    KeyFetch::Ready if self.v.last_key_fetch_failed() => {
+                        Err(Error::KeysUnavailable)
+                    }
                     KeyFetch::Ready => Err(Error::UnknownKey(k)),
                 }
             }

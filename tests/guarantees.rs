@@ -554,8 +554,11 @@ fn every_flow_ends_with_its_error_and_never_fakes_success() {
     assert!(e.is_invalid_grant());
     // validation of an access token whose key-set fetch fails
     let v = validator(&c);
+    let at = Signer::new().sign(
+        &json!({"iss":ISS,"sub":"x","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60}),
+    );
     let e = assert_sticky(
-        v.validate_flow("eyJ.a.b", TokenKind::Access, NOW),
+        v.validate_flow(&at, TokenKind::Access, NOW),
         vec![server_error()],
     );
     assert_eq!(e.http_status(), Some(500));
@@ -1561,6 +1564,115 @@ fn a_bearer_token_with_an_unknown_key_cannot_spend_the_logins_owed_refetch() {
         .handle_response(Response::json(200, s.jwks()), NOW)
         .unwrap();
     assert!(matches!(login.poll(), Ok(Step::Done(_))));
+}
+
+/// Review finding: a refetch another token makes (after the cooldown) between a login's
+/// `prepare` and its ID token may come before Keycloak has created the key; it does not spend
+/// the refetch the login is owed.
+#[test]
+fn another_tokens_refetch_leaves_the_login_its_owed_refetch() {
+    let (c, s) = (rs(), Signer::new());
+    let mut not_yet: Value = serde_json::from_str(&s.jwks()).unwrap();
+    not_yet["keys"][0]["use"] = json!("enc");
+    let v = validator(&c);
+    v.begin_key_fetch(NOW, keycloak_client::RefetchReason::Stale)
+        .unwrap();
+    v.install_keys(
+        keycloak_client::JwkSet::parse(not_yet.to_string().as_bytes()).unwrap(),
+        NOW,
+    );
+    let later = NOW.plus(31);
+    let (mut login, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), later);
+    let Ok(Step::Send(req)) = login.poll() else {
+        panic!("the code goes out")
+    };
+    assert_eq!(req.url.path(), TOKEN);
+    // a bearer token after the cooldown refetches (the key does not exist yet)
+    let bearer = s.sign(&json!({"iss":ISS,"sub":"x","aud":"rkc-rs","typ":"Bearer","iat":later.0,"exp":later.0 + 60}));
+    let (r, sent) = drive(
+        v.validate_flow(&bearer, TokenKind::Access, later),
+        later,
+        |_| Response::json(200, not_yet.to_string()),
+    );
+    assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
+    assert_eq!(sent, [CERTS]);
+    // Keycloak signs the ID token with the key it has just created: the login still refetches
+    let idt = s.sign(&id_claims(&nonce));
+    login
+        .handle_response(Response::json(200, token_body(&idt)), later)
+        .unwrap();
+    let Ok(Step::Send(req)) = login.poll() else {
+        panic!("the owed refetch")
+    };
+    assert_eq!(req.url.path(), CERTS);
+    login
+        .handle_response(Response::json(200, s.jwks()), later)
+        .unwrap();
+    assert!(matches!(login.poll(), Ok(Step::Done(_))));
+}
+
+/// Review finding: a token that could never validate (another issuer, an algorithm not
+/// allowed, not a JWT) is refused before any key work: it fetches nothing, and an outage
+/// cannot make it look like a good token Keycloak could not check.
+#[test]
+fn a_token_that_could_never_validate_fetches_no_keys() {
+    let (c, s) = (rs(), Signer::new());
+    let v = validator(&c);
+    let foreign = s.sign(&json!({"iss":"http://127.0.0.1:18080/realms/other","sub":"x","aud":"rkc-rs","iat":NOW.0,"exp":NOW.0 + 60}));
+    let none = format!(
+        "{}.{}.",
+        b64(json!({"alg":"none"}).to_string().as_bytes()),
+        b64(json!({"iss":ISS,"sub":"x","iat":NOW.0,"exp":NOW.0 + 60})
+            .to_string()
+            .as_bytes())
+    );
+    for junk in [foreign.as_str(), none.as_str(), "x", "a.b.c"] {
+        let (r, sent) = drive(v.validate_flow(junk, TokenKind::Access, NOW), NOW, |req| {
+            panic!("{junk}: fetched {}", req.url.path())
+        });
+        let e = r.unwrap_err();
+        assert!(!e.is_unavailable(), "{junk}: {e:?}");
+        assert!(sent.is_empty(), "{junk}");
+    }
+}
+
+/// Review finding: keys that could not be fetched are an outage for every token checked in
+/// the cooldown after the failed fetch, not only for the one that tried: `KeysUnavailable`
+/// (the web answers 503), never `UnknownKey` (401, "your token is bad"). Once the keys come,
+/// the token validates; with keys loaded, an unknown `kid` stays `UnknownKey`.
+#[test]
+fn tokens_checked_while_the_keys_cannot_be_fetched_are_unavailable_not_unknown() {
+    let (c, s) = (rs(), Signer::new());
+    let v = validator(&c);
+    let at = s.sign(&json!({"iss":ISS,"sub":"alice","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 600}));
+    let (r, sent) = drive(v.validate_flow(&at, TokenKind::Access, NOW), NOW, |_| {
+        Response::json(503, r#"{"error":"temporarily_unavailable"}"#)
+    });
+    assert!(r.unwrap_err().is_unavailable());
+    assert_eq!(sent, [CERTS]);
+    let later = NOW.plus(1);
+    let (r, sent) = drive(
+        v.validate_flow(&at, TokenKind::Access, later),
+        later,
+        |req| panic!("fetched {} inside the cooldown", req.url.path()),
+    );
+    assert!(matches!(r, Err(Error::KeysUnavailable)), "{r:?}");
+    assert!(sent.is_empty());
+    let back = NOW.plus(31);
+    let (r, _) = drive(v.validate_flow(&at, TokenKind::Access, back), back, |_| {
+        Response::json(200, s.jwks())
+    });
+    r.unwrap();
+    // a token naming a key the (loaded) set lacks
+    let header = json!({"alg":"RS256","typ":"JWT","kid":"nope"}).to_string();
+    let rest = at.split_once('.').unwrap().1;
+    let other = format!("{}.{rest}", common::signer::b64(header.as_bytes()));
+    let (r, _) = drive(
+        v.validate_flow(&other, TokenKind::Access, back),
+        back,
+        |req| panic!("fetched {} inside the cooldown", req.url.path()),
+    );
+    assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
 }
 
 /// The code goes out at once (Keycloak creates the key on first use); see

@@ -9,6 +9,7 @@
 //! | `{p}:{x<H(sid)>}:i` | `H(id)` of a Keycloak session's sessions, scored by their deadlines |
 //! | `{p}:{u<H(sub)>}:i` | `H(id)` of a user's sessions, scored by their deadlines |
 //! | `{p}:{q<H(key)>}` | a login in progress: `<deadline>:<sealed JSON>` |
+//! | `{p}:{o<H(key)>}` | a one-time key (`remember_once`: DPoP proof `jti`s), with `PX` |
 
 use base64::Engine as _;
 use sha2::Digest as _;

@@ -122,6 +122,13 @@ impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
         self.inner.as_ref().map_or(0, |c| c.entry_count() as usize)
     }
 
+    /// Whether at least `n` live entries are held. The cheap count first; only when it says
+    /// so is moka's pending maintenance run (dropping expired entries) and the count taken
+    /// again, so a cache that filled up is seen to empty as its entries expire.
+    pub fn holds_at_least(&self, n: usize) -> bool {
+        self.approx_len() >= n && self.len() >= n
+    }
+
     /// Number of entries (after moka's pending maintenance has run).
     pub fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, |c| {
@@ -184,6 +191,22 @@ mod tests {
             c.get("k9999", UnixTime(1)),
             Some(9999),
             "the newest is kept"
+        );
+    }
+
+    #[test]
+    fn a_full_cache_is_seen_to_empty_as_its_entries_expire() {
+        let c = TtlCache::new(20);
+        for i in 0..10 {
+            assert!(c.insert_new(format!("j{i}"), (), UnixTime(1), UnixTime(0)));
+        }
+        assert_eq!(c.len(), 10, "counted");
+        assert!(c.holds_at_least(10));
+        // moka expires them after their one second of real time; nothing else touches the cache
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+        assert!(
+            !c.holds_at_least(10),
+            "still full after its entries expired"
         );
     }
 

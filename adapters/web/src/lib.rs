@@ -1484,12 +1484,10 @@ impl WebAuth {
         let until = verified
             .iat
             .plus(self.cfg.dpop_max_age_secs.saturating_add(5));
-        if self.dpop_jtis.approx_len() >= self.cfg.dpop_replay_capacity {
-            // Fail closed: an evicted `jti` could be replayed.
+        if self.dpop_jtis.holds_at_least(self.cfg.dpop_replay_capacity) {
+            // Fail closed: an evicted `jti` could be replayed. Not the client's fault: 503.
             tracing::warn!(target: "keycloak_client::web", "DPoP replay store full; refusing new proofs");
-            return AuthStatus::Invalid(
-                "invalid_dpop_proof: too many proofs to remember; retry shortly".into(),
-            );
+            return AuthStatus::Unavailable("DPoP replay store full");
         }
         let key = token_key(&format!("{jkt}\0{}", verified.jti));
         if !self.dpop_jtis.insert_new(key.clone(), (), until, t) {

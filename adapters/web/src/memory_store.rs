@@ -112,7 +112,8 @@ impl MemoryStore {
             sessions,
             pending: bounded(max_pending_logins.max(1) as u64),
             leases: bounded(max_sessions.max(1) as u64),
-            once: crate::cache::TtlCache::new(ONCE_CAPACITY),
+            // Room beyond the limit: moka never evicts a live key before the limit refuses.
+            once: crate::cache::TtlCache::new(ONCE_CAPACITY * 2),
             index,
             index_writes: Mutex::new(()),
         }
@@ -348,7 +349,7 @@ impl SessionStore for MemoryStore {
             if until <= now {
                 return Ok(true);
             }
-            if self.once.approx_len() >= ONCE_CAPACITY {
+            if self.once.holds_at_least(ONCE_CAPACITY) {
                 // Fail closed: an evicted key could be used again.
                 return Err(crate::StoreError::Full(ONCE_CAPACITY));
             }

@@ -17,7 +17,7 @@ use keycloak_client::policy_enforcer::{
 };
 use keycloak_client::uma::ResourceQuery;
 use keycloak_client::UnixTime;
-use keycloak_client_reqwest::{now, Error as HttpError};
+use keycloak_client_reqwest::{now, Error as HttpError, Keycloak};
 
 use crate::coalesced::Coalesced;
 use crate::{token_key, GuardOutcome, Identity, RequestInfo, WebAuth, WebResponse};
@@ -77,8 +77,8 @@ impl PolicyEnforcer {
         let capacity = config.path_cache.max_entries;
         Ok(PolicyEnforcer {
             rules: PathRules::new(config)?,
-            resources: Coalesced::new(capacity),
-            decisions: Coalesced::new(capacity.saturating_mul(10)),
+            resources: Coalesced::new(capacity, "policy enforcer resource lookup"),
+            decisions: Coalesced::new(capacity.saturating_mul(10), "policy enforcer decision"),
         })
     }
 
@@ -100,6 +100,86 @@ impl PolicyEnforcer {
 enum Lookup<'a> {
     Name(&'a str),
     Path(PathLookup<'a>),
+}
+
+/// A [`Lookup`] that owns its text, for the call that runs in its own task.
+enum OwnedLookup {
+    Name(String),
+    Path {
+        path: String,
+        server: String,
+        user_type: Option<String>,
+        configured: bool,
+    },
+}
+
+impl OwnedLookup {
+    fn of(l: &Lookup<'_>) -> Self {
+        match l {
+            Lookup::Name(n) => OwnedLookup::Name(n.to_string()),
+            Lookup::Path(p) => OwnedLookup::Path {
+                path: p.path.to_owned(),
+                server: p.server.to_owned(),
+                user_type: p.user_type.map(str::to_owned),
+                configured: p.configured,
+            },
+        }
+    }
+}
+
+/// Asks the protection API which resource `lookup` names.
+async fn look_up(
+    kc: &Keycloak,
+    server: &str,
+    lookup: &OwnedLookup,
+) -> Result<Option<String>, HttpError> {
+    Ok(match lookup {
+        OwnedLookup::Name(n) => {
+            let q = ResourceQuery {
+                name: Some(n.clone()),
+                exact_name: true,
+                owner: Some(server.to_owned()),
+                ..Default::default()
+            };
+            choose_by_name(&kc.query_resources_deep(&q).await?, n, server)
+        }
+        OwnedLookup::Path {
+            path,
+            server: owner,
+            user_type,
+            configured,
+        } => {
+            let l = PathLookup {
+                path,
+                server: owner,
+                user_type: user_type.as_deref(),
+                configured: *configured,
+            };
+            let mut q = ResourceQuery {
+                uri: Some(path.clone()),
+                matching_uri: true,
+                owner: Some(server.to_owned()),
+                ..Default::default()
+            };
+            let mut id = choose(&kc.query_resources_deep(&q).await?, &l);
+            if id.is_none() && l.user_type.is_some() {
+                q.owner = None;
+                id = choose(&kc.query_resources_deep(&q).await?, &l);
+            }
+            id
+        }
+    })
+}
+
+fn choose(found: &[keycloak_client::uma::Resource], l: &PathLookup<'_>) -> Option<String> {
+    match choose_by_path(found, l) {
+        Ok(id) => id,
+        Err(e) => {
+            // Ambiguous: nothing stands for the path (denied); logged.
+            tracing::warn!(target: "keycloak_client::web", error = %e, "policy enforcer lookup");
+            None
+        }
+    }
 }
 
 impl WebAuth {
@@ -332,64 +412,17 @@ impl WebAuth {
             ),
         };
         let t = now();
+        let (kc, owned, positive) = (self.kc.clone(), OwnedLookup::of(&lookup), pe.positive_ttl());
         pe.resources
-            .get_or_ask(key, t, || async {
-                let id = self.look_up(&server, &lookup).await?;
+            .get_or_ask(key, t, move || async move {
+                let id = look_up(&kc, &server, &owned).await?;
                 let ttl = match &id {
-                    Some(_) => pe.positive_ttl(),
-                    None => pe.positive_ttl().map(|p| p.min(NEGATIVE_TTL_SECS)),
+                    Some(_) => positive,
+                    None => positive.map(|p| p.min(NEGATIVE_TTL_SECS)),
                 };
                 Ok((id, t.plus(ttl.unwrap_or(0))))
             })
             .await
-    }
-
-    /// Asks the protection API which resource `lookup` names.
-    async fn look_up(
-        &self,
-        server: &str,
-        lookup: &Lookup<'_>,
-    ) -> Result<Option<String>, HttpError> {
-        Ok(match lookup {
-            Lookup::Name(n) => {
-                let q = ResourceQuery {
-                    name: Some(n.to_string()),
-                    exact_name: true,
-                    owner: Some(server.to_owned()),
-                    ..Default::default()
-                };
-                choose_by_name(&self.kc.query_resources_deep(&q).await?, n, server)
-            }
-            Lookup::Path(l) => {
-                let mut q = ResourceQuery {
-                    uri: Some(l.path.to_string()),
-                    matching_uri: true,
-                    owner: Some(server.to_owned()),
-                    ..Default::default()
-                };
-                let mut id = self.choose(&self.kc.query_resources_deep(&q).await?, l);
-                if id.is_none() && l.user_type.is_some() {
-                    q.owner = None;
-                    id = self.choose(&self.kc.query_resources_deep(&q).await?, l);
-                }
-                id
-            }
-        })
-    }
-
-    fn choose(
-        &self,
-        found: &[keycloak_client::uma::Resource],
-        l: &PathLookup<'_>,
-    ) -> Option<String> {
-        match choose_by_path(found, l) {
-            Ok(id) => id,
-            Err(e) => {
-                // Ambiguous: nothing stands for the path (denied); logged.
-                tracing::warn!(target: "keycloak_client::web", error = %e, "policy enforcer lookup");
-                None
-            }
-        }
     }
 
     /// The token's own permissions (an RPT) first; else Keycloak's answer for this resource,
@@ -426,17 +459,24 @@ impl WebAuth {
             claim_token.as_deref().unwrap_or_default()
         );
         let t = now();
+        let (kc, token, claims) = (
+            self.kc.clone(),
+            identity.access_token.clone(),
+            n.claims.clone(),
+        );
+        let until = token_expiry(token_claims).map_or(t.plus(self.cfg.decision_ttl_secs), |exp| {
+            UnixTime(exp.0.min(t.plus(self.cfg.decision_ttl_secs).0))
+        });
         let granted = pe
             .decisions
-            .get_or_ask(key, t, || async {
-                let scopes: Vec<&str> = n.scopes.iter().map(String::as_str).collect();
-                let audience = self.kc.config().client_id.clone();
-                let granted = match self
-                    .kc
+            .get_or_ask(key, t, move || async move {
+                let scopes: Vec<&str> = need.scopes.iter().map(String::as_str).collect();
+                let audience = kc.config().client_id.clone();
+                let granted = match kc
                     .permissions_for(
-                        &identity.access_token,
+                        &token,
                         &audience,
-                        &n.resource_id,
+                        &need.resource_id,
                         &scopes,
                         claim_token.as_deref().map(|c| (c, CLAIM_TOKEN_FORMAT)),
                     )
@@ -444,7 +484,7 @@ impl WebAuth {
                 {
                     Ok(perms) => {
                         let as_token = serde_json::json!({"authorization": {"permissions": perms}});
-                        check_permissions(&as_token, &need, &n.claims) == Verdict::Granted
+                        check_permissions(&as_token, &need, &claims) == Verdict::Granted
                     }
                     Err(e)
                         if e.keycloak()
@@ -457,10 +497,6 @@ impl WebAuth {
                     }
                     Err(e) => return Err(e),
                 };
-                let until = token_expiry(token_claims)
-                    .map_or(t.plus(self.cfg.decision_ttl_secs), |exp| {
-                        UnixTime(exp.0.min(t.plus(self.cfg.decision_ttl_secs).0))
-                    });
                 Ok((granted, until))
             })
             .await?;
