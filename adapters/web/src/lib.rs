@@ -1496,9 +1496,12 @@ impl WebAuth {
         if self.store.spans_instances() {
             // Behind a load balancer a proof replayed to another instance is caught by the
             // shared store; if it cannot answer, the proof is not taken on trust.
+            // Kept a minute longer: an instance whose clock runs behind accepts the proof
+            // that much later.
+            let shared_until = until.plus(60);
             match self
                 .store
-                .remember_once(&format!("dpop:{key}"), t, until)
+                .remember_once(&format!("dpop:{key}"), t, shared_until)
                 .await
             {
                 Ok(true) => {}
