@@ -63,13 +63,19 @@ pub(crate) fn bounded<V: Send + Sync + 'static>(capacity: u64) -> Cache<String, 
 /// Bounded map whose entries expire; when full, the least recently used entry is evicted.
 pub struct TtlCache<V: Clone + Send + Sync + 'static> {
     inner: Option<Cache<String, Arc<Timed<V>>>>,
+    /// The last exact count and when it was taken ([`holds_at_least`](Self::holds_at_least)).
+    exact: std::sync::Mutex<Option<(Instant, usize)>>,
 }
+
+/// How long an exact count serves before it is taken again.
+const EXACT_COUNT_EVERY: Duration = Duration::from_millis(100);
 
 impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
     /// A cache of at most `capacity` entries; `0` disables it (nothing is stored).
     pub fn new(capacity: usize) -> Self {
         TtlCache {
             inner: (capacity > 0).then(|| bounded(capacity as u64)),
+            exact: Default::default(),
         }
     }
 
@@ -126,7 +132,23 @@ impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
     /// so is moka's pending maintenance run (dropping expired entries) and the count taken
     /// again, so a cache that filled up is seen to empty as its entries expire.
     pub fn holds_at_least(&self, n: usize) -> bool {
-        self.approx_len() >= n && self.len() >= n
+        if self.approx_len() < n {
+            return false;
+        }
+        // Counting exactly runs moka's maintenance under its lock: one caller at a time, at
+        // most every EXACT_COUNT_EVERY; the others take the last count (or, while it is being
+        // taken, the cheap one).
+        let Ok(mut last) = self.exact.try_lock() else {
+            return true;
+        };
+        if let Some((at, count)) = *last {
+            if at.elapsed() < EXACT_COUNT_EVERY {
+                return count >= n;
+            }
+        }
+        let count = self.len();
+        *last = Some((Instant::now(), count));
+        count >= n
     }
 
     /// Number of entries (after moka's pending maintenance has run).

@@ -6,7 +6,9 @@
 //! instead of each asking again in turn); an error is never kept, so the next request after it
 //! asks again. Requests for other keys never wait for it. The call runs in its own task: a
 //! request that goes away (a client disconnecting) never cancels the call the others wait for,
-//! and cannot make them start it again.
+//! and cannot make them start it again; when every request waiting for it has gone, the call
+//! is dropped. At most [`MAX_CALLS`] calls run at once (more: 503 at once), each for at most
+//! [`CALL_LIMIT`], whatever the HTTP client's own timeouts.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,22 +16,30 @@ use std::sync::{Arc, Mutex};
 
 use keycloak_client::UnixTime;
 use keycloak_client_reqwest::Error as HttpError;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
 
 use crate::cache::TtlCache;
 
 /// What the waiters of a call get.
 type Shared<V> = Result<V, Arc<HttpError>>;
 
-/// The calls running now, by key: bounded by the requests in flight (each call ends with its
-/// HTTP timeout).
-type Calls<V> = Arc<Mutex<HashMap<String, watch::Receiver<Option<Shared<V>>>>>>;
+/// The calls running now, by key (at most [`MAX_CALLS`]).
+type Calls<V> = Arc<Mutex<HashMap<String, watch::Sender<Option<Shared<V>>>>>>;
+
+/// Most calls to Keycloak running at once for one cache.
+const MAX_CALLS: usize = 256;
+/// Longest a call may run.
+const CALL_LIMIT: Duration = Duration::from_secs(60);
 
 /// Answers kept until the deadline each carries (at most `capacity`, least recently used
 /// evicted first), and the calls under way.
 pub(crate) struct Coalesced<V: Clone + Send + Sync + 'static> {
     answers: Arc<TtlCache<V>>,
     calls: Calls<V>,
+    /// One permit per running call.
+    room: Arc<Semaphore>,
+    limit: Duration,
     /// Names the call in the error its waiters get if it ends without an answer.
     what: &'static str,
 }
@@ -52,9 +62,15 @@ impl<V: Clone + Send + Sync + 'static> Drop for Finished<V> {
 
 impl<V: Clone + Send + Sync + 'static> Coalesced<V> {
     pub(crate) fn new(capacity: usize, what: &'static str) -> Self {
+        Self::with_limits(capacity, what, MAX_CALLS, CALL_LIMIT)
+    }
+
+    fn with_limits(capacity: usize, what: &'static str, calls: usize, limit: Duration) -> Self {
         Coalesced {
             answers: Arc::new(TtlCache::new(capacity.max(1))),
             calls: Default::default(),
+            room: Arc::new(Semaphore::new(calls)),
+            limit,
             what,
         }
     }
@@ -70,40 +86,66 @@ impl<V: Clone + Send + Sync + 'static> Coalesced<V> {
         if let Some(v) = self.answers.get(&key, now) {
             return Ok(v);
         }
-        let mut waiting = {
+        let (mut waiting, start) = {
             let mut calls = lock(&self.calls);
             match calls.get(&key) {
-                Some(running) => running.clone(),
+                Some(running) => (running.subscribe(), None),
                 None => {
                     // A call may have ended between the first look and the lock.
                     if let Some(v) = self.answers.get(&key, now) {
                         return Ok(v);
                     }
-                    let (tx, rx) = watch::channel(None);
-                    calls.insert(key.clone(), rx.clone());
-                    let call = ask();
-                    let answers = self.answers.clone();
-                    let finished = Finished {
-                        calls: self.calls.clone(),
-                        key,
+                    let Ok(permit) = self.room.clone().try_acquire_owned() else {
+                        tracing::warn!(target: "keycloak_client::web", what = self.what, "too many calls to Keycloak under way; refused");
+                        return Err(self.lost());
                     };
-                    tokio::spawn(async move {
-                        let shared = match call.await {
-                            Ok((v, until)) => {
-                                // Kept before the call leaves the map: a newcomer finds one
-                                // or the other.
-                                answers.insert(finished.key.clone(), v.clone(), until, now);
-                                Ok(v)
-                            }
-                            Err(e) => Err(Arc::new(e)),
-                        };
-                        drop(finished);
-                        let _ = tx.send(Some(shared));
-                    });
-                    rx
+                    let (tx, rx) = watch::channel(None);
+                    calls.insert(key.clone(), tx.clone());
+                    (rx, Some((tx, permit)))
                 }
             }
         };
+        if let Some((tx, permit)) = start {
+            // Outside the lock: `finished` takes it when dropped, which a failed spawn (or a
+            // panicking `ask`) does at once.
+            let finished = Finished {
+                calls: self.calls.clone(),
+                key,
+            };
+            let call = ask();
+            let (answers, limit, what) = (self.answers.clone(), self.limit, self.what);
+            let task = async move {
+                let _permit = permit;
+                let outcome = tokio::select! {
+                    r = tokio::time::timeout(limit, call) => r,
+                    // Every request waiting for it has gone: nobody needs the answer.
+                    _ = tx.closed() => return,
+                };
+                let shared = match outcome {
+                    Ok(Ok((v, until))) => {
+                        // Kept before the call leaves the map: a newcomer finds one or the
+                        // other.
+                        answers.insert(finished.key.clone(), v.clone(), until, now);
+                        Ok(v)
+                    }
+                    Ok(Err(e)) => Err(Arc::new(e)),
+                    Err(_) => {
+                        tracing::warn!(target: "keycloak_client::web", what, "call to Keycloak took too long; abandoned");
+                        Err(Arc::new(HttpError::Keycloak(
+                            keycloak_client::Error::SharedFetchFailed { what },
+                        )))
+                    }
+                };
+                drop(finished);
+                let _ = tx.send(Some(shared));
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(tracing::Instrument::in_current_span(task));
+                }
+                Err(_) => return Err(self.lost()),
+            }
+        }
         let answer = match waiting.wait_for(Option::is_some).await {
             Ok(done) => done.clone(),
             // The call's task ended without an answer (it panicked).
@@ -229,26 +271,89 @@ mod tests {
             let c = Coalesced::<u32>::new(10, "test");
             let asked = Arc::new(AtomicUsize::new(0));
             let ms = Duration::from_millis(50);
-            // the first requester gives up (its client disconnected) while the call runs
-            let gone = tokio::time::timeout(
-                Duration::from_millis(5),
+            // the first requester gives up (its client disconnected) while another waits
+            let (gone, waited) = tokio::join!(
+                tokio::time::timeout(
+                    Duration::from_millis(5),
+                    c.get_or_ask(
+                        "k".into(),
+                        UnixTime(0),
+                        counted(&asked, ms, Ok((7, UnixTime(100))))
+                    ),
+                ),
                 c.get_or_ask(
                     "k".into(),
                     UnixTime(0),
-                    counted(&asked, ms, Ok((7, UnixTime(100)))),
+                    counted(&asked, ms, Ok((8, UnixTime(100))))
                 ),
-            )
-            .await;
+            );
             assert!(gone.is_err(), "dropped mid-call");
-            let waited = c
-                .get_or_ask(
-                    "k".into(),
-                    UnixTime(0),
-                    counted(&asked, ms, Ok((8, UnixTime(100)))),
-                )
-                .await;
             assert_eq!(waited.unwrap(), 7, "the first call's answer");
             assert_eq!(asked.load(Ordering::SeqCst), 1, "not started again");
+        });
+    }
+
+    #[test]
+    fn when_every_request_has_gone_the_call_is_dropped() {
+        rt().block_on(async {
+            let c = Coalesced::<u32>::new(10, "test");
+            let finished = Arc::new(AtomicUsize::new(0));
+            let f = finished.clone();
+            let ask = move || async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                f.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, HttpError>((1u32, UnixTime(100)))
+            };
+            let gone = tokio::time::timeout(
+                Duration::from_millis(5),
+                c.get_or_ask("k".into(), UnixTime(0), ask),
+            )
+            .await;
+            assert!(gone.is_err());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(finished.load(Ordering::SeqCst), 0, "the call was dropped");
+            assert_eq!(c.sizes(), (0, 0));
+        });
+    }
+
+    #[test]
+    fn calls_are_bounded_in_number_and_in_time() {
+        rt().block_on(async {
+            let c = Coalesced::<u32>::with_limits(10, "test", 1, Duration::from_millis(50));
+            let asked = Arc::new(AtomicUsize::new(0));
+            let (slow, refused) = tokio::join!(
+                c.get_or_ask(
+                    "a".into(),
+                    UnixTime(0),
+                    counted(&asked, Duration::from_secs(10), Ok((1, UnixTime(100))))
+                ),
+                async {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    c.get_or_ask(
+                        "b".into(),
+                        UnixTime(0),
+                        counted(&asked, Duration::ZERO, Ok((2, UnixTime(100)))),
+                    )
+                    .await
+                },
+            );
+            assert!(
+                refused.unwrap_err().is_unavailable(),
+                "one call at a time: refused at once"
+            );
+            assert!(
+                slow.unwrap_err().is_unavailable(),
+                "abandoned after its time limit"
+            );
+            assert_eq!(c.sizes(), (0, 0));
+            let ok = c
+                .get_or_ask(
+                    "b".into(),
+                    UnixTime(0),
+                    counted(&asked, Duration::ZERO, Ok((2, UnixTime(100)))),
+                )
+                .await;
+            assert_eq!(ok.unwrap(), 2, "room again");
         });
     }
 
