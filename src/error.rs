@@ -261,9 +261,10 @@ pub enum Error {
     #[error("no ID token validator is configured (give a JWS verifier, or explicitly opt out of signature checks)")]
     NoIdTokenValidator,
 
-    /// The ID-token validator has no keys and may not fetch them now (cooldown): the code
-    /// exchange is refused before the authorization code is spent.
-    #[error("the issuer's keys are not loaded and may not be fetched yet (cooldown); the authorization code was not sent")]
+    /// The issuer's keys could not be loaded and may not be fetched again yet (cooldown): a
+    /// code exchange is refused before the authorization code is spent, and a token cannot be
+    /// checked (an outage, not a bad token).
+    #[error("the issuer's keys are not loaded and may not be fetched again yet (cooldown); nothing was checked or sent")]
     KeysUnavailable,
 
     /// A token or ticket from a server, or handed in by the caller, has characters that may not
