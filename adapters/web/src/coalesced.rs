@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
 use crate::cache::TtlCache;
+use crate::lock;
 
 /// What the waiters of a call get.
 type Shared<V> = Result<V, Arc<HttpError>>;
@@ -42,10 +43,6 @@ pub(crate) struct Coalesced<V: Clone + Send + Sync + 'static> {
     limit: Duration,
     /// Names the call in the error its waiters get if it ends without an answer.
     what: &'static str,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Takes a finished (or panicked) call off the map, whatever way its task ends.

@@ -676,6 +676,12 @@ const LEASE_SECS: u64 = 30;
 /// How long a request with an expired access token waits for another instance's refresh.
 const LEASE_WAIT_SECS: u64 = 5;
 
+/// A mutex's guard even if a holder panicked: the data guarded here (caches, indexes, maps of
+/// calls) stays consistent at every await-free step, so a panic elsewhere must not poison it.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn random_id() -> String {
     let mut b = [0u8; 32];
     rand::fill(&mut b);

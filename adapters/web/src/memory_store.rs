@@ -12,6 +12,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use crate::cache::{bounded, Timed};
+use crate::lock;
 use crate::session::{BoxFuture, Session, SessionStore, StoreResult};
 
 type Entries = Cache<String, Arc<Timed<Arc<Session>>>>;
@@ -75,10 +76,6 @@ pub struct MemoryStore {
 
 /// Most one-time keys a memory store remembers at once.
 const ONCE_CAPACITY: usize = 100_000;
-
-fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
-    index.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 impl MemoryStore {
     /// A store of at most `max_sessions` sessions and 20,000 pending logins.
@@ -198,7 +195,7 @@ impl SessionStore for MemoryStore {
                 return Ok(());
             }
             // Indexed before it is visible, so no eviction can leave a stale index entry.
-            let _gate = self.index_writes.lock().unwrap_or_else(|p| p.into_inner());
+            let _gate = lock(&self.index_writes);
             lock(&self.index).add(id, &session);
             self.sessions.insert(
                 id.to_string(),
@@ -245,7 +242,7 @@ impl SessionStore for MemoryStore {
 
     fn delete_by_sid<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
         Box::pin(async move {
-            let _gate = self.index_writes.lock().unwrap_or_else(|p| p.into_inner());
+            let _gate = lock(&self.index_writes);
             let ids = lock(&self.index).by_sid.remove(sid);
             Ok(self.delete_indexed(ids, |s| s.sid.as_deref() == Some(sid)))
         })
@@ -253,7 +250,7 @@ impl SessionStore for MemoryStore {
 
     fn delete_by_sub<'a>(&'a self, sub: &'a str) -> BoxFuture<'a, StoreResult<usize>> {
         Box::pin(async move {
-            let _gate = self.index_writes.lock().unwrap_or_else(|p| p.into_inner());
+            let _gate = lock(&self.index_writes);
             let ids = lock(&self.index).by_sub.remove(sub);
             Ok(self.delete_indexed(ids, |s| s.subject() == Some(sub)))
         })
@@ -287,7 +284,7 @@ impl SessionStore for MemoryStore {
             if e.expires_at <= now {
                 return Ok(None);
             }
-            let login = e.value.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let login = lock(&e.value).take();
             Ok(login)
         })
     }
