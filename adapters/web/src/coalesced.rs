@@ -168,7 +168,6 @@ impl<V: Clone + Send + Sync + 'static> Coalesced<V> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -177,116 +176,96 @@ mod tests {
             .unwrap()
     }
 
-    fn down() -> HttpError {
-        HttpError::Keycloak(keycloak_client::Error::SharedFetchFailed { what: "test" })
+    const NO_WAIT: Duration = Duration::ZERO;
+
+    /// A cache and a count of the calls it made.
+    struct Probe {
+        c: Coalesced<u32>,
+        asked: Arc<AtomicUsize>,
     }
 
-    type Asked = std::pin::Pin<Box<dyn Future<Output = Result<(u32, UnixTime), HttpError>> + Send>>;
+    impl Probe {
+        fn new(c: Coalesced<u32>) -> Self {
+            Probe {
+                c,
+                asked: Default::default(),
+            }
+        }
 
-    /// An `ask` that counts its calls, takes `delay`, and answers `answer`.
-    fn counted(
-        asked: &Arc<AtomicUsize>,
-        delay: Duration,
-        answer: Result<(u32, UnixTime), ()>,
-    ) -> impl FnOnce() -> Asked {
-        let asked = asked.clone();
-        move || {
-            Box::pin(async move {
-                asked.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(delay).await;
-                answer.map_err(|_| down())
-            })
+        /// `get_or_ask` at `now` with a call that takes `delay` and answers `answer` (the value
+        /// and its deadline) or, with `None`, fails as an unavailable Keycloak does.
+        async fn ask(
+            &self,
+            key: &str,
+            now: u64,
+            delay: Duration,
+            answer: Option<(u32, u64)>,
+        ) -> Shared<u32> {
+            let asked = self.asked.clone();
+            self.c
+                .get_or_ask(key.into(), UnixTime(now), move || async move {
+                    asked.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let down = keycloak_client::Error::SharedFetchFailed { what: "test" };
+                    answer
+                        .map(|(v, until)| (v, UnixTime(until)))
+                        .ok_or(HttpError::Keycloak(down))
+                })
+                .await
+        }
+
+        fn asked(&self) -> usize {
+            self.asked.load(Ordering::SeqCst)
         }
     }
 
     #[test]
     fn concurrent_misses_of_one_key_ask_once_and_share_the_answer() {
         rt().block_on(async {
-            let c = Coalesced::<u32>::new(10, "test");
-            let asked = Arc::new(AtomicUsize::new(0));
+            let p = Probe::new(Coalesced::new(10, "test"));
             let ms = Duration::from_millis(20);
             let (a, b, x) = tokio::join!(
-                c.get_or_ask(
-                    "k".into(),
-                    UnixTime(0),
-                    counted(&asked, ms, Ok((7, UnixTime(100))))
-                ),
-                c.get_or_ask(
-                    "k".into(),
-                    UnixTime(0),
-                    counted(&asked, ms, Ok((8, UnixTime(100))))
-                ),
-                c.get_or_ask(
-                    "k".into(),
-                    UnixTime(0),
-                    counted(&asked, ms, Ok((9, UnixTime(100))))
-                ),
+                p.ask("k", 0, ms, Some((7, 100))),
+                p.ask("k", 0, ms, Some((8, 100))),
+                p.ask("k", 0, ms, Some((9, 100))),
             );
             assert_eq!((a.unwrap(), b.unwrap(), x.unwrap()), (7, 7, 7));
-            assert_eq!(asked.load(Ordering::SeqCst), 1);
-            let kept = c
-                .get_or_ask(
-                    "k".into(),
-                    UnixTime(1),
-                    counted(&asked, ms, Ok((1, UnixTime(9)))),
-                )
-                .await;
+            assert_eq!(p.asked(), 1);
+            let kept = p.ask("k", 1, ms, Some((1, 9))).await;
             assert_eq!(kept.unwrap(), 7, "kept: no new call");
-            assert_eq!(asked.load(Ordering::SeqCst), 1);
-            assert_eq!(c.sizes(), (1, 0), "the call left the map");
+            assert_eq!(p.asked(), 1);
+            assert_eq!(p.c.sizes(), (1, 0), "the call left the map");
         });
     }
 
     #[test]
     fn a_failure_is_shared_with_its_waiters_and_never_kept() {
         rt().block_on(async {
-            let c = Coalesced::<u32>::new(10, "test");
-            let asked = Arc::new(AtomicUsize::new(0));
+            let p = Probe::new(Coalesced::new(10, "test"));
             let ms = Duration::from_millis(20);
-            let (a, b) = tokio::join!(
-                c.get_or_ask("k".into(), UnixTime(0), counted(&asked, ms, Err(()))),
-                c.get_or_ask("k".into(), UnixTime(0), counted(&asked, ms, Err(()))),
-            );
+            let (a, b) = tokio::join!(p.ask("k", 0, ms, None), p.ask("k", 0, ms, None));
             assert!(a.unwrap_err().is_unavailable());
             assert!(b.unwrap_err().is_unavailable());
-            assert_eq!(asked.load(Ordering::SeqCst), 1, "the waiter shared it");
-            let ok = c
-                .get_or_ask(
-                    "k".into(),
-                    UnixTime(0),
-                    counted(&asked, ms, Ok((1, UnixTime(10)))),
-                )
-                .await;
+            assert_eq!(p.asked(), 1, "the waiter shared it");
+            let ok = p.ask("k", 0, ms, Some((1, 10))).await;
             assert_eq!(ok.unwrap(), 1, "asked again after the failure");
-            assert_eq!(asked.load(Ordering::SeqCst), 2);
+            assert_eq!(p.asked(), 2);
         });
     }
 
     #[test]
     fn a_request_that_goes_away_never_cancels_the_call_others_wait_for() {
         rt().block_on(async {
-            let c = Coalesced::<u32>::new(10, "test");
-            let asked = Arc::new(AtomicUsize::new(0));
+            let p = Probe::new(Coalesced::new(10, "test"));
             let ms = Duration::from_millis(50);
             // the first requester gives up (its client disconnected) while another waits
             let (gone, waited) = tokio::join!(
-                tokio::time::timeout(
-                    Duration::from_millis(5),
-                    c.get_or_ask(
-                        "k".into(),
-                        UnixTime(0),
-                        counted(&asked, ms, Ok((7, UnixTime(100))))
-                    ),
-                ),
-                c.get_or_ask(
-                    "k".into(),
-                    UnixTime(0),
-                    counted(&asked, ms, Ok((8, UnixTime(100))))
-                ),
+                tokio::time::timeout(Duration::from_millis(5), p.ask("k", 0, ms, Some((7, 100)))),
+                p.ask("k", 0, ms, Some((8, 100))),
             );
             assert!(gone.is_err(), "dropped mid-call");
             assert_eq!(waited.unwrap(), 7, "the first call's answer");
-            assert_eq!(asked.load(Ordering::SeqCst), 1, "not started again");
+            assert_eq!(p.asked(), 1, "not started again");
         });
     }
 
@@ -316,22 +295,17 @@ mod tests {
     #[test]
     fn calls_are_bounded_in_number_and_in_time() {
         rt().block_on(async {
-            let c = Coalesced::<u32>::with_limits(10, "test", 1, Duration::from_millis(50));
-            let asked = Arc::new(AtomicUsize::new(0));
+            let p = Probe::new(Coalesced::with_limits(
+                10,
+                "test",
+                1,
+                Duration::from_millis(50),
+            ));
             let (slow, refused) = tokio::join!(
-                c.get_or_ask(
-                    "a".into(),
-                    UnixTime(0),
-                    counted(&asked, Duration::from_secs(10), Ok((1, UnixTime(100))))
-                ),
+                p.ask("a", 0, Duration::from_secs(10), Some((1, 100))),
                 async {
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                    c.get_or_ask(
-                        "b".into(),
-                        UnixTime(0),
-                        counted(&asked, Duration::ZERO, Ok((2, UnixTime(100)))),
-                    )
-                    .await
+                    p.ask("b", 0, NO_WAIT, Some((2, 100))).await
                 },
             );
             assert!(
@@ -342,14 +316,8 @@ mod tests {
                 slow.unwrap_err().is_unavailable(),
                 "abandoned after its time limit"
             );
-            assert_eq!(c.sizes(), (0, 0));
-            let ok = c
-                .get_or_ask(
-                    "b".into(),
-                    UnixTime(0),
-                    counted(&asked, Duration::ZERO, Ok((2, UnixTime(100)))),
-                )
-                .await;
+            assert_eq!(p.c.sizes(), (0, 0));
+            let ok = p.ask("b", 0, NO_WAIT, Some((2, 100))).await;
             assert_eq!(ok.unwrap(), 2, "room again");
         });
     }
@@ -357,37 +325,16 @@ mod tests {
     #[test]
     fn other_keys_never_wait_and_answers_expire_by_the_callers_clock() {
         rt().block_on(async {
-            let c = Coalesced::<u32>::new(10, "test");
-            let asked = Arc::new(AtomicUsize::new(0));
-            let slow = counted(&asked, Duration::from_secs(30), Ok((1, UnixTime(100))));
-            let quick = counted(&asked, Duration::ZERO, Ok((2, UnixTime(5))));
+            let p = Probe::new(Coalesced::new(10, "test"));
             tokio::select! {
-                _ = c.get_or_ask("slow".into(), UnixTime(0), slow) => panic!("slow ended first"),
-                v = c.get_or_ask("quick".into(), UnixTime(0), quick) => assert_eq!(v.unwrap(), 2),
+                _ = p.ask("slow", 0, Duration::from_secs(30), Some((1, 100))) => panic!("slow ended first"),
+                v = p.ask("quick", 0, NO_WAIT, Some((2, 5))) => assert_eq!(v.unwrap(), 2),
             }
-            let again = c
-                .get_or_ask(
-                    "quick".into(),
-                    UnixTime(5),
-                    counted(&asked, Duration::ZERO, Ok((3, UnixTime(50)))),
-                )
-                .await;
+            let again = p.ask("quick", 5, NO_WAIT, Some((3, 50))).await;
             assert_eq!(again.unwrap(), 3, "past its deadline: asked again");
-            let once = c
-                .get_or_ask(
-                    "gone".into(),
-                    UnixTime(9),
-                    counted(&asked, Duration::ZERO, Ok((4, UnixTime(9)))),
-                )
-                .await;
+            let once = p.ask("gone", 9, NO_WAIT, Some((4, 9))).await;
             assert_eq!(once.unwrap(), 4);
-            let next = c
-                .get_or_ask(
-                    "gone".into(),
-                    UnixTime(9),
-                    counted(&asked, Duration::ZERO, Ok((5, UnixTime(9)))),
-                )
-                .await;
+            let next = p.ask("gone", 9, NO_WAIT, Some((5, 9))).await;
             assert_eq!(next.unwrap(), 5, "a deadline already passed: not kept");
         });
     }
@@ -395,18 +342,11 @@ mod tests {
     #[test]
     fn bounded() {
         rt().block_on(async {
-            let c = Coalesced::<u32>::new(4, "test");
-            let asked = Arc::new(AtomicUsize::new(0));
+            let p = Probe::new(Coalesced::new(4, "test"));
             for i in 0..50u32 {
-                let _ = c
-                    .get_or_ask(
-                        format!("k{i}"),
-                        UnixTime(0),
-                        counted(&asked, Duration::ZERO, Ok((i, UnixTime(100)))),
-                    )
-                    .await;
+                let _ = p.ask(&format!("k{i}"), 0, NO_WAIT, Some((i, 100))).await;
             }
-            let (kept, running) = c.sizes();
+            let (kept, running) = p.c.sizes();
             assert!(kept <= 4, "{kept}");
             assert_eq!(running, 0);
         });
