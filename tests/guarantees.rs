@@ -1310,6 +1310,62 @@ fn token_exchange_checks_an_issued_id_token_for_the_requested_audience() {
     assert!(e.to_string().contains("`aud`"), "{e}");
 }
 
+/// The signer's key set before Keycloak has created a key the allow-list fits: its one key is
+/// an encryption key.
+fn keys_before_first_use(s: &Signer) -> Value {
+    let mut keys: Value = serde_json::from_str(&s.jwks()).unwrap();
+    keys["keys"][0]["use"] = json!("enc");
+    keys
+}
+
+/// A validator holding [`keys_before_first_use`], fetched at `NOW`.
+fn validator_before_first_use(c: &keycloak_client::Client, s: &Signer) -> Arc<TokenValidator> {
+    let v = validator(c);
+    v.begin_key_fetch(NOW, keycloak_client::RefetchReason::Stale)
+        .unwrap();
+    v.install_keys(
+        keycloak_client::JwkSet::parse(keys_before_first_use(s).to_string().as_bytes()).unwrap(),
+        NOW,
+    );
+    v
+}
+
+/// A login started at `at` whose first step sends the code (no key fetch first); its nonce.
+fn login_that_sent_its_code(
+    c: &keycloak_client::Client,
+    v: &Arc<TokenValidator>,
+    at: UnixTime,
+) -> (keycloak_client::CodeExchange, String) {
+    let (mut login, nonce) = start(c, |b| b, IdTokenPolicy::Verify(v.clone()), at);
+    let Ok(Step::Send(req)) = login.poll() else {
+        panic!("the code goes out")
+    };
+    assert_eq!(req.url.path(), TOKEN, "no refetch of fresh keys first");
+    (login, nonce)
+}
+
+/// The token endpoint answers with an ID token under the key Keycloak has just created: the
+/// login refetches the keys once and finishes.
+fn finishes_after_its_owed_refetch(
+    mut login: keycloak_client::CodeExchange,
+    s: &Signer,
+    nonce: &str,
+    at: UnixTime,
+) {
+    let idt = s.sign(&id_claims(nonce));
+    login
+        .handle_response(Response::json(200, token_body(&idt)), at)
+        .unwrap();
+    let Ok(Step::Send(req)) = login.poll() else {
+        panic!("the owed refetch")
+    };
+    assert_eq!(req.url.path(), CERTS);
+    login
+        .handle_response(Response::json(200, s.jwks()), at)
+        .unwrap();
+    assert!(matches!(login.poll(), Ok(Step::Done(_))));
+}
+
 /// Keycloak creates a realm's key for an algorithm only when it first signs with it (a fresh
 /// realm has no PS256 or ES256 key until a FAPI client's first token). Refusing the exchange
 /// until a fitting key is published would deadlock such a realm: the code goes out, and the
@@ -1317,8 +1373,7 @@ fn token_exchange_checks_an_issued_id_token_for_the_requested_audience() {
 #[test]
 fn a_realm_that_creates_its_signing_key_on_first_use_lets_the_first_login_through() {
     let (c, s) = (rs(), Signer::new());
-    let mut not_yet: Value = serde_json::from_str(&s.jwks()).unwrap();
-    not_yet["keys"][0]["use"] = json!("enc");
+    let not_yet = keys_before_first_use(&s);
     // the key appears once Keycloak has signed with it
     let v = validator(&c);
     let (flow, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v), NOW);
@@ -1525,21 +1580,10 @@ fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
 #[test]
 fn a_bearer_token_with_an_unknown_key_cannot_spend_the_logins_owed_refetch() {
     let (c, s) = (rs(), Signer::new());
-    let mut not_yet: Value = serde_json::from_str(&s.jwks()).unwrap();
-    not_yet["keys"][0]["use"] = json!("enc");
-    let v = validator(&c);
-    v.begin_key_fetch(NOW, keycloak_client::RefetchReason::Stale)
-        .unwrap();
-    v.install_keys(
-        keycloak_client::JwkSet::parse(not_yet.to_string().as_bytes()).unwrap(),
-        NOW,
-    );
+    let not_yet = keys_before_first_use(&s);
+    let v = validator_before_first_use(&c, &s);
     // a login goes ahead while the keys fit none of the allowed algorithms
-    let (mut login, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
-    let Ok(Step::Send(req)) = login.poll() else {
-        panic!("the code goes out")
-    };
-    assert_eq!(req.url.path(), TOKEN);
+    let (login, nonce) = login_that_sent_its_code(&c, &v, NOW);
     // meanwhile, an attacker's bearer token naming an unknown key
     let forged = s.sign(
         &json!({"iss":ISS,"sub":"x","aud":"rkc-rs","typ":"Bearer","iat":NOW.0,"exp":NOW.0 + 60}),
@@ -1552,18 +1596,7 @@ fn a_bearer_token_with_an_unknown_key_cannot_spend_the_logins_owed_refetch() {
     assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
     assert!(sent.is_empty());
     // the login's ID token still gets its refetch
-    let idt = s.sign(&id_claims(&nonce));
-    login
-        .handle_response(Response::json(200, token_body(&idt)), NOW)
-        .unwrap();
-    let Ok(Step::Send(req)) = login.poll() else {
-        panic!("the owed refetch")
-    };
-    assert_eq!(req.url.path(), CERTS);
-    login
-        .handle_response(Response::json(200, s.jwks()), NOW)
-        .unwrap();
-    assert!(matches!(login.poll(), Ok(Step::Done(_))));
+    finishes_after_its_owed_refetch(login, &s, &nonce, NOW);
 }
 
 /// Review finding: a refetch another token makes (after the cooldown) between a login's
@@ -1572,21 +1605,10 @@ fn a_bearer_token_with_an_unknown_key_cannot_spend_the_logins_owed_refetch() {
 #[test]
 fn another_tokens_refetch_leaves_the_login_its_owed_refetch() {
     let (c, s) = (rs(), Signer::new());
-    let mut not_yet: Value = serde_json::from_str(&s.jwks()).unwrap();
-    not_yet["keys"][0]["use"] = json!("enc");
-    let v = validator(&c);
-    v.begin_key_fetch(NOW, keycloak_client::RefetchReason::Stale)
-        .unwrap();
-    v.install_keys(
-        keycloak_client::JwkSet::parse(not_yet.to_string().as_bytes()).unwrap(),
-        NOW,
-    );
+    let not_yet = keys_before_first_use(&s);
+    let v = validator_before_first_use(&c, &s);
     let later = NOW.plus(31);
-    let (mut login, nonce) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), later);
-    let Ok(Step::Send(req)) = login.poll() else {
-        panic!("the code goes out")
-    };
-    assert_eq!(req.url.path(), TOKEN);
+    let (login, nonce) = login_that_sent_its_code(&c, &v, later);
     // a bearer token after the cooldown refetches (the key does not exist yet)
     let bearer = s.sign(&json!({"iss":ISS,"sub":"x","aud":"rkc-rs","typ":"Bearer","iat":later.0,"exp":later.0 + 60}));
     let (r, sent) = drive(
@@ -1597,18 +1619,7 @@ fn another_tokens_refetch_leaves_the_login_its_owed_refetch() {
     assert!(matches!(r, Err(Error::UnknownKey(_))), "{r:?}");
     assert_eq!(sent, [CERTS]);
     // Keycloak signs the ID token with the key it has just created: the login still refetches
-    let idt = s.sign(&id_claims(&nonce));
-    login
-        .handle_response(Response::json(200, token_body(&idt)), later)
-        .unwrap();
-    let Ok(Step::Send(req)) = login.poll() else {
-        panic!("the owed refetch")
-    };
-    assert_eq!(req.url.path(), CERTS);
-    login
-        .handle_response(Response::json(200, s.jwks()), later)
-        .unwrap();
-    assert!(matches!(login.poll(), Ok(Step::Done(_))));
+    finishes_after_its_owed_refetch(login, &s, &nonce, later);
 }
 
 /// Review finding: a token that could never validate (another issuer, an algorithm not
@@ -1680,18 +1691,8 @@ fn tokens_checked_while_the_keys_cannot_be_fetched_are_unavailable_not_unknown()
 #[test]
 fn fresh_keys_that_fit_no_allowed_algorithm_send_the_code_without_a_refetch_first() {
     let (c, s) = (rs(), Signer::new());
-    let mut enc_only: Value = serde_json::from_str(&s.jwks()).unwrap();
-    enc_only["keys"][0]["use"] = json!("enc");
-    let v = validator(&c);
-    v.install_keys(
-        keycloak_client::JwkSet::parse(enc_only.to_string().as_bytes()).unwrap(),
-        NOW,
-    );
-    let (mut flow, _) = start(&c, |b| b, IdTokenPolicy::Verify(v.clone()), NOW);
-    let Ok(Step::Send(req)) = flow.poll() else {
-        panic!("the code goes out")
-    };
-    assert_eq!(req.url.path(), TOKEN, "no refetch of fresh keys first");
+    let v = validator_before_first_use(&c, &s);
+    login_that_sent_its_code(&c, &v, NOW);
     assert!(v.cache().first_use_refetch, "one refetch is owed");
 }
 
