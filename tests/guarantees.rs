@@ -1580,7 +1580,6 @@ fn a_login_that_waited_for_keys_validates_at_the_time_it_resumes() {
 #[test]
 fn a_bearer_token_with_an_unknown_key_cannot_spend_the_logins_owed_refetch() {
     let (c, s) = (rs(), Signer::new());
-    let not_yet = keys_before_first_use(&s);
     let v = validator_before_first_use(&c, &s);
     // a login goes ahead while the keys fit none of the allowed algorithms
     let (login, nonce) = login_that_sent_its_code(&c, &v, NOW);
