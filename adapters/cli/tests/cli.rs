@@ -222,6 +222,31 @@ fn authorization_url_of(
     (url, reader)
 }
 
+/// A key file of the `rkc-fapi` realm's clients (`tests/keycloak/keys`).
+fn fapi_key(name: &str) -> String {
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
+    keys.join(name).to_str().unwrap().to_owned()
+}
+
+/// The global flags of the `fapi2-dpop` client: `private_key_jwt` with `key_file` (PS256),
+/// DPoP, and PS256 allowed for validation (the profile signs ID tokens with it).
+fn fapi2_flags(key_file: &str) -> [&str; 7] {
+    [
+        "--private-key",
+        key_file,
+        "--key-alg",
+        "PS256",
+        "--dpop",
+        "--alg",
+        "PS256",
+    ]
+}
+
+/// `flags` followed by `cmd`.
+fn with<'a>(flags: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+    flags.iter().chain(cmd).copied().collect()
+}
+
 impl Drop for Kcc {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.cache);
@@ -407,36 +432,11 @@ fn oauth_2_1_public_client_profile_through_the_device_grant() {
 #[test]
 fn fapi_2_dpop_profile_through_the_device_grant() {
     use keycloak_client_testkit::{client_auth, fapi_profiles};
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
-    let ps = keys.join("fapi-ps256.pem");
-    // the profile signs ID tokens with PS256: allow it for validation (`--alg`)
-    let key = [
-        "--private-key",
-        ps.to_str().unwrap(),
-        "--key-alg",
-        "PS256",
-        "--dpop",
-        "--alg",
-        "PS256",
-    ];
-    fn with<'a>(key: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
-        key.iter().chain(cmd).copied().collect()
-    }
+    let ps = fapi_key("fapi-ps256.pem");
+    let key = fapi2_flags(&ps);
     let k = Kcc::in_realm(client_auth::REALM, fapi_profiles::FAPI2_CLIENT, None);
     let out = k.device_login(&key, client_auth::USER, "fiona-pass");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
-        .unwrap()
-        .claims;
-    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
-    assert_eq!(
-        k.json(&with(&key, &["userinfo"]))["preferred_username"],
-        client_auth::USER
-    );
+    k.assert_dpop_login(&out, &key, client_auth::USER);
     k.ok(&with(&key, &["refresh"]));
     k.ok(&with(&key, &["pat"]));
     let at = k.stored_access_token();
@@ -444,13 +444,7 @@ fn fapi_2_dpop_profile_through_the_device_grant() {
     assert_eq!(i["active"], true, "{i}");
     k.ok(&with(&key, &["logout"]));
     // without DPoP the profile refuses
-    let plain = k.run(&[
-        "--private-key",
-        ps.to_str().unwrap(),
-        "--key-alg",
-        "PS256",
-        "pat",
-    ]);
+    let plain = k.run(&["--private-key", &ps, "--key-alg", "PS256", "pat"]);
     assert!(
         !plain.status.success(),
         "FAPI 2.0 DPoP profile without DPoP"
@@ -467,23 +461,8 @@ fn fapi_2_dpop_profile_through_the_device_grant() {
 #[test]
 fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
     use keycloak_client_testkit::{client_auth, fapi_profiles};
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
-    let ps = keys.join("fapi-ps256.pem");
-    let key = [
-        "--private-key",
-        ps.to_str().unwrap(),
-        "--key-alg",
-        "PS256",
-        "--dpop",
-        "--alg",
-        "PS256",
-    ];
-    let with =
-        |cmd: &[&str]| -> Vec<String> { key.iter().chain(cmd).map(|s| s.to_string()).collect() };
-    let run = |k: &Kcc, cmd: &[&str]| {
-        let a = with(cmd);
-        k.json(&a.iter().map(String::as_str).collect::<Vec<_>>())
-    };
+    let ps = fapi_key("fapi-ps256.pem");
+    let key = fapi2_flags(&ps);
     let k = Kcc::in_realm(client_auth::REALM, fapi_profiles::FAPI2_CLIENT, None);
     let login = ["--par", "--redirect-uri", "https://127.0.0.1/callback"];
 
@@ -521,31 +500,19 @@ fn fapi_2_dpop_profile_through_the_authorization_code_flow() {
         ]
     });
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
     assert!(err.contains("paste the address again"), "{err}");
-    let claims = keycloak_client::jwt::decode_unverified(&k.stored_access_token())
-        .unwrap()
-        .claims;
-    assert!(claims.0["cnf"]["jkt"].is_string(), "DPoP-bound");
-    assert_eq!(
-        run(&k, &["userinfo"])["preferred_username"],
-        client_auth::USER
-    );
+    k.assert_dpop_login(&out, &key, client_auth::USER);
     let before = k.stored_access_token();
-    run(&k, &["refresh"]);
+    k.json(&with(&key, &["refresh"]));
     assert_ne!(k.stored_access_token(), before, "refreshed");
     let at = k.stored_access_token();
-    assert_eq!(run(&k, &["introspect", &at])["active"], true);
+    assert_eq!(k.json(&with(&key, &["introspect", &at]))["active"], true);
     // `--private-key` with `--alg` alone signs with the first listed algorithm that fits the
     // key (the profile refuses an RS256 assertion)
-    let ps_path = ps.to_str().unwrap();
-    k.ok(&["--private-key", ps_path, "--alg", "PS256", "--dpop", "pat"]);
-    k.ok(&with(&["logout"])
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>());
+    k.ok(&["--private-key", &ps, "--alg", "PS256", "--dpop", "pat"]);
+    k.ok(&with(&key, &["logout"]));
     assert_eq!(
-        run(&k, &["introspect", &at])["active"],
+        k.json(&with(&key, &["introspect", &at]))["active"],
         false,
         "the session ended at Keycloak"
     );
@@ -797,9 +764,8 @@ fn faults_give_clear_exit_codes() {
 #[test]
 fn jwt_client_authentication() {
     use keycloak_client_testkit::client_auth;
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/keycloak/keys");
-    let es = keys.join("fapi-es256.pem");
-    let es = es.to_str().unwrap();
+    let es = fapi_key("fapi-es256.pem");
+    let es = es.as_str();
     let k = Kcc::in_realm(client_auth::REALM, client_auth::JWT_CLIENT, None);
     let o = k.browser_login(&["--private-key", es], client_auth::USER);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -810,16 +776,10 @@ fn jwt_client_authentication() {
     let i = k.json(&["--private-key", es, "introspect", &at]);
     assert_eq!(i["active"], true, "{i}");
     k.ok(&["--private-key", es, "logout"]);
-    let ps = keys.join("fapi-ps256.pem");
-    k.ok(&[
-        "--private-key",
-        ps.to_str().unwrap(),
-        "--key-alg",
-        "PS256",
-        "pat",
-    ]);
-    let ed = keys.join("fapi-eddsa.pem");
-    k.ok(&["--private-key", ed.to_str().unwrap(), "pat"]);
+    let ps = fapi_key("fapi-ps256.pem");
+    k.ok(&["--private-key", &ps, "--key-alg", "PS256", "pat"]);
+    let ed = fapi_key("fapi-eddsa.pem");
+    k.ok(&["--private-key", &ed, "pat"]);
 
     let s = Kcc::in_realm(
         client_auth::REALM,
