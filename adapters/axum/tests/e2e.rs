@@ -1691,18 +1691,10 @@ fn introspection_fails_closed_unless_configured_open() {
 #[test]
 fn policy_enforcer_fails_closed_when_keycloak_is_down() {
     use keycloak_client_testkit::proxy::Fault;
-    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
-        &serde_json::json!({"paths": [
-            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]},
-            {"path": "/lenient/{id}", "enforcement-mode": "PERMISSIVE"}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let (app, proxy, _store) = start_through_proxy(|w| {
-        w.api_audience = Some("rkc-api".into());
-        w.policy_enforcer = Some(config);
-    });
+    let (app, proxy) = enforced_through_proxy(serde_json::json!({"paths": [
+        {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]},
+        {"path": "/lenient/{id}", "enforcement-mode": "PERMISSIVE"}
+    ]}));
     let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
     let bob = password_token("rkc-rs", "rkc-rs-secret", "bob");
     assert_eq!(
@@ -1725,17 +1717,11 @@ fn policy_enforcer_fails_closed_when_keycloak_is_down() {
         "bob is denied once Keycloak answers"
     );
     // a global PERMISSIVE does not open a configured path when Keycloak cannot decide
-    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
-        &serde_json::json!({"enforcement-mode": "PERMISSIVE", "paths": [
+    let (app, proxy) = enforced_through_proxy(
+        serde_json::json!({"enforcement-mode": "PERMISSIVE", "paths": [
             {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let (app, proxy, _store) = start_through_proxy(|w| {
-        w.api_audience = Some("rkc-api".into());
-        w.policy_enforcer = Some(config);
-    });
+        ]}),
+    );
     assert_eq!(api(&app, "/docs/1", Some(&carol)).0, 200);
     proxy.set(Fault::Down);
     assert_eq!(
@@ -1751,14 +1737,7 @@ fn policy_enforcer_fails_closed_when_keycloak_is_down() {
 /// single-flight per path); the answer then serves them all.
 #[test]
 fn a_burst_of_first_requests_looks_a_path_up_once() {
-    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
-        &serde_json::json!({"lazy-load-paths": true}).to_string(),
-    )
-    .unwrap();
-    let (app, proxy, _store) = start_through_proxy(|w| {
-        w.api_audience = Some("rkc-api".into());
-        w.policy_enforcer = Some(config);
-    });
+    let (app, proxy) = enforced_through_proxy(serde_json::json!({"lazy-load-paths": true}));
     let carol = password_token("rkc-rs", "rkc-rs-secret", "carol");
     // keys, the PAT and the token are fetched and verified once beforehand
     assert_eq!(api(&app, "/warm/up", Some(&carol)).0, 403);
@@ -1851,21 +1830,28 @@ fn bearer_tokens_get_503_while_the_keys_cannot_be_fetched_and_recover() {
     assert_eq!(s, 200, "served once Keycloak is back: {body}");
 }
 
-/// howdy with its back channel through a fault proxy and `/docs/{id}` (GET: scope `read`)
-/// under the policy enforcer; keys, the PAT and the path's resource already fetched (with a
-/// token of carol's that no test reuses).
-fn docs_enforced_through_proxy() -> (App, keycloak_client_testkit::proxy::FaultProxy) {
-    let config = keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(
-        &serde_json::json!({"paths": [
-            {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
+/// howdy with its back channel through a fault proxy, API audience `rkc-api`, under the
+/// policy enforcer configured by `config` (a `policy-enforcer` block).
+fn enforced_through_proxy(
+    config: serde_json::Value,
+) -> (App, keycloak_client_testkit::proxy::FaultProxy) {
+    let config =
+        keycloak_client::policy_enforcer::PolicyEnforcerConfig::from_json(&config.to_string())
+            .unwrap();
     let (app, proxy, _store) = start_through_proxy(|w| {
         w.api_audience = Some("rkc-api".into());
         w.policy_enforcer = Some(config);
     });
+    (app, proxy)
+}
+
+/// howdy with its back channel through a fault proxy and `/docs/{id}` (GET: scope `read`)
+/// under the policy enforcer; keys, the PAT and the path's resource already fetched (with a
+/// token of carol's that no test reuses).
+fn docs_enforced_through_proxy() -> (App, keycloak_client_testkit::proxy::FaultProxy) {
+    let (app, proxy) = enforced_through_proxy(serde_json::json!({"paths": [
+        {"path": "/docs/{id}", "methods": [{"method": "GET", "scopes": ["read"]}]}
+    ]}));
     let warm = password_token("rkc-rs", "rkc-rs-secret", "carol");
     assert_eq!(api(&app, "/docs/1", Some(&warm)).0, 200);
     (app, proxy)
