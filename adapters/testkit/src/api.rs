@@ -88,22 +88,29 @@ fn admin() -> (ureq::Agent, String) {
     (agent, format!("Bearer {}", adm.secret()))
 }
 
+/// `GET url` of the admin API, as JSON.
+fn admin_get(agent: &ureq::Agent, bearer: &str, url: &str) -> serde_json::Value {
+    let body = agent
+        .get(url)
+        .header("authorization", bearer)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
 /// An administrator deletes the key providers of `realm` that sign with `alg`; Keycloak then
 /// creates a new key for `alg` the next time it signs with it. Returns how many were deleted.
 pub fn admin_delete_signing_keys(realm: &str, alg: &str) -> usize {
     let env = keycloak::require();
     let (agent, bearer) = admin();
-    let keys: serde_json::Value = serde_json::from_str(
-        &agent
-            .get(&format!("{}/admin/realms/{realm}/keys", env.url))
-            .header("authorization", &bearer)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
+    let keys = admin_get(
+        &agent,
+        &bearer,
+        &format!("{}/admin/realms/{realm}/keys", env.url),
+    );
     let mut providers: Vec<String> = keys["keys"]
         .as_array()
         .unwrap()
@@ -129,20 +136,14 @@ pub fn admin_delete_signing_keys(realm: &str, alg: &str) -> usize {
 pub fn admin_logout_user(username: &str) {
     let env = keycloak::require();
     let (agent, bearer) = admin();
-    let users: serde_json::Value = serde_json::from_str(
-        &agent
-            .get(&format!(
-                "{}/admin/realms/{}/users?username={username}&exact=true",
-                env.url, env.realm
-            ))
-            .header("authorization", &bearer)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
+    let users = admin_get(
+        &agent,
+        &bearer,
+        &format!(
+            "{}/admin/realms/{}/users?username={username}&exact=true",
+            env.url, env.realm
+        ),
+    );
     let id = users[0]["id"].as_str().unwrap();
     let r = agent
         .post(&format!(
